@@ -1,0 +1,77 @@
+//! Host tests of the event model: ranges, statistics and the debugfs text format.
+
+use crash_hotplug_model::{event::EventKind, Event, EventStats, MemRange};
+use proptest::prelude::*;
+
+#[test]
+fn memory_block_range_from_pfns() {
+    let r = MemRange::from_pfns(0x10_0000, 0x8000, 12).expect("valid range");
+    assert_eq!(r.start, 0x1_0000_0000);
+    assert_eq!(r.end, 0x1_07ff_ffff);
+    assert_eq!(r.len(), 128 << 20);
+    assert_eq!(r.to_string(), "0x100000000-0x107ffffff");
+}
+
+#[test]
+fn range_rejects_empty_and_overflowing_input() {
+    assert_eq!(MemRange::from_pfns(0, 0, 12), None);
+    assert_eq!(MemRange::from_pfns(u64::MAX, 2, 12), None);
+    assert_eq!(MemRange::from_pfns(1 << 52, 1, 12), None);
+    assert_eq!(MemRange::from_pfns(0, 1, 64), None);
+    let top = MemRange::from_pfns((1 << 52) - 1, 1, 12).expect("last page fits");
+    assert_eq!(top.end, u64::MAX);
+}
+
+#[test]
+fn debugfs_format_is_stable() {
+    let mut s = EventStats::new();
+    assert_eq!(
+        s.to_string(),
+        "add_cpu 0\nremove_cpu 0\nonline_memory 0\noffline_memory 0\nlast none\n"
+    );
+    s.record(Event::AddCpu(3));
+    s.record(Event::OnlineMemory(MemRange { start: 0x1000, end: 0x1fff }));
+    s.record(Event::RemoveCpu(1));
+    assert_eq!(
+        s.to_string(),
+        "add_cpu 1\nremove_cpu 1\nonline_memory 1\noffline_memory 0\nlast remove_cpu cpu1\n"
+    );
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        any::<u32>().prop_map(Event::AddCpu),
+        any::<u32>().prop_map(Event::RemoveCpu),
+        (0u64..1 << 40, 1u64..1 << 20).prop_map(|(p, n)| {
+            Event::OnlineMemory(MemRange::from_pfns(p, n, 12).expect("in range"))
+        }),
+        (0u64..1 << 40, 1u64..1 << 20).prop_map(|(p, n)| {
+            Event::OfflineMemory(MemRange::from_pfns(p, n, 12).expect("in range"))
+        }),
+    ]
+}
+
+proptest! {
+    /// The counts are exactly the number of events of each kind, and `last` is the last event.
+    #[test]
+    fn stats_match_a_recount(events in proptest::collection::vec(event(), 0..200)) {
+        let mut s = EventStats::new();
+        for e in &events {
+            s.record(*e);
+        }
+        for kind in EventKind::ALL {
+            let expect = events.iter().filter(|e| e.kind() == kind).count() as u64;
+            prop_assert_eq!(s.count(kind), expect);
+        }
+        prop_assert_eq!(s.total(), events.len() as u64);
+        prop_assert_eq!(s.last(), events.last().copied());
+    }
+
+    /// A range built from page frames covers exactly `nr_pages` pages.
+    #[test]
+    fn range_len_is_pages_times_page_size(p in 0u64..1 << 40, n in 1u64..1 << 24) {
+        let r = MemRange::from_pfns(p, n, 12).expect("in range");
+        prop_assert_eq!(r.len(), n << 12);
+        prop_assert_eq!(r.start, p << 12);
+    }
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The demo: set-up if needed, build the kernel, boot it under QEMU, load kdump, hot-add a DIMM and
+# a CPU, crash, verify the dump from the host, and print a report with phase timings.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+. "$repo/scripts/lib.sh"
+cd "$repo"
+variant=${CRASHHP_DEMO_VARIANT:-c}
+phase "setup"; "$repo/scripts/setup.sh"
+phase "kernel ($variant implementation)"; "$repo/scripts/build-kernel.sh" "$variant"
+phase "harness"; cargo build -q --release --locked -p crashhp-harness
+phase "scenario"
+"$repo/target/release/crashhp" scenario --name "demo-$variant" --load file \
+  --kernel "$CRASHHP_CACHE/out/x86_64/bzImage-$variant" --out "$repo/target/artifacts"
+phase "demo done: artifacts (console log, elfcorehdr, vmcore headers, dmesg) in target/artifacts/demo-$variant"

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian 12 (bookworm) x86_64 machine for crash_hotplug: pinned toolchain, QEMU,
+# guest userland and the Linux 7.3 source. Idempotent: a second run changes nothing and takes seconds.
+#
+# Everything version-sensitive is pinned below. Backports suites are added at a low pin priority and
+# only the listed packages are taken from them; the install plan is simulated first and the script
+# fails if apt would install or upgrade anything that is not on the list (e.g. libc6 from trixie).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/lib.sh
+. "$here/lib.sh"
+
+# --- pins -------------------------------------------------------------------------------------------
+QEMU_VER='1:10.0.2+ds-2+deb13u1~bpo12+1'     # bookworm-backports
+SEABIOS_VER='1.16.3-2~bpo12+1'               # bookworm-backports
+LINUX_SRC_VER='7.3.4-1~bpo13+1'              # trixie-backports (arch all)
+RUST_SRC_VER='1.95.0+dfsg1-2~bpo13+1'        # trixie-backports (arch all), matches rustc 1.95.0
+LLVM_VER='1:19.1.7-3~deb12u1'                # bookworm
+BINDGEN_VER='0.73.2'                         # crates.io, kernel 7.3 needs >= 0.71.1
+LINUX_TARBALL_SHA256='76df1affb19f24926949369be1d74b60071c963c598ce8780bddd4bbf0fc3bc4'
+LINUX_TREE_VERSION='7.3.4'
+
+bookworm_pkgs=(
+  "clang-19=$LLVM_VER" "lld-19=$LLVM_VER" "llvm-19=$LLVM_VER" "libclang-19-dev=$LLVM_VER"
+  flex bison libelf-dev bc libssl-dev cpio xz-utils busybox-static kexec-tools makedumpfile
+  python3 rsync
+)
+backports_pkgs=(
+  "qemu-system-x86=$QEMU_VER" "qemu-system-common=$QEMU_VER" "qemu-system-data=$QEMU_VER"
+  "seabios=$SEABIOS_VER" "linux-source-7.3=$LINUX_SRC_VER" "rust-src=$RUST_SRC_VER"
+)
+
+need_root() { [ "$(id -u)" = 0 ] || die "setup must run as root (it installs Debian packages)"; }
+
+apt_sources() {
+  local f=/etc/apt/sources.list.d/crashhp-backports.sources p=/etc/apt/preferences.d/crashhp-backports
+  local want_src want_pin
+  want_src=$'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports trixie-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n'
+  # Backports never win by default; trixie-backports even less (it must not pull trixie libraries).
+  want_pin=$'Package: *\nPin: release n=trixie-backports\nPin-Priority: 50\n\nPackage: *\nPin: release n=bookworm-backports\nPin-Priority: 100\n'
+  local changed=0
+  if [ "$(cat "$f" 2>/dev/null)"$'\n' != "$want_src" ]; then printf '%s' "$want_src" >"$f"; changed=1; fi
+  if [ "$(cat "$p" 2>/dev/null)"$'\n' != "$want_pin" ]; then printf '%s' "$want_pin" >"$p"; changed=1; fi
+  local stamp=/var/lib/apt/lists/.crashhp-updated
+  if [ "$changed" = 1 ] || [ ! -e "$stamp" ] || [ -n "$(find "$stamp" -mmin +720 2>/dev/null)" ]; then
+    phase "apt-get update"
+    apt-get update -qq
+    touch "$stamp"
+  fi
+}
+
+installed_ok() { # pkg[=ver] ...: all installed at the wanted version?
+  local spec name ver have
+  for spec in "$@"; do
+    name=${spec%%=*}; ver=${spec#*=}; [ "$ver" = "$spec" ] && ver=
+    have=$(dpkg-query -W -f='${db:Status-Abbrev}|${Version}' "$name" 2>/dev/null || true)
+    case "$have" in ii*) ;; *) return 1 ;; esac
+    [ -z "$ver" ] || [ "${have#*|}" = "$ver" ] || return 1
+  done
+}
+
+apt_install_checked() {
+  local -a all=("${bookworm_pkgs[@]}" "${backports_pkgs[@]}")
+  if installed_ok "${all[@]}"; then echo "packages: all present at pinned versions"; return; fi
+  phase "apt: planning"
+  local plan allowed name
+  plan=$(DEBIAN_FRONTEND=noninteractive apt-get install -s -y --no-install-recommends -t bookworm "${all[@]}")
+  # Every package apt wants to touch must be either on our list or a new (not upgraded) bookworm package.
+  allowed=" $(printf '%s\n' "${all[@]}" | sed 's/=.*//' | tr '\n' ' ') "
+  local bad=0
+  # Upgrades within bookworm (point releases, security) are fine; anything from Debian 13 that is
+  # not one of the pinned arch-all packages is not (it would start a partial dist-upgrade).
+  while read -r line; do
+    name=$(awk '{print $2}' <<<"$line")
+    if grep -qE 'trixie|Debian:13|bpo13' <<<"$line" && [[ "$allowed" != *" $name "* ]]; then
+      echo "REFUSED: $line"; bad=1
+    fi
+  done < <(grep -E '^Inst ' <<<"$plan")
+  grep -q '^Remv ' <<<"$plan" && { grep '^Remv ' <<<"$plan"; echo "REFUSED: the plan removes packages"; bad=1; }
+  [ "$bad" = 0 ] || die "apt would change packages outside the pinned set; refusing (see REFUSED lines)"
+  phase "apt: installing $(grep -c '^Inst ' <<<"$plan") packages"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -t bookworm "${all[@]}" >/dev/null
+  installed_ok "${all[@]}" || die "packages missing after install"
+}
+
+rust_src_link() {
+  local sysroot dst
+  sysroot=$(rustc --print sysroot)
+  dst="$sysroot/lib/rustlib/src/rust"
+  [ -e /usr/lib/rustlib/src/rust/library/core/src/lib.rs ] || die "Debian rust-src missing"
+  if [ "$(readlink "$dst" 2>/dev/null)" != /usr/lib/rustlib/src/rust ]; then
+    mkdir -p "$(dirname "$dst")"
+    ln -sfn /usr/lib/rustlib/src/rust "$dst"
+  fi
+  rustc --version | grep -q '^rustc 1\.95\.0 ' || die "rustc 1.95.0 expected, got: $(rustc --version)"
+}
+
+bindgen_install() {
+  if command -v bindgen >/dev/null && bindgen --version | grep -q " $BINDGEN_VER\$"; then return; fi
+  phase "cargo install bindgen-cli $BINDGEN_VER"
+  LIBCLANG_PATH=/usr/lib/llvm-19/lib cargo install --locked --quiet --version "$BINDGEN_VER" bindgen-cli
+}
+
+linux_tree() {
+  local tree="$CRASHHP_CACHE/linux-$LINUX_TREE_VERSION" tarball=/usr/src/linux-source-7.3.tar.xz
+  if [ -f "$tree/.crashhp-pristine" ]; then return; fi
+  phase "unpacking Linux $LINUX_TREE_VERSION"
+  [ -f "$tarball" ] || die "$tarball missing (linux-source-7.3 not installed?)"
+  local sum; sum=$(sha256sum "$tarball" | cut -d' ' -f1)
+  [ "$sum" = "$LINUX_TARBALL_SHA256" ] || die "linux source tarball sha256 $sum != pinned $LINUX_TARBALL_SHA256"
+  rm -rf "$tree" "$tree.tmp"; mkdir -p "$tree.tmp"
+  tar -C "$tree.tmp" --strip-components=1 -xJf "$tarball"
+  local v; v=$(make -s -C "$tree.tmp" kernelversion)
+  [ "$v" = "$LINUX_TREE_VERSION" ] || die "unpacked tree is $v, expected $LINUX_TREE_VERSION"
+  touch "$tree.tmp/.crashhp-pristine"
+  mv "$tree.tmp" "$tree"
+}
+
+main() {
+  need_root
+  mkdir -p "$CRASHHP_CACHE"
+  apt_sources
+  apt_install_checked
+  rust_src_link
+  bindgen_install
+  linux_tree
+  echo "setup: ok (cache: $CRASHHP_CACHE)"
+}
+main "$@"

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Every test of crash_hotplug, from a fresh clone: set-up (idempotent), host checks and tests,
+# both kernels (C and Rust implementation selected) with kernel-Rust lint checks, and the QEMU suite.
+# The last line is "test: N passed, M failed"; the exit status is 0 only if nothing failed.
+set -uo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+. "$repo/scripts/lib.sh"
+cd "$repo"
+passed=0 failed=0 failed_names=()
+stage() { # stage NAME CMD...: run, record, keep going
+  local name=$1; shift
+  phase "$name"
+  local t0; t0=$(date +%s)
+  if "$@"; then
+    passed=$((passed + 1)); echo "    stage ok: $name ($(( $(date +%s) - t0 )) s)"
+  else
+    failed=$((failed + 1)); failed_names+=("$name"); echo "    STAGE FAILED: $name ($(( $(date +%s) - t0 )) s)"
+  fi
+}
+finish() {
+  [ "${#failed_names[@]}" = 0 ] || echo "failed stages: ${failed_names[*]}"
+  echo "test: $passed passed, $failed failed"
+  [ "$failed" = 0 ]
+  exit $?
+}
+
+stage "setup" "$repo/scripts/setup.sh" || true
+[ "$failed" = 0 ] || finish
+stage "host: cargo fmt --check" cargo fmt --all -- --check
+stage "host: cargo clippy -D warnings" cargo clippy --workspace --all-targets --locked -q -- -D warnings
+stage "host: cargo test" cargo test --workspace --locked
+stage "kernel: build x86_64 (C implementation)" "$repo/scripts/build-kernel.sh" c
+stage "kernel: build x86_64 (Rust implementation)" "$repo/scripts/build-kernel.sh" rust
+stage "kernel: Rust lints (CLIPPY=1 warnings, rustfmt)" "$repo/scripts/check-kernel-rust.sh"
+kc="$CRASHHP_CACHE/out/x86_64/bzImage-c" kr="$CRASHHP_CACHE/out/x86_64/bzImage-rust"
+if [ -f "$kc" ] && [ -f "$kr" ]; then
+  cargo build -q --release --locked -p crashhp-harness || true
+  stage "qemu: scenario suite" "$repo/target/release/crashhp" suite \
+    --kernel-c "$kc" --kernel-rust "$kr" --out "$repo/target/artifacts"
+else
+  failed=$((failed + 1)); failed_names+=("qemu: scenario suite (no kernels)")
+fi
+finish

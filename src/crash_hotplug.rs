@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! Crash hotplug: keep the loaded kdump image current across CPU and memory hot(un)plug.
+//!
+//! Data flow: the CPU hotplug state and the memory notifier ([`sys`]) turn what they are told into
+//! one [`model::Event`] and hand it to the [`handler`], which serialises events. The pure core in
+//! [`model`] has no kernel dependency and is also built and tested on the host.
+//!
+//! This crate is built in (`CONFIG_CRASH_HOTPLUG_RUST`); the C handler in `kernel/crash_core.c`
+//! is compiled out when it is selected.
+
+use kernel::{
+    debugfs::{
+        Dir,
+        File, //
+    },
+    prelude::*, //
+};
+
+mod handler;
+pub mod model;
+mod sys;
+
+#[cfg(CONFIG_CRASH_HOTPLUG_KUNIT_TEST)]
+mod kunit;
+
+module! {
+    type: CrashHotplug,
+    name: "crash_hotplug",
+    authors: ["crash_hotplug developers"],
+    description: "Keeps the kdump crash image current across CPU and memory hotplug",
+    license: "GPL",
+}
+
+/// The subsystem's state that lives as long as the kernel: its debugfs entries.
+///
+/// The notifier registrations are never undone: the crate is built in.
+struct CrashHotplug {
+    _events: Pin<KBox<File<()>>>,
+    _dir: Dir,
+}
+
+impl kernel::Module for CrashHotplug {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        handler::init();
+        let dir = Dir::new(c"crash_hotplug");
+        let events = KBox::pin_init(
+            dir.read_callback_file(c"events", (), &handler::show_events),
+            GFP_KERNEL,
+        )?;
+        #[cfg(CONFIG_MEMORY_HOTPLUG)]
+        sys::register_memory_notifier()?;
+        #[cfg(CONFIG_HOTPLUG_CPU)]
+        {
+            let state = sys::register_cpuhp_state()?;
+            pr_info!("registered CPU hotplug state {state} and memory notifier\n");
+        }
+        Ok(Self {
+            _events: events,
+            _dir: dir,
+        })
+    }
+}

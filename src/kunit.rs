@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! KUnit suites of crash_hotplug, run at boot when `CONFIG_CRASH_HOTPLUG_KUNIT_TEST=y`.
+
+use kernel::prelude::*;
+
+#[kunit_tests(crash_hotplug_model)]
+mod model_tests {
+    use crate::model::{
+        Event,
+        EventKind,
+        EventStats,
+        MemRange, //
+    };
+
+    #[test]
+    fn mem_range_from_pfns() {
+        // One 128 MiB memory block at 4 GiB with 4 KiB pages.
+        let r = MemRange::from_pfns(0x100000, 0x8000, 12);
+        assert_eq!(
+            r,
+            Some(MemRange {
+                start: 0x1_0000_0000,
+                end: 0x1_07ff_ffff
+            })
+        );
+        assert_eq!(r.map(|r| r.len()), Some(128 << 20));
+    }
+
+    #[test]
+    fn mem_range_rejects_empty_and_overflow() {
+        assert_eq!(MemRange::from_pfns(1, 0, 12), None);
+        assert_eq!(MemRange::from_pfns(u64::MAX, 2, 12), None);
+        assert_eq!(MemRange::from_pfns(1 << 52, 1, 12), None);
+        assert!(MemRange::from_pfns((1 << 52) - 1, 1, 12).is_some());
+    }
+
+    #[test]
+    fn stats_count_per_kind_and_keep_last() {
+        let mut s = EventStats::new();
+        let r = MemRange {
+            start: 0x1000,
+            end: 0x1fff,
+        };
+        assert_eq!(s.record(Event::OnlineMemory(r)), 1);
+        assert_eq!(s.record(Event::OnlineMemory(r)), 2);
+        assert_eq!(s.record(Event::AddCpu(3)), 1);
+        assert_eq!(s.count(EventKind::OnlineMemory), 2);
+        assert_eq!(s.count(EventKind::AddCpu), 1);
+        assert_eq!(s.count(EventKind::RemoveCpu), 0);
+        assert_eq!(s.count(EventKind::OfflineMemory), 0);
+        assert_eq!(s.total(), 3);
+        assert_eq!(s.last(), Some(Event::AddCpu(3)));
+    }
+}

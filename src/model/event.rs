@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! Hotplug events, as the handler receives them, and their statistics.
+//!
+//! Every notifier turns what it was told into one [`Event`]; nothing downstream asks the notifier
+//! again.
+
+use core::fmt;
+
+/// A physical address range with an inclusive end, like the kernel's `struct range`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemRange {
+    /// First byte of the range.
+    pub start: u64,
+    /// Last byte of the range (inclusive).
+    pub end: u64,
+}
+
+impl MemRange {
+    /// The range covering `nr_pages` pages from page frame `start_pfn`.
+    ///
+    /// Returns `None` for an empty range or one that does not fit in 64 bits.
+    pub const fn from_pfns(start_pfn: u64, nr_pages: u64, page_shift: u32) -> Option<Self> {
+        if nr_pages == 0 || page_shift >= 64 {
+            return None;
+        }
+        let Some(last_pfn) = start_pfn.checked_add(nr_pages - 1) else {
+            return None;
+        };
+        if last_pfn > (u64::MAX >> page_shift) {
+            return None;
+        }
+        let start = start_pfn << page_shift;
+        let end = (last_pfn << page_shift) | ((1u64 << page_shift) - 1);
+        Some(Self { start, end })
+    }
+
+    /// Number of bytes in the range.
+    ///
+    /// Saturates at `u64::MAX` for the one range (`0..=u64::MAX`) whose length does not fit.
+    pub const fn len(&self) -> u64 {
+        (self.end - self.start).saturating_add(1)
+    }
+}
+
+impl fmt::Display for MemRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#x}-{:#x}", self.start, self.end)
+    }
+}
+
+/// What changed in the system, as far as the crash image is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A CPU is being brought up (CPU hotplug PREPARE section, before it runs).
+    AddCpu(u32),
+    /// A CPU went down (after it died).
+    RemoveCpu(u32),
+    /// A memory block went online.
+    OnlineMemory(MemRange),
+    /// A memory block went offline.
+    OfflineMemory(MemRange),
+}
+
+/// The kind of an [`Event`], without its payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// [`Event::AddCpu`].
+    AddCpu = 0,
+    /// [`Event::RemoveCpu`].
+    RemoveCpu = 1,
+    /// [`Event::OnlineMemory`].
+    OnlineMemory = 2,
+    /// [`Event::OfflineMemory`].
+    OfflineMemory = 3,
+}
+
+impl EventKind {
+    /// Every kind, in the order of their discriminants.
+    pub const ALL: [EventKind; 4] = [
+        EventKind::AddCpu,
+        EventKind::RemoveCpu,
+        EventKind::OnlineMemory,
+        EventKind::OfflineMemory,
+    ];
+
+    /// The stable name used in logs and in debugfs.
+    pub const fn name(self) -> &'static str {
+        match self {
+            EventKind::AddCpu => "add_cpu",
+            EventKind::RemoveCpu => "remove_cpu",
+            EventKind::OnlineMemory => "online_memory",
+            EventKind::OfflineMemory => "offline_memory",
+        }
+    }
+}
+
+impl Event {
+    /// The kind of this event.
+    pub const fn kind(&self) -> EventKind {
+        match self {
+            Event::AddCpu(_) => EventKind::AddCpu,
+            Event::RemoveCpu(_) => EventKind::RemoveCpu,
+            Event::OnlineMemory(_) => EventKind::OnlineMemory,
+            Event::OfflineMemory(_) => EventKind::OfflineMemory,
+        }
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.kind().name();
+        match self {
+            Event::AddCpu(cpu) | Event::RemoveCpu(cpu) => write!(f, "{name} cpu{cpu}"),
+            Event::OnlineMemory(r) | Event::OfflineMemory(r) => write!(f, "{name} {r}"),
+        }
+    }
+}
+
+/// Counts of the events seen, per kind, and the last one.
+///
+/// Its [`Display`](fmt::Display) form is the debugfs file `crash_hotplug/events`: one
+/// `<kind> <count>` line per kind in [`EventKind::ALL`] order, then `last <event>` or `last none`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventStats {
+    counts: [u64; EventKind::ALL.len()],
+    last: Option<Event>,
+}
+
+impl Default for EventStats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EventStats {
+    /// No events seen.
+    pub const fn new() -> Self {
+        Self {
+            counts: [0; EventKind::ALL.len()],
+            last: None,
+        }
+    }
+
+    /// Counts `event` and remembers it as the last one. Returns the new count of its kind.
+    pub fn record(&mut self, event: Event) -> u64 {
+        let slot = &mut self.counts[event.kind() as usize];
+        *slot = slot.saturating_add(1);
+        self.last = Some(event);
+        *slot
+    }
+
+    /// How many events of `kind` were seen.
+    pub const fn count(&self, kind: EventKind) -> u64 {
+        self.counts[kind as usize]
+    }
+
+    /// How many events were seen in all.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().fold(0u64, |a, c| a.saturating_add(*c))
+    }
+
+    /// The last event seen, if any.
+    pub const fn last(&self) -> Option<Event> {
+        self.last
+    }
+}
+
+impl fmt::Display for EventStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for kind in EventKind::ALL {
+            writeln!(f, "{} {}", kind.name(), self.count(kind))?;
+        }
+        match &self.last {
+            Some(e) => writeln!(f, "last {e}"),
+            None => writeln!(f, "last none"),
+        }
+    }
+}

@@ -1,0 +1,15 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! Pure core of crash_hotplug: no kernel dependency, no allocation, no panics.
+//!
+//! These files are compiled twice from the same source: into the kernel crate
+//! (`kernel/crash_hotplug/src/crash_hotplug.rs`) and into the host crate `crash-hotplug-model`, where
+//! they are tested with ordinary Rust tooling.
+
+pub mod event;
+
+pub use event::{
+    Event,
+    EventKind,
+    EventStats,
+    MemRange, //
+};

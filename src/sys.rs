@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! The thin unsafe layer: registration of the CPU hotplug state and the memory notifier.
+//!
+//! Each C callback converts its arguments into a [`model::Event`](crate::model::Event) and calls
+//! [`handler::handle`](crate::handler::handle); no other module calls C here.
+//!
+//! C headers: [`include/linux/cpuhotplug.h`](srctree/include/linux/cpuhotplug.h),
+//! [`include/linux/memory.h`](srctree/include/linux/memory.h).
+
+use kernel::{
+    bindings,
+    ffi::{
+        c_int,
+        c_uint,
+        c_ulong,
+        c_void, //
+    },
+    prelude::*, //
+};
+
+use crate::{
+    handler,
+    model::{
+        Event,
+        MemRange, //
+    },
+};
+
+/// `NOTIFY_OK` from `include/linux/notifier.h`, as the `int` a notifier returns.
+const NOTIFY_OK: c_int = bindings::NOTIFY_OK as c_int;
+
+/// Registers the `crash/cpuhp` state in the CPU hotplug PREPARE section, without calling it for
+/// the CPUs that are already up. Returns the dynamic state number.
+#[cfg(CONFIG_HOTPLUG_CPU)]
+pub(crate) fn register_cpuhp_state() -> Result<u32> {
+    // SAFETY: The name is a static C string. The callbacks have the signature that cpuhp expects
+    // and, like this built-in crate, are never unloaded.
+    let ret = unsafe {
+        bindings::__cpuhp_setup_state(
+            bindings::cpuhp_state_CPUHP_BP_PREPARE_DYN,
+            c"crash/cpuhp".as_ptr(),
+            false,
+            Some(cpuhp_online),
+            Some(cpuhp_offline),
+            false,
+        )
+    };
+    u32::try_from(ret).map_err(|_| Error::from_errno(ret))
+}
+
+/// CPU hotplug startup callback: runs on the control CPU before `cpu` starts, may sleep.
+unsafe extern "C" fn cpuhp_online(cpu: c_uint) -> c_int {
+    handler::handle(Event::AddCpu(cpu));
+    0
+}
+
+/// CPU hotplug teardown callback: runs after `cpu` died, may sleep.
+unsafe extern "C" fn cpuhp_offline(cpu: c_uint) -> c_int {
+    handler::handle(Event::RemoveCpu(cpu));
+    0
+}
+
+/// A `struct notifier_block` that can live in a `static`.
+#[cfg(CONFIG_MEMORY_HOTPLUG)]
+struct StaticNotifier(kernel::types::Opaque<bindings::notifier_block>);
+
+// SAFETY: The notifier chain code is the only user of the block after registration, and it
+// serialises access with the chain's own lock; Rust code never reads or writes it.
+#[cfg(CONFIG_MEMORY_HOTPLUG)]
+unsafe impl Sync for StaticNotifier {}
+
+#[cfg(CONFIG_MEMORY_HOTPLUG)]
+static MEMORY_NB: StaticNotifier = StaticNotifier(kernel::types::Opaque::new(bindings::notifier_block {
+    notifier_call: Some(memory_notify),
+    next: core::ptr::null_mut(),
+    priority: 0,
+}));
+
+/// Registers the memory notifier (online and offline of memory blocks).
+#[cfg(CONFIG_MEMORY_HOTPLUG)]
+pub(crate) fn register_memory_notifier() -> Result {
+    // SAFETY: `MEMORY_NB` is a static notifier block that is registered once and never freed.
+    kernel::error::to_result(unsafe { bindings::register_memory_notifier(MEMORY_NB.0.get()) })
+}
+
+/// Memory notifier callback: `MEM_ONLINE` and `MEM_OFFLINE` become events, others are ignored.
+///
+/// # Safety
+///
+/// For `MEM_ONLINE` and `MEM_OFFLINE`, `arg` points to a valid `struct memory_notify`, as
+/// `memory_notify()` in `drivers/base/memory.c` guarantees.
+#[cfg(CONFIG_MEMORY_HOTPLUG)]
+unsafe extern "C" fn memory_notify(
+    _nb: *mut bindings::notifier_block,
+    action: c_ulong,
+    arg: *mut c_void,
+) -> c_int {
+    let online = action == c_ulong::from(bindings::memory_block_state_MEM_ONLINE);
+    let offline = action == c_ulong::from(bindings::memory_block_state_MEM_OFFLINE);
+    if !online && !offline {
+        return NOTIFY_OK;
+    }
+    // SAFETY: For these two actions `arg` is a valid `struct memory_notify` (function contract).
+    let mn = unsafe { &*arg.cast::<bindings::memory_notify>() };
+    // `PAGE_SHIFT` is at most 16 on every architecture Linux supports.
+    let range = MemRange::from_pfns(
+        mn.start_pfn as u64,
+        mn.nr_pages as u64,
+        kernel::page::PAGE_SHIFT as u32,
+    );
+    match range {
+        Some(r) if online => handler::handle(Event::OnlineMemory(r)),
+        Some(r) => handler::handle(Event::OfflineMemory(r)),
+        None => pr_err!(
+            "memory notifier: invalid range pfn {:#x} + {} pages, event not handled\n",
+            mn.start_pfn,
+            mn.nr_pages
+        ),
+    }
+    NOTIFY_OK
+}

@@ -1,0 +1,191 @@
+//! Reading crash dumps on the host: the elfcorehdr the crashed kernel left for the capture kernel,
+//! and the `/proc/vmcore` the capture kernel made of it. goblin parses; this module only judges.
+
+use goblin::{
+    container::Ctx,
+    elf::{
+        header::ET_CORE,
+        note::{NoteDataIterator, NT_PRSTATUS},
+        program_header::{PT_LOAD, PT_NOTE},
+        Elf, ProgramHeader,
+    },
+};
+
+use crate::error::VerifyError;
+
+/// The program headers of an ELF core file.
+#[derive(Debug)]
+pub struct CoreHeader {
+    /// All program headers, in file order.
+    pub phdrs: Vec<ProgramHeader>,
+    ctx: Ctx,
+}
+
+/// One note of a dump.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoteInfo {
+    /// Note name (e.g. "CORE", "VMCOREINFO").
+    pub name: String,
+    /// Note type.
+    pub n_type: u32,
+    /// Descriptor size.
+    pub desc_len: usize,
+}
+
+fn elf_err(what: &str, e: impl std::fmt::Display) -> VerifyError {
+    VerifyError::Elf(format!("{what}: {e}"))
+}
+
+impl CoreHeader {
+    /// Parses the ELF header and program headers at the start of `bytes`.
+    ///
+    /// Returns `Ok(Err(n))` when `bytes` is too short and `n` bytes are needed.
+    pub fn parse(bytes: &[u8]) -> Result<Result<Self, usize>, VerifyError> {
+        let h = Elf::parse_header(bytes).map_err(|e| elf_err("ELF header", e))?;
+        if h.e_type != ET_CORE {
+            return Err(VerifyError::Elf(format!("e_type {} is not ET_CORE", h.e_type)));
+        }
+        let container = h.container().map_err(|e| elf_err("ELF class", e))?;
+        let endian = h.endianness().map_err(|e| elf_err("ELF data", e))?;
+        let ctx = Ctx::new(container, endian);
+        let end = h.e_phoff as usize + h.e_phnum as usize * h.e_phentsize as usize;
+        if end > bytes.len() {
+            return Ok(Err(end));
+        }
+        let phdrs = ProgramHeader::parse(bytes, h.e_phoff as usize, h.e_phnum as usize, ctx)
+            .map_err(|e| elf_err("program headers", e))?;
+        Ok(Ok(Self { phdrs, ctx }))
+    }
+
+    /// Bytes needed to read the headers and all PT_NOTE segments.
+    pub fn notes_end(&self) -> usize {
+        self.notes().map(|p| (p.p_offset + p.p_filesz) as usize).max().unwrap_or(0)
+    }
+
+    /// The PT_NOTE headers.
+    pub fn notes(&self) -> impl Iterator<Item = &ProgramHeader> {
+        self.phdrs.iter().filter(|p| p.p_type == PT_NOTE)
+    }
+
+    /// The PT_LOAD headers.
+    pub fn loads(&self) -> impl Iterator<Item = &ProgramHeader> {
+        self.phdrs.iter().filter(|p| p.p_type == PT_LOAD)
+    }
+
+    /// Whether the union of the PT_LOAD physical ranges covers `start..=end`.
+    pub fn covers(&self, start: u64, end: u64) -> bool {
+        let mut ranges: Vec<(u64, u64)> = self
+            .loads()
+            .filter(|p| p.p_memsz > 0)
+            .map(|p| (p.p_paddr, p.p_paddr + p.p_memsz - 1))
+            .collect();
+        ranges.sort_unstable();
+        let mut next = start;
+        for (s, e) in ranges {
+            if s > next {
+                break;
+            }
+            if e >= next {
+                if e >= end {
+                    return true;
+                }
+                next = e + 1;
+            }
+        }
+        false
+    }
+
+    /// File offset of physical address `paddr`, if a PT_LOAD with file data holds it.
+    pub fn file_offset(&self, paddr: u64) -> Option<u64> {
+        self.loads()
+            .find(|p| paddr >= p.p_paddr && paddr < p.p_paddr + p.p_filesz)
+            .map(|p| p.p_offset + (paddr - p.p_paddr))
+    }
+
+    /// All notes of all PT_NOTE segments, read from `bytes` (the start of the file).
+    pub fn parse_notes(&self, bytes: &[u8]) -> Result<Vec<NoteInfo>, VerifyError> {
+        let mut out = Vec::new();
+        for p in self.notes() {
+            let end = (p.p_offset + p.p_filesz) as usize;
+            if end > bytes.len() {
+                return Err(VerifyError::Elf(format!("PT_NOTE ends at {end:#x}, past the fetched bytes")));
+            }
+            let it = NoteDataIterator { data: bytes, size: end, offset: p.p_offset as usize, ctx: (4, self.ctx) };
+            for n in it {
+                let n = n.map_err(|e| elf_err("note", e))?;
+                out.push(NoteInfo { name: n.name.to_string(), n_type: n.n_type, desc_len: n.desc.len() });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Checks the notes of `/proc/vmcore`: CPU register notes and VMCOREINFO.
+pub fn check_vmcore_notes(notes: &[NoteInfo], online_cpus: usize) -> Result<String, VerifyError> {
+    let prstatus = notes.iter().filter(|n| n.name == "CORE" && n.n_type == NT_PRSTATUS).count();
+    let vmcoreinfo = notes.iter().filter(|n| n.name == "VMCOREINFO").count();
+    if vmcoreinfo != 1 {
+        return Err(VerifyError::Notes(format!("{vmcoreinfo} VMCOREINFO notes, expected 1")));
+    }
+    if prstatus != online_cpus {
+        return Err(VerifyError::Notes(format!(
+            "{prstatus} NT_PRSTATUS notes, expected {online_cpus} (CPUs online at the crash)"
+        )));
+    }
+    Ok(format!("{prstatus} NT_PRSTATUS notes (one per online CPU) and VMCOREINFO"))
+}
+
+/// Parses a CPU list such as `0-3` or `0,2-5,7` into the number of CPUs.
+pub fn count_cpu_list(s: &str) -> Option<usize> {
+    let mut n = 0;
+    for part in s.trim().split(',').filter(|p| !p.is_empty()) {
+        n += match part.split_once('-') {
+            Some((a, b)) => b.parse::<usize>().ok()?.checked_sub(a.parse::<usize>().ok()?)? + 1,
+            None => {
+                part.parse::<usize>().ok()?;
+                1
+            }
+        };
+    }
+    Some(n)
+}
+
+/// Parses the `elfcorehdr=` argument of a capture kernel command line into a physical address.
+/// kexec_file_load passes bytes (`0x...`), kexec-tools passes kilobytes (`...K`).
+pub fn elfcorehdr_addr(cmdline: &str) -> Option<u64> {
+    let v = cmdline.split_whitespace().find_map(|a| a.strip_prefix("elfcorehdr="))?;
+    let v = v.split_once('@').map_or(v, |(_, addr)| addr);
+    let (num, mult) = match v.strip_suffix(['K', 'k']) {
+        Some(n) => (n, 1024),
+        None => match v.strip_suffix(['M', 'm']) {
+            Some(n) => (n, 1 << 20),
+            None => (v, 1),
+        },
+    };
+    let n = match num.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok()?,
+        None => num.parse().ok()?,
+    };
+    n.checked_mul(mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(count_cpu_list("0-3\n"), Some(4));
+        assert_eq!(count_cpu_list("0,2-3,7"), Some(4));
+        assert_eq!(count_cpu_list("0"), Some(1));
+        assert_eq!(count_cpu_list("3-1"), None);
+    }
+
+    #[test]
+    fn elfcorehdr_forms() {
+        assert_eq!(elfcorehdr_addr("console=ttyS0 elfcorehdr=0x3f000000 x"), Some(0x3f00_0000));
+        assert_eq!(elfcorehdr_addr("elfcorehdr=1032192K"), Some(1032192 * 1024));
+        assert_eq!(elfcorehdr_addr("elfcorehdr=64K@1032192K"), Some(1032192 * 1024));
+        assert_eq!(elfcorehdr_addr("nothing"), None);
+    }
+}

@@ -1,0 +1,111 @@
+//! Error types of the harness: what failed, in which phase, with the guest's last words.
+
+use std::{io, time::Duration};
+
+/// A failure of the dump checks: the dump exists but is not what the scenario requires.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum VerifyError {
+    /// No PT_LOAD (or union of PT_LOADs) of the dump covers a hot-added DIMM.
+    #[error("dump misses DIMM {dimm}: no PT_LOAD covers {start:#x}-{end:#x}")]
+    DimmMissing {
+        /// QEMU id of the DIMM.
+        dimm: String,
+        /// First byte of the DIMM.
+        start: u64,
+        /// Last byte of the DIMM.
+        end: u64,
+    },
+    /// The test pattern is not at its physical address in the dump.
+    #[error("pattern at {paddr:#x} not found in the dump (found {found:?})")]
+    PatternMismatch {
+        /// Physical address the pattern was written to.
+        paddr: u64,
+        /// The bytes found there, lossily decoded.
+        found: String,
+    },
+    /// The elfcorehdr does not have one crash-note PT_NOTE per possible CPU plus VMCOREINFO.
+    #[error("elfcorehdr has {found} PT_NOTE entries, expected {expected} ({cpus} possible CPUs + VMCOREINFO)")]
+    NoteCount {
+        /// PT_NOTE entries found.
+        found: usize,
+        /// PT_NOTE entries expected.
+        expected: usize,
+        /// Possible CPUs in the crashed kernel.
+        cpus: usize,
+    },
+    /// The dump's notes lack VMCOREINFO or any CPU register note.
+    #[error("dump notes: {0}")]
+    Notes(String),
+    /// A header could not be parsed.
+    #[error("ELF: {0}")]
+    Elf(String),
+    /// makedumpfile could not extract the log, or the log lacks the panic message.
+    #[error("makedumpfile --dump-dmesg: {0}")]
+    Dmesg(String),
+    /// A KUnit suite failed or did not run.
+    #[error("KUnit: {0}")]
+    Kunit(String),
+    /// The in-kernel event counters disagree with what the scenario did.
+    #[error("event counters: {0}")]
+    Events(String),
+}
+
+/// Any failure of a harness run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An I/O error on the host.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// QMP failed or QEMU refused a command.
+    #[error("QMP {command}: {message}")]
+    Qmp {
+        /// The command.
+        command: String,
+        /// QEMU's answer or the transport error.
+        message: String,
+    },
+    /// A wait ran out of time.
+    #[error("timed out after {after:?} waiting for {what}")]
+    Timeout {
+        /// What was awaited.
+        what: String,
+        /// How long.
+        after: Duration,
+    },
+    /// A guest command failed.
+    #[error("guest command `{cmd}` exited {rc}: {output}")]
+    Guest {
+        /// The command.
+        cmd: String,
+        /// Its exit status.
+        rc: i32,
+        /// Its output.
+        output: String,
+    },
+    /// The guest did something unexpected (e.g. QEMU exited).
+    #[error("{0}")]
+    Unexpected(String),
+    /// The dump was produced but fails a check.
+    #[error("verification failed: {0}")]
+    Verify(#[from] VerifyError),
+}
+
+/// Result alias of the harness.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Attaches a description to an I/O error.
+pub trait IoContext<T> {
+    /// Wraps the error with `what`.
+    fn ctx(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn ctx(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| Error::Io { what: what(), source })
+    }
+}
