@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Build a statically linked x86_64 kexec from kexec-tools 2.0.29, which has --hotplug
+# (KEXEC_UPDATE_ELFCOREHDR); bookworm ships 2.0.25, without it. The guest initramfs has no libc.
+#   usage: scripts/build-kexec-tools.sh
+# Output: $CRASHHP_CACHE/kexec-tools-<version>/kexec
+# Source: the upstream tarball as shipped in Debian trixie (kexec-tools 1:2.0.29-2), pinned by
+# sha256. Debian's patches are packaging-only (systemd units, docs) and are not applied.
+set -euo pipefail
+# shellcheck disable=SC1091 # lib.sh: phase, die, CRASHHP_CACHE
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
+
+ver=2.0.29
+orig="kexec-tools_$ver.orig.tar.xz"
+orig_sha256=67b1ac503aade45a54db0bc79228a8830a35d5d4f83cee932cff3e7a81a4a9ec
+pool=http://deb.debian.org/debian/pool/main/k/kexec-tools
+
+cache=${CRASHHP_CACHE:?}
+dest="$cache/kexec-tools-$ver"
+work="$cache/kexec-tools-$ver.build"
+kexec="$dest/kexec"
+
+# Fail unless $1 is a static kexec of the pinned version that knows --hotplug.
+check() {
+  local bin=$1
+  [ -x "$bin" ] || die "$bin: missing or not executable"
+  # Outputs are captured before matching: with pipefail, grep -q closing a pipe early would
+  # fail the pipeline (SIGPIPE) and invert the test.
+  local out
+  # No program interpreter and no dynamic segment: nothing for a loader to do.
+  out=$(readelf -lW "$bin") || die "readelf $bin failed"
+  if grep -qE '\b(INTERP|DYNAMIC)\b' <<<"$out"; then die "$bin is dynamically linked"; fi
+  out=$("$bin" --version 2>&1) || true
+  [ "$out" = "kexec-tools $ver" ] || die "$bin --version: want 'kexec-tools $ver', got '$out'"
+  out=$("$bin" --help 2>&1) || true
+  grep -q -- --hotplug <<<"$out" || die "$bin --help does not list --hotplug"
+}
+
+if [ -x "$kexec" ] && [ "$("$kexec" --version 2>&1)" = "kexec-tools $ver" ]; then
+  check "$kexec"
+  phase "kexec-tools $ver already built"
+  echo "$kexec"
+  exit 0
+fi
+
+# Toolchain: static glibc comes with libc6-dev. Install only what is missing, from bookworm.
+need=()
+for p in gcc make libc6-dev binutils xz-utils curl; do
+  # shellcheck disable=SC2016 # ${Status} is a dpkg-query field, not a shell variable
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
+done
+if [ "${#need[@]}" -gt 0 ]; then
+  phase "installing ${need[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -t bookworm "${need[@]}"
+fi
+
+# Download once, verify every time.
+mkdir -p "$cache"
+if [ ! -f "$cache/$orig" ]; then
+  phase "downloading $orig"
+  curl -fsSL -o "$cache/$orig.tmp" "$pool/$orig"
+  mv "$cache/$orig.tmp" "$cache/$orig"
+fi
+echo "$orig_sha256  $cache/$orig" | sha256sum -c --quiet - \
+  || die "$orig: sha256 mismatch (delete it to download again)"
+
+# Fresh build tree each time; it is kept on failure for inspection, removed on success.
+phase "building kexec-tools $ver (static)"
+t0=$(date +%s)
+rm -rf "$work" "$dest.tmp"
+mkdir -p "$work"
+tar -xJf "$cache/$orig" -C "$work" --strip-components=1
+log="$work/build.log"
+# No optional libraries: zlib/lzma only let kexec read compressed kernel files (a bzImage
+# decompresses itself), xen is not used; each would be one more static archive to link.
+if ! (cd "$work" &&
+      ./configure --without-zlib --without-lzma --without-xen LDFLAGS=-static &&
+      make -j2) >"$log" 2>&1; then
+  tail -n 30 "$log" >&2
+  die "kexec-tools build failed (log: $log)"
+fi
+check "$work/build/sbin/kexec"
+
+mkdir -p "$dest.tmp"
+cp "$work/build/sbin/kexec" "$dest.tmp/kexec"
+rm -rf "$dest"
+mv "$dest.tmp" "$dest"
+rm -rf "$work"
+check "$kexec"
+phase "built kexec-tools $ver in $(( $(date +%s) - t0 )) s"
+echo "$kexec"
