@@ -15,22 +15,29 @@ mkdir -p "$dst"
 rsync -r --checksum --delete --exclude '*.o' --exclude '.*.cmd' --exclude '*.d' \
   "$repo/Kconfig" "$repo/Kbuild" "$repo/src" "$dst/"
 
-# 2. The C patch series, applied as a unit. The applied copy is kept in the tree so that a changed
-#    series is first reverted exactly as it was applied.
-applied="$tree/.crashhp-series.applied"
-want=$(cat "$repo"/patches/*.patch)
-if [ -f "$applied" ] && [ "$(cat "$applied")" = "$want" ]; then
-  echo "overlay: patch series already applied"
-else
-  if [ -f "$applied" ]; then
-    echo "overlay: patch series changed, reverting the old one"
-    (cd "$tree" && git apply -R --whitespace=nowarn "$applied") || die "cannot revert the old series"
-    rm -f "$applied"
-  fi
-  for p in "$repo"/patches/*.patch; do
-    (cd "$tree" && git apply --check "$p" 2>/dev/null) || die "patch does not apply: $(basename "$p")"
-    (cd "$tree" && git apply --whitespace=nowarn "$p")
-    echo "overlay: applied $(basename "$p")"
-  done
-  printf '%s' "$want" >"$applied"
-fi
+# 2. The C patch series. Applied patches are recorded in the tree; on a re-run, the first patch whose
+#    diff differs from the recorded one (headers such as the date are ignored) and every patch after
+#    it are reverted in reverse order and applied anew, so unchanged patches leave their files alone.
+rec="$tree/.crashhp-applied"
+mkdir -p "$rec"
+body() { sed -n '/^diff --git /,$p' "$1"; }
+mapfile -t want < <(cd "$repo/patches" && ls -- *.patch)
+mapfile -t have < <(cd "$rec" && ls -- *.patch 2>/dev/null || true)
+k=0
+while [ "$k" -lt "${#want[@]}" ] && [ "$k" -lt "${#have[@]}" ] && [ "${want[$k]}" = "${have[$k]}" ] &&
+      [ "$(body "$repo/patches/${want[$k]}")" = "$(body "$rec/${have[$k]}")" ]; do
+  k=$((k + 1))
+done
+for ((i = ${#have[@]} - 1; i >= k; i--)); do
+  (cd "$tree" && git apply -R --whitespace=nowarn "$rec/${have[$i]}") || die "cannot revert ${have[$i]}"
+  rm -f "$rec/${have[$i]}"
+  echo "overlay: reverted ${have[$i]}"
+done
+for ((i = k; i < ${#want[@]}; i++)); do
+  p="$repo/patches/${want[$i]}"
+  (cd "$tree" && git apply --check "$p" 2>/dev/null) || die "patch does not apply: ${want[$i]}"
+  (cd "$tree" && git apply --whitespace=nowarn "$p")
+  cp "$p" "$rec/"
+  echo "overlay: applied ${want[$i]}"
+done
+[ "$k" -lt "${#want[@]}" ] || echo "overlay: patch series up to date (${#want[@]} patches)"

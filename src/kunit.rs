@@ -23,7 +23,7 @@ mod model_tests {
                 end: 0x1_07ff_ffff
             })
         );
-        assert_eq!(r.map(|r| r.len()), Some(128 << 20));
+        assert_eq!(r.map(|r| r.size()), Some(128 << 20));
     }
 
     #[test]

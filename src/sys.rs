@@ -22,9 +22,53 @@ use crate::{
     handler,
     model::{
         Event,
-        MemRange, //
+        MemRange,
+        RangeList, //
     },
 };
+
+// `struct crash_mem`'s array is viewed as `[MemRange]`: the layouts must be the same.
+const _: () = {
+    assert!(core::mem::size_of::<MemRange>() == core::mem::size_of::<bindings::range>());
+    assert!(core::mem::align_of::<MemRange>() == core::mem::align_of::<bindings::range>());
+    assert!(core::mem::offset_of!(bindings::range, start) == core::mem::offset_of!(MemRange, start));
+    assert!(core::mem::offset_of!(bindings::range, end) == core::mem::offset_of!(MemRange, end));
+};
+
+/// Removes `mstart..=mend` from the ranges of `mem` (see [`RangeList::exclude`]).
+///
+/// This is the kernel's `crash_exclude_mem_range()` when `CONFIG_CRASH_HOTPLUG_RUST=y`: the crash
+/// header builders of the kexec_file load paths call it, and so does the `crash_core_test` KUnit
+/// suite. Returns 0, or `-ENOMEM` with `mem` unchanged when a split finds no free slot.
+///
+/// # Safety
+///
+/// `mem` points to a valid `struct crash_mem` whose `ranges` array has `max_nr_ranges` elements,
+/// of which the first `nr_ranges` are sorted and disjoint, and nothing else accesses it during
+/// the call.
+// Required to be unsafe due to the `#[export]` annotation.
+#[export]
+pub unsafe extern "C" fn crash_exclude_mem_range(
+    mem: *mut bindings::crash_mem,
+    mstart: u64,
+    mend: u64,
+) -> c_int {
+    // SAFETY: The caller passes a valid, exclusively accessed `struct crash_mem`.
+    let mem = unsafe { &mut *mem };
+    let max = mem.max_nr_ranges as usize;
+    // SAFETY: `ranges` is a flexible array of `max_nr_ranges` elements (`__counted_by`), valid and
+    // exclusively ours for the call; `MemRange` has the layout of `struct range` (checked above).
+    let slots =
+        unsafe { core::slice::from_raw_parts_mut(mem.ranges.as_mut_ptr().cast::<MemRange>(), max) };
+    let mut list = RangeList::from_sorted(slots, mem.nr_ranges as usize);
+    let res = list.exclude(mstart, mend);
+    // The length never exceeds `max_nr_ranges`, a `u32`.
+    mem.nr_ranges = list.len() as u32;
+    match res {
+        Ok(()) => 0,
+        Err(_) => ENOMEM.to_errno(),
+    }
+}
 
 /// `NOTIFY_OK` from `include/linux/notifier.h`, as the `int` a notifier returns.
 const NOTIFY_OK: c_int = bindings::NOTIFY_OK as c_int;

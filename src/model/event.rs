@@ -6,8 +6,12 @@
 
 use core::fmt;
 
-/// A physical address range with an inclusive end, like the kernel's `struct range`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A physical address range with an inclusive end.
+///
+/// Same layout as the kernel's `struct range` (two `u64`), so that the array of a
+/// `struct crash_mem` can be viewed as `[MemRange]`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
 pub struct MemRange {
     /// First byte of the range.
     pub start: u64,
@@ -34,10 +38,10 @@ impl MemRange {
         Some(Self { start, end })
     }
 
-    /// Number of bytes in the range.
+    /// Number of bytes in the range (never zero).
     ///
     /// Saturates at `u64::MAX` for the one range (`0..=u64::MAX`) whose length does not fit.
-    pub const fn len(&self) -> u64 {
+    pub const fn size(&self) -> u64 {
         (self.end - self.start).saturating_add(1)
     }
 }

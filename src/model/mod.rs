@@ -5,11 +5,29 @@
 //! (`kernel/crash_hotplug/src/crash_hotplug.rs`) and into the host crate `crash-hotplug-model`, where
 //! they are tested with ordinary Rust tooling.
 
+pub mod elf;
 pub mod event;
+pub mod ranges;
 
+pub use elf::{
+    build,
+    EditError,
+    Elfcorehdr,
+    HeaderError,
+    HeaderSpec,
+    KernelText,
+    Phdr,
+    Segment,
+    TooSmall,
+    Usage, //
+};
 pub use event::{
     Event,
     EventKind,
     EventStats,
     MemRange, //
+};
+pub use ranges::{
+    NoRoom,
+    RangeList, //
 };

@@ -8,7 +8,7 @@ fn memory_block_range_from_pfns() {
     let r = MemRange::from_pfns(0x10_0000, 0x8000, 12).expect("valid range");
     assert_eq!(r.start, 0x1_0000_0000);
     assert_eq!(r.end, 0x1_07ff_ffff);
-    assert_eq!(r.len(), 128 << 20);
+    assert_eq!(r.size(), 128 << 20);
     assert_eq!(r.to_string(), "0x100000000-0x107ffffff");
 }
 
@@ -30,7 +30,10 @@ fn debugfs_format_is_stable() {
         "add_cpu 0\nremove_cpu 0\nonline_memory 0\noffline_memory 0\nlast none\n"
     );
     s.record(Event::AddCpu(3));
-    s.record(Event::OnlineMemory(MemRange { start: 0x1000, end: 0x1fff }));
+    s.record(Event::OnlineMemory(MemRange {
+        start: 0x1000,
+        end: 0x1fff,
+    }));
     s.record(Event::RemoveCpu(1));
     assert_eq!(
         s.to_string(),
@@ -71,7 +74,7 @@ proptest! {
     #[test]
     fn range_len_is_pages_times_page_size(p in 0u64..1 << 40, n in 1u64..1 << 24) {
         let r = MemRange::from_pfns(p, n, 12).expect("in range");
-        prop_assert_eq!(r.len(), n << 12);
+        prop_assert_eq!(r.size(), n << 12);
         prop_assert_eq!(r.start, p << 12);
     }
 }

@@ -101,8 +101,10 @@ impl Console {
 
     /// Waits for a literal `needle` after `from`; returns the cursor past it.
     pub fn wait_str(&self, needle: &str, from: usize, timeout: Duration) -> Result<usize> {
-        self.wait_for(needle, from, timeout, |t| t.find(needle).map(|i| ((), i + needle.len())))
-            .map(|(_, c)| c)
+        self.wait_for(needle, from, timeout, |t| {
+            t.find(needle).map(|i| ((), i + needle.len()))
+        })
+        .map(|(_, c)| c)
     }
 
     /// The text between two cursors.

@@ -43,7 +43,10 @@ impl CoreHeader {
     pub fn parse(bytes: &[u8]) -> Result<Result<Self, usize>, VerifyError> {
         let h = Elf::parse_header(bytes).map_err(|e| elf_err("ELF header", e))?;
         if h.e_type != ET_CORE {
-            return Err(VerifyError::Elf(format!("e_type {} is not ET_CORE", h.e_type)));
+            return Err(VerifyError::Elf(format!(
+                "e_type {} is not ET_CORE",
+                h.e_type
+            )));
         }
         let container = h.container().map_err(|e| elf_err("ELF class", e))?;
         let endian = h.endianness().map_err(|e| elf_err("ELF data", e))?;
@@ -59,7 +62,10 @@ impl CoreHeader {
 
     /// Bytes needed to read the headers and all PT_NOTE segments.
     pub fn notes_end(&self) -> usize {
-        self.notes().map(|p| (p.p_offset + p.p_filesz) as usize).max().unwrap_or(0)
+        self.notes()
+            .map(|p| (p.p_offset + p.p_filesz) as usize)
+            .max()
+            .unwrap_or(0)
     }
 
     /// The PT_NOTE headers.
@@ -108,12 +114,23 @@ impl CoreHeader {
         for p in self.notes() {
             let end = (p.p_offset + p.p_filesz) as usize;
             if end > bytes.len() {
-                return Err(VerifyError::Elf(format!("PT_NOTE ends at {end:#x}, past the fetched bytes")));
+                return Err(VerifyError::Elf(format!(
+                    "PT_NOTE ends at {end:#x}, past the fetched bytes"
+                )));
             }
-            let it = NoteDataIterator { data: bytes, size: end, offset: p.p_offset as usize, ctx: (4, self.ctx) };
+            let it = NoteDataIterator {
+                data: bytes,
+                size: end,
+                offset: p.p_offset as usize,
+                ctx: (4, self.ctx),
+            };
             for n in it {
                 let n = n.map_err(|e| elf_err("note", e))?;
-                out.push(NoteInfo { name: n.name.to_string(), n_type: n.n_type, desc_len: n.desc.len() });
+                out.push(NoteInfo {
+                    name: n.name.to_string(),
+                    n_type: n.n_type,
+                    desc_len: n.desc.len(),
+                });
             }
         }
         Ok(out)
@@ -122,17 +139,24 @@ impl CoreHeader {
 
 /// Checks the notes of `/proc/vmcore`: CPU register notes and VMCOREINFO.
 pub fn check_vmcore_notes(notes: &[NoteInfo], online_cpus: usize) -> Result<String, VerifyError> {
-    let prstatus = notes.iter().filter(|n| n.name == "CORE" && n.n_type == NT_PRSTATUS).count();
+    let prstatus = notes
+        .iter()
+        .filter(|n| n.name == "CORE" && n.n_type == NT_PRSTATUS)
+        .count();
     let vmcoreinfo = notes.iter().filter(|n| n.name == "VMCOREINFO").count();
     if vmcoreinfo != 1 {
-        return Err(VerifyError::Notes(format!("{vmcoreinfo} VMCOREINFO notes, expected 1")));
+        return Err(VerifyError::Notes(format!(
+            "{vmcoreinfo} VMCOREINFO notes, expected 1"
+        )));
     }
     if prstatus != online_cpus {
         return Err(VerifyError::Notes(format!(
             "{prstatus} NT_PRSTATUS notes, expected {online_cpus} (CPUs online at the crash)"
         )));
     }
-    Ok(format!("{prstatus} NT_PRSTATUS notes (one per online CPU) and VMCOREINFO"))
+    Ok(format!(
+        "{prstatus} NT_PRSTATUS notes (one per online CPU) and VMCOREINFO"
+    ))
 }
 
 /// Parses a CPU list such as `0-3` or `0,2-5,7` into the number of CPUs.
@@ -140,7 +164,12 @@ pub fn count_cpu_list(s: &str) -> Option<usize> {
     let mut n = 0;
     for part in s.trim().split(',').filter(|p| !p.is_empty()) {
         n += match part.split_once('-') {
-            Some((a, b)) => b.parse::<usize>().ok()?.checked_sub(a.parse::<usize>().ok()?)? + 1,
+            Some((a, b)) => {
+                b.parse::<usize>()
+                    .ok()?
+                    .checked_sub(a.parse::<usize>().ok()?)?
+                    + 1
+            }
             None => {
                 part.parse::<usize>().ok()?;
                 1
@@ -153,7 +182,9 @@ pub fn count_cpu_list(s: &str) -> Option<usize> {
 /// Parses the `elfcorehdr=` argument of a capture kernel command line into a physical address.
 /// kexec_file_load passes bytes (`0x...`), kexec-tools passes kilobytes (`...K`).
 pub fn elfcorehdr_addr(cmdline: &str) -> Option<u64> {
-    let v = cmdline.split_whitespace().find_map(|a| a.strip_prefix("elfcorehdr="))?;
+    let v = cmdline
+        .split_whitespace()
+        .find_map(|a| a.strip_prefix("elfcorehdr="))?;
     let v = v.split_once('@').map_or(v, |(_, addr)| addr);
     let (num, mult) = match v.strip_suffix(['K', 'k']) {
         Some(n) => (n, 1024),
@@ -183,9 +214,15 @@ mod tests {
 
     #[test]
     fn elfcorehdr_forms() {
-        assert_eq!(elfcorehdr_addr("console=ttyS0 elfcorehdr=0x3f000000 x"), Some(0x3f00_0000));
+        assert_eq!(
+            elfcorehdr_addr("console=ttyS0 elfcorehdr=0x3f000000 x"),
+            Some(0x3f00_0000)
+        );
         assert_eq!(elfcorehdr_addr("elfcorehdr=1032192K"), Some(1032192 * 1024));
-        assert_eq!(elfcorehdr_addr("elfcorehdr=64K@1032192K"), Some(1032192 * 1024));
+        assert_eq!(
+            elfcorehdr_addr("elfcorehdr=64K@1032192K"),
+            Some(1032192 * 1024)
+        );
         assert_eq!(elfcorehdr_addr("nothing"), None);
     }
 }

@@ -39,7 +39,10 @@ impl Tree {
         if let Some((parent, _)) = path.trim_start_matches('/').rsplit_once('/') {
             self.dir(parent);
         }
-        self.0.insert(path.trim_start_matches('/').to_string(), Node::File { data, mode });
+        self.0.insert(
+            path.trim_start_matches('/').to_string(),
+            Node::File { data, mode },
+        );
     }
 
     fn host_file(&mut self, host: &Path, guest: &str, mode: u32) -> Result<()> {
@@ -51,7 +54,10 @@ impl Tree {
     /// Adds a dynamically linked host program and every library `ldd` says it needs.
     fn program(&mut self, host: &str) -> Result<()> {
         self.host_file(Path::new(host), host, 0o755)?;
-        let out = Command::new("ldd").arg(host).output().ctx(|| format!("ldd {host}"))?;
+        let out = Command::new("ldd")
+            .arg(host)
+            .output()
+            .ctx(|| format!("ldd {host}"))?;
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             for tok in line.split_whitespace().filter(|t| t.starts_with('/')) {
                 let real = fs::canonicalize(tok).ctx(|| format!("resolving {tok}"))?;
@@ -62,10 +68,13 @@ impl Tree {
     }
 
     fn base(&mut self) -> Result<()> {
-        for d in ["bin", "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev", "tmp", "etc", "boot"] {
+        for d in [
+            "bin", "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev", "tmp", "etc", "boot",
+        ] {
             self.dir(d);
         }
-        self.0.insert("dev/console".into(), Node::CharDev { major: 5, minor: 1 });
+        self.0
+            .insert("dev/console".into(), Node::CharDev { major: 5, minor: 1 });
         self.host_file(Path::new("/bin/busybox"), "bin/busybox", 0o755)?;
         self.file("init", INIT.as_bytes().to_vec(), 0o755);
         self.program("/usr/sbin/makedumpfile")
@@ -118,7 +127,11 @@ pub fn build(kernel: &Path, kexec: &Path, dir: &Path) -> Result<Images> {
 
     let mut first = Tree::default();
     first.base()?;
-    first.program(kexec.to_str().ok_or_else(|| Error::Unexpected("kexec path".into()))?)?;
+    first.program(
+        kexec
+            .to_str()
+            .ok_or_else(|| Error::Unexpected("kexec path".into()))?,
+    )?;
     first.host_file(kernel, "boot/bzImage", 0o644)?;
     first.host_file(&capture_path, "boot/capture.cpio", 0o644)?;
     let first_path = dir.join("first.cpio");

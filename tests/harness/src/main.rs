@@ -93,12 +93,20 @@ fn run_one(s: &Scenario, expect: Expect) -> bool {
         }
         (Ok(report), Expect::DimmMissing) => {
             report.print(&s.name);
-            println!("FAIL {}: the negative control passed; the harness cannot detect a stale dump", s.name);
+            println!(
+                "FAIL {}: the negative control passed; the harness cannot detect a stale dump",
+                s.name
+            );
             false
         }
-        (Err(f), Expect::DimmMissing) if matches!(f.error, Error::Verify(VerifyError::DimmMissing { .. })) => {
+        (Err(f), Expect::DimmMissing)
+            if matches!(f.error, Error::Verify(VerifyError::DimmMissing { .. })) =>
+        {
             f.report.print(&s.name);
-            println!("PASS {} ({secs:.1} s): failed as it must, in phase '{}': {}", s.name, f.phase, f.error);
+            println!(
+                "PASS {} ({secs:.1} s): failed as it must, in phase '{}': {}",
+                s.name, f.phase, f.error
+            );
             true
         }
         (Err(f), _) => {
@@ -115,7 +123,16 @@ fn run_one(s: &Scenario, expect: Expect) -> bool {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Scenario { name, kernel, load, kunit, events, no_crash, out, kexec } => {
+        Cmd::Scenario {
+            name,
+            kernel,
+            load,
+            kunit,
+            events,
+            no_crash,
+            out,
+            kexec,
+        } => {
             let s = Scenario {
                 workdir: scenario::workdir(&out, &name),
                 name,
@@ -132,7 +149,12 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-        Cmd::Suite { kernel_c, kernel_rust, out, kexec } => {
+        Cmd::Suite {
+            kernel_c,
+            kernel_rust,
+            out,
+            kexec,
+        } => {
             let base = |name: &str, kernel: &PathBuf| Scenario {
                 name: name.into(),
                 workdir: scenario::workdir(&out, name),
@@ -151,10 +173,19 @@ fn main() -> ExitCode {
                     },
                     Expect::Pass,
                 ),
-                (Scenario { load: Load::Legacy, ..base("c-negative-control-kexec-load", &kernel_c) }, Expect::DimmMissing),
                 (
                     Scenario {
-                        kunit_suites: vec!["crash_hotplug_model".into(), "crash_exclude_mem_range_tests".into()],
+                        load: Load::Legacy,
+                        ..base("c-negative-control-kexec-load", &kernel_c)
+                    },
+                    Expect::DimmMissing,
+                ),
+                (
+                    Scenario {
+                        kunit_suites: vec![
+                            "crash_hotplug_model".into(),
+                            "crash_exclude_mem_range_tests".into(),
+                        ],
                         check_events: true,
                         crash: false,
                         ..base("rust-events", &kernel_rust)

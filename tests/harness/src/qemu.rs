@@ -57,10 +57,18 @@ impl Vm {
         let _ = fs::remove_file(&qmp_path);
         let disk = cfg.workdir.join("transfer.img");
         let f = File::create(&disk).ctx(|| format!("creating {}", disk.display()))?;
-        f.set_len(DISK_SIZE).ctx(|| "sizing the transfer disk".into())?;
+        f.set_len(DISK_SIZE)
+            .ctx(|| "sizing the transfer disk".into())?;
         let log = File::create(cfg.workdir.join("console.log")).ctx(|| "console log".into())?;
         let mut child = Command::new("qemu-system-x86_64")
-            .args(["-accel", "tcg", "-nodefaults", "-no-reboot", "-display", "none"])
+            .args([
+                "-accel",
+                "tcg",
+                "-nodefaults",
+                "-no-reboot",
+                "-display",
+                "none",
+            ])
             // The guest counts hotpluggable CPUs only when it detects a hypervisor; under TCG it
             // detects VMware through the backdoor port and the DMI serial.
             .args(["-machine", "q35,vmport=on", "-cpu", "qemu64,-hypervisor"])
@@ -103,17 +111,35 @@ impl Vm {
                     }
                     thread::sleep(Duration::from_millis(50));
                 }
-                Err(e) => return Err(Error::Io { what: "connecting to QMP".into(), source: e }),
+                Err(e) => {
+                    return Err(Error::Io {
+                        what: "connecting to QMP".into(),
+                        source: e,
+                    })
+                }
             }
         };
         let w = stream.try_clone().ctx(|| "cloning the QMP socket".into())?;
         let mut qmp = Qmp::new(qapi::Stream::new(std::io::BufReader::new(stream), w));
-        qmp.handshake().map_err(|e| Error::Qmp { command: "qmp_capabilities".into(), message: e.to_string() })?;
-        Ok(Self { child, console, qmp, disk, disk_next: 0, seq: 0 })
+        qmp.handshake().map_err(|e| Error::Qmp {
+            command: "qmp_capabilities".into(),
+            message: e.to_string(),
+        })?;
+        Ok(Self {
+            child,
+            console,
+            qmp,
+            disk,
+            disk_next: 0,
+            seq: 0,
+        })
     }
 
     fn exec<C: qapi::Command>(&mut self, name: &str, cmd: &C) -> Result<C::Ok> {
-        let r = self.qmp.execute(cmd).map_err(|e| Error::Qmp { command: name.into(), message: e.to_string() });
+        let r = self.qmp.execute(cmd).map_err(|e| Error::Qmp {
+            command: name.into(),
+            message: e.to_string(),
+        });
         // Events (ACPI_DEVICE_OST, DEVICE_DELETED, ...) are not used; keep the queue short.
         let _ = self.qmp.events().count();
         r
@@ -130,13 +156,20 @@ impl Vm {
         args.insert("memdev".into(), json!(format!("mem-{id}")));
         self.exec(
             "device_add pc-dimm",
-            &qmp::device_add { driver: "pc-dimm".into(), id: Some(id.into()), bus: None, arguments: args },
+            &qmp::device_add {
+                driver: "pc-dimm".into(),
+                id: Some(id.into()),
+                bus: None,
+                arguments: args,
+            },
         )?;
         self.dimms()?
             .into_iter()
             .find(|d| d.0 == id)
             .map(|d| d.1)
-            .ok_or_else(|| Error::Unexpected(format!("DIMM {id} not listed by query-memory-devices")))
+            .ok_or_else(|| {
+                Error::Unexpected(format!("DIMM {id} not listed by query-memory-devices"))
+            })
     }
 
     /// `(id, address, size)` of every DIMM QEMU knows.
@@ -146,9 +179,11 @@ impl Vm {
         let mut out = Vec::new();
         for d in v.as_array().into_iter().flatten() {
             let data = &d["data"];
-            if let (Some(id), Some(addr), Some(size)) =
-                (data["id"].as_str(), data["addr"].as_u64(), data["size"].as_u64())
-            {
+            if let (Some(id), Some(addr), Some(size)) = (
+                data["id"].as_str(),
+                data["addr"].as_u64(),
+                data["size"].as_u64(),
+            ) {
                 out.push((id.to_string(), addr, size));
             }
         }
@@ -163,11 +198,20 @@ impl Vm {
             .filter(|c| c.qom_path.is_none())
             .min_by_key(|c| (c.props.socket_id, c.props.core_id, c.props.thread_id))
             .ok_or_else(|| Error::Unexpected("no free hotpluggable CPU slot".into()))?;
-        let props = serde_json::to_value(&free.props).map_err(|e| Error::Unexpected(e.to_string()))?;
+        let props =
+            serde_json::to_value(&free.props).map_err(|e| Error::Unexpected(e.to_string()))?;
         let Value::Object(args) = props else {
             return Err(Error::Unexpected("CPU props are not an object".into()));
         };
-        self.exec("device_add cpu", &qmp::device_add { driver: free.type_, id: Some(id.into()), bus: None, arguments: args })?;
+        self.exec(
+            "device_add cpu",
+            &qmp::device_add {
+                driver: free.type_,
+                id: Some(id.into()),
+                bus: None,
+                arguments: args,
+            },
+        )?;
         Ok(())
     }
 
@@ -197,7 +241,11 @@ impl Vm {
     pub fn sh(&mut self, cmd: &str, timeout: Duration) -> Result<String> {
         let (rc, output) = self.sh_rc(cmd, timeout)?;
         if rc != 0 {
-            return Err(Error::Guest { cmd: cmd.into(), rc, output });
+            return Err(Error::Guest {
+                cmd: cmd.into(),
+                rc,
+                output,
+            });
         }
         Ok(output)
     }
@@ -218,9 +266,11 @@ impl Vm {
             Duration::from_secs(120),
         )?;
         let mut f = File::open(&self.disk).ctx(|| "opening the transfer disk".into())?;
-        f.seek(SeekFrom::Start(seek * BLK + (offset - first * BLK))).ctx(|| "seeking the transfer disk".into())?;
+        f.seek(SeekFrom::Start(seek * BLK + (offset - first * BLK)))
+            .ctx(|| "seeking the transfer disk".into())?;
         let mut buf = vec![0u8; len as usize];
-        f.read_exact(&mut buf).ctx(|| "reading the transfer disk".into())?;
+        f.read_exact(&mut buf)
+            .ctx(|| "reading the transfer disk".into())?;
         Ok(buf)
     }
 

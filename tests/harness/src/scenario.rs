@@ -105,12 +105,16 @@ impl Run<'_> {
 
     fn end_phase(&mut self) {
         if !self.phase.is_empty() {
-            self.report.phases.push((std::mem::take(&mut self.phase), self.t.elapsed()));
+            self.report
+                .phases
+                .push((std::mem::take(&mut self.phase), self.t.elapsed()));
         }
     }
 
     fn vm(&mut self) -> Result<&mut Vm> {
-        self.vm.as_mut().ok_or_else(|| Error::Unexpected("no VM".into()))
+        self.vm
+            .as_mut()
+            .ok_or_else(|| Error::Unexpected("no VM".into()))
     }
 
     fn ok(&mut self, what: String) {
@@ -126,7 +130,13 @@ impl Run<'_> {
 
 /// Runs a scenario; on failure says where and keeps the artifacts.
 pub fn run(s: &Scenario) -> std::result::Result<Report, Box<Failure>> {
-    let mut r = Run { s, vm: None, report: Report::default(), phase: String::new(), t: Instant::now() };
+    let mut r = Run {
+        s,
+        vm: None,
+        report: Report::default(),
+        phase: String::new(),
+        t: Instant::now(),
+    };
     match steps(&mut r) {
         Ok(()) => {
             r.end_phase();
@@ -136,10 +146,18 @@ pub fn run(s: &Scenario) -> std::result::Result<Report, Box<Failure>> {
             Ok(r.report)
         }
         Err(error) => {
-            let console_tail = r.vm.as_ref().map(|v| v.console.tail(30)).unwrap_or_default();
+            let console_tail =
+                r.vm.as_ref()
+                    .map(|v| v.console.tail(30))
+                    .unwrap_or_default();
             let phase = r.phase.clone();
             r.end_phase();
-            Err(Box::new(Failure { phase, error, console_tail, report: r.report }))
+            Err(Box::new(Failure {
+                phase,
+                error,
+                console_tail,
+                report: r.report,
+            }))
         }
     }
 }
@@ -168,7 +186,9 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         for suite in &s.kunit_suites {
             match results.iter().find(|(n, _)| n == suite) {
                 Some((_, true)) => r.ok(format!("KUnit suite {suite}: ok")),
-                Some((_, false)) => return Err(VerifyError::Kunit(format!("suite {suite}: not ok")).into()),
+                Some((_, false)) => {
+                    return Err(VerifyError::Kunit(format!("suite {suite}: not ok")).into())
+                }
                 None => return Err(VerifyError::Kunit(format!("suite {suite} did not run")).into()),
             }
         }
@@ -183,26 +203,42 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         Load::Legacy => "-p",
     };
     r.vm()?.sh(
-        &format!("kexec {flags} /boot/bzImage --initrd=/boot/capture.cpio --append='{CAPTURE_ARGS}'"),
+        &format!(
+            "kexec {flags} /boot/bzImage --initrd=/boot/capture.cpio --append='{CAPTURE_ARGS}'"
+        ),
         CMD_TIMEOUT,
     )?;
-    let loaded = r.vm()?.sh("cat /sys/kernel/kexec_crash_loaded", CMD_TIMEOUT)?;
+    let loaded = r
+        .vm()?
+        .sh("cat /sys/kernel/kexec_crash_loaded", CMD_TIMEOUT)?;
     if loaded.trim() != "1" {
-        return Err(Error::Unexpected(format!("kexec_crash_loaded reads {loaded:?} after kexec {flags}")));
+        return Err(Error::Unexpected(format!(
+            "kexec_crash_loaded reads {loaded:?} after kexec {flags}"
+        )));
     }
     let hp = r.vm()?.sh(
         "echo cpu=$(cat /sys/devices/system/cpu/crash_hotplug) memory=$(cat /sys/devices/system/memory/crash_hotplug)",
         CMD_TIMEOUT,
     )?;
-    r.ok(format!("kdump loaded with kexec {flags}; crash_hotplug {}", hp.trim()));
-    let possible = r.vm()?.sh("cat /sys/devices/system/cpu/possible", CMD_TIMEOUT)?;
+    r.ok(format!(
+        "kdump loaded with kexec {flags}; crash_hotplug {}",
+        hp.trim()
+    ));
+    let possible = r
+        .vm()?
+        .sh("cat /sys/devices/system/cpu/possible", CMD_TIMEOUT)?;
     let possible_cpus = dump::count_cpu_list(&possible)
         .ok_or_else(|| Error::Unexpected(format!("bad possible CPU list {possible:?}")))?;
 
     r.phase("memory hot-add");
     let (dimm_addr, dimm_size) = (r.vm()?.add_dimm("dimm1", GIB)?, GIB);
     let block = u64::from_str_radix(
-        r.vm()?.sh("cat /sys/devices/system/memory/block_size_bytes", CMD_TIMEOUT)?.trim(),
+        r.vm()?
+            .sh(
+                "cat /sys/devices/system/memory/block_size_bytes",
+                CMD_TIMEOUT,
+            )?
+            .trim(),
         16,
     )
     .map_err(|e| Error::Unexpected(format!("block_size_bytes: {e}")))?;
@@ -215,21 +251,34 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         ),
         CMD_TIMEOUT + CMD_TIMEOUT,
     )?;
-    r.ok(format!("DIMM dimm1 at {dimm_addr:#x} (+{dimm_size:#x}) online: memory blocks {b0}-{b1}"));
+    r.ok(format!(
+        "DIMM dimm1 at {dimm_addr:#x} (+{dimm_size:#x}) online: memory blocks {b0}-{b1}"
+    ));
 
     r.phase("pattern");
-    let nonce = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0) as u64;
+    let nonce = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0) as u64;
     let paddr = dimm_addr + dimm_size / 2 + 0x1c0;
     let pattern = format!("{:.<64}", format!("CRASHHP dimm1 {paddr:#x} {nonce:016x} "));
     r.vm()?.sh(
         &format!("printf '%s' '{pattern}' | dd of=/dev/mem bs=64 seek={} count=1 conv=notrunc 2>/dev/null", paddr / 64),
         CMD_TIMEOUT,
     )?;
-    let back = r.vm()?.sh(&format!("dd if=/dev/mem bs=64 skip={} count=1 2>/dev/null; echo", paddr / 64), CMD_TIMEOUT)?;
+    let back = r.vm()?.sh(
+        &format!(
+            "dd if=/dev/mem bs=64 skip={} count=1 2>/dev/null; echo",
+            paddr / 64
+        ),
+        CMD_TIMEOUT,
+    )?;
     if back.trim() != pattern {
         return Err(Error::Unexpected(format!("pattern read back as {back:?}")));
     }
-    r.ok(format!("pattern written at {paddr:#x} through /dev/mem and read back"));
+    r.ok(format!(
+        "pattern written at {paddr:#x} through /dev/mem and read back"
+    ));
 
     r.phase("cpu hotplug");
     r.vm()?.sh("echo 0 > /sys/devices/system/cpu/cpu1/online && echo 1 > /sys/devices/system/cpu/cpu1/online", CMD_TIMEOUT)?;
@@ -240,11 +289,15 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
          n=$((n+1)); sleep 0.2; done; exit 1",
         CMD_TIMEOUT,
     )?;
-    let online = r.vm()?.sh("cat /sys/devices/system/cpu/online", CMD_TIMEOUT)?;
+    let online = r
+        .vm()?
+        .sh("cat /sys/devices/system/cpu/online", CMD_TIMEOUT)?;
     let online_cpus = dump::count_cpu_list(&online)
         .ok_or_else(|| Error::Unexpected(format!("bad online CPU list {online:?}")))?;
     if online_cpus != 3 {
-        return Err(Error::Unexpected(format!("expected 3 online CPUs after hot-add, got {online:?}")));
+        return Err(Error::Unexpected(format!(
+            "expected 3 online CPUs after hot-add, got {online:?}"
+        )));
     }
     r.ok(format!(
         "cpu1 offline+online; hot-added {} online; online CPUs {} of possible {}",
@@ -255,7 +308,9 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
 
     if s.check_events {
         r.phase("event counters");
-        let text = r.vm()?.sh("cat /sys/kernel/debug/crash_hotplug/events", CMD_TIMEOUT)?;
+        let text = r
+            .vm()?
+            .sh("cat /sys/kernel/debug/crash_hotplug/events", CMD_TIMEOUT)?;
         r.save("events.txt", text.as_bytes())?;
         let get = |k: &str| -> u64 {
             text.lines()
@@ -270,7 +325,9 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
             ))
             .into());
         }
-        r.ok(format!("debugfs counters: online_memory {mem}, add_cpu {add}, remove_cpu {rm}"));
+        r.ok(format!(
+            "debugfs counters: online_memory {mem}, add_cpu {add}, remove_cpu {rm}"
+        ));
     }
     let dmesg = r.vm()?.sh("dmesg", CMD_TIMEOUT)?;
     r.save("first-dmesg.txt", dmesg.as_bytes())?;
@@ -281,7 +338,9 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
     r.phase("crash + capture boot");
     let from = r.vm()?.console.cursor();
     r.vm()?.console.send("echo c > /proc/sysrq-trigger\n")?;
-    r.vm()?.console.wait_str("@@READY capture", from, BOOT_TIMEOUT)?;
+    r.vm()?
+        .console
+        .wait_str("@@READY capture", from, BOOT_TIMEOUT)?;
 
     r.phase("fetch dump headers");
     let cmdline = r.vm()?.sh("cat /proc/cmdline", CMD_TIMEOUT)?;
@@ -297,45 +356,75 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
     let vmcore = parse_core(&vmcore_bytes)?;
     let found = ehdr.notes().count();
     if found != possible_cpus + 1 {
-        return Err(VerifyError::NoteCount { found, expected: possible_cpus + 1, cpus: possible_cpus }.into());
+        return Err(VerifyError::NoteCount {
+            found,
+            expected: possible_cpus + 1,
+            cpus: possible_cpus,
+        }
+        .into());
     }
-    r.ok(format!("elfcorehdr at {hdr_addr:#x}: {found} PT_NOTE = {possible_cpus} possible CPUs + VMCOREINFO"));
+    r.ok(format!(
+        "elfcorehdr at {hdr_addr:#x}: {found} PT_NOTE = {possible_cpus} possible CPUs + VMCOREINFO"
+    ));
     let notes = vmcore.parse_notes(&vmcore_bytes)?;
     r.ok(dump::check_vmcore_notes(&notes, online_cpus)?);
     let dimm_end = dimm_addr + dimm_size - 1;
     if !vmcore.covers(dimm_addr, dimm_end) {
-        return Err(VerifyError::DimmMissing { dimm: "dimm1".into(), start: dimm_addr, end: dimm_end }.into());
+        return Err(VerifyError::DimmMissing {
+            dimm: "dimm1".into(),
+            start: dimm_addr,
+            end: dimm_end,
+        }
+        .into());
     }
     r.ok(format!("PT_LOADs cover DIMM {dimm_addr:#x}-{dimm_end:#x}"));
     let off = vmcore
         .file_offset(paddr)
-        .ok_or_else(|| VerifyError::PatternMismatch { paddr, found: "no file data".into() })?;
+        .ok_or_else(|| VerifyError::PatternMismatch {
+            paddr,
+            found: "no file data".into(),
+        })?;
     let got = r.vm()?.fetch("/proc/vmcore", off, 64)?;
     if got != pattern.as_bytes() {
-        return Err(VerifyError::PatternMismatch { paddr, found: String::from_utf8_lossy(&got).into() }.into());
+        return Err(VerifyError::PatternMismatch {
+            paddr,
+            found: String::from_utf8_lossy(&got).into(),
+        }
+        .into());
     }
-    r.ok(format!("pattern found at {paddr:#x} (vmcore offset {off:#x})"));
+    r.ok(format!(
+        "pattern found at {paddr:#x} (vmcore offset {off:#x})"
+    ));
 
     r.phase("makedumpfile");
     let size = r.vm()?.sh(
         "makedumpfile --dump-dmesg /proc/vmcore /tmp/dmesg.txt >/tmp/mdf.log 2>&1 || { cat /tmp/mdf.log; exit 1; }; wc -c < /tmp/dmesg.txt",
         Duration::from_secs(180),
     )?;
-    let size: u64 = size.trim().parse().map_err(|_| VerifyError::Dmesg(format!("bad size {size:?}")))?;
+    let size: u64 = size
+        .trim()
+        .parse()
+        .map_err(|_| VerifyError::Dmesg(format!("bad size {size:?}")))?;
     let log = r.vm()?.fetch("/tmp/dmesg.txt", 0, size)?;
     r.save("vmcore-dmesg.txt", &log)?;
     let log = String::from_utf8_lossy(&log);
     if !log.contains("sysrq triggered crash") {
-        return Err(VerifyError::Dmesg("log extracted but lacks \"sysrq triggered crash\"".into()).into());
+        return Err(
+            VerifyError::Dmesg("log extracted but lacks \"sysrq triggered crash\"".into()).into(),
+        );
     }
-    r.ok(format!("makedumpfile --dump-dmesg extracted {size} bytes including the panic message"));
+    r.ok(format!(
+        "makedumpfile --dump-dmesg extracted {size} bytes including the panic message"
+    ));
     Ok(())
 }
 
 fn parse_core(bytes: &[u8]) -> Result<CoreHeader> {
     match CoreHeader::parse(bytes)? {
         Ok(h) => Ok(h),
-        Err(n) => Err(VerifyError::Elf(format!("header needs {n} bytes, have {}", bytes.len())).into()),
+        Err(n) => {
+            Err(VerifyError::Elf(format!("header needs {n} bytes, have {}", bytes.len())).into())
+        }
     }
 }
 
@@ -398,7 +487,10 @@ mod tests {
                    [    1.2] ok 1 suite_a\n[    1.3] not ok 2 suite_b # SKIP x\n";
         assert_eq!(
             parse_ktap(log),
-            vec![("suite_a".to_string(), true), ("suite_b".to_string(), false)]
+            vec![
+                ("suite_a".to_string(), true),
+                ("suite_b".to_string(), false)
+            ]
         );
     }
 }

@@ -1,0 +1,367 @@
+//! The elfcorehdr model against goblin: every byte state that any edit passes through must parse
+//! as a valid ELF64 core header whose notes never change and whose RAM `PT_LOAD`s cover exactly
+//! the old or exactly the new set of addresses; after any sequence of edits the header lists the
+//! same notes and addresses as one built from scratch.
+
+use crash_hotplug_model::{
+    build, EditError, Elfcorehdr, HeaderSpec, KernelText, MemRange, Segment,
+};
+use goblin::{
+    container::{Container, Ctx},
+    elf::{header::ET_CORE, program_header::ProgramHeader, Elf},
+};
+use proptest::prelude::*;
+
+const PAGE_OFFSET: u64 = 0xffff_8880_0000_0000;
+const UNIT: u64 = 0x1000;
+const UNITS: u64 = 256;
+const CPU_NOTES: [u64; 4] = [0x7f00_0000, 0x7f00_1000, 0x7f00_2000, 0x7f00_3000];
+const TEXT: KernelText = KernelText {
+    vaddr: 0xffff_ffff_8100_0000,
+    paddr: 0x100_0000,
+    size: 0x20_0000,
+};
+
+/// A segment that keeps every state it passes through.
+struct Recorder {
+    buf: Vec<u8>,
+    states: Vec<Vec<u8>>,
+}
+
+impl Segment for Recorder {
+    fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+    fn write(&mut self, off: usize, data: &[u8]) {
+        self.buf[off..off + data.len()].copy_from_slice(data);
+        self.states.push(self.buf.clone());
+    }
+    fn commit(&mut self, off: usize, data: &[u8]) {
+        assert!(matches!(data.len(), 2 | 4 | 8), "a commit is one store");
+        assert_eq!(off % data.len(), 0, "a commit is naturally aligned");
+        self.buf[off..off + data.len()].copy_from_slice(data);
+        self.states.push(self.buf.clone());
+    }
+}
+
+/// What a reader of the header would dump: the notes and the union of the RAM ranges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct View {
+    notes: Vec<(u64, u64)>,
+    ram: Vec<(u64, u64)>,
+    text: Vec<(u64, u64, u64)>,
+}
+
+/// goblin's reading of a header.
+fn view(bytes: &[u8]) -> View {
+    let h = Elf::parse_header(bytes).expect("ELF header");
+    assert_eq!(h.e_type, ET_CORE);
+    assert_eq!(h.container().expect("class"), Container::Big);
+    assert!(h.endianness().expect("data").is_little());
+    let ctx = Ctx::new(Container::Big, h.endianness().expect("endian"));
+    let phdrs =
+        ProgramHeader::parse(bytes, h.e_phoff as usize, h.e_phnum as usize, ctx).expect("phdrs");
+    let mut notes = Vec::new();
+    let mut ram = Vec::new();
+    let mut text = Vec::new();
+    for p in phdrs {
+        match p.p_type {
+            goblin::elf::program_header::PT_NOTE => notes.push((p.p_paddr, p.p_memsz)),
+            goblin::elf::program_header::PT_LOAD => {
+                assert_eq!(p.p_filesz, p.p_memsz);
+                assert_eq!(p.p_offset, p.p_paddr);
+                if p.p_vaddr == p.p_paddr.wrapping_add(PAGE_OFFSET) {
+                    ram.push((p.p_paddr, p.p_paddr + p.p_memsz - 1));
+                } else {
+                    text.push((p.p_vaddr, p.p_paddr, p.p_memsz));
+                }
+            }
+            goblin::elf::program_header::PT_NULL => {}
+            t => panic!("unexpected p_type {t}"),
+        }
+    }
+    notes.sort_unstable();
+    View {
+        notes,
+        ram: union(ram),
+        text,
+    }
+}
+
+fn union(mut v: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    v.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for (s, e) in v {
+        match out.last_mut() {
+            Some(last) if s <= last.1.saturating_add(1) => last.1 = last.1.max(e),
+            _ => out.push((s, e)),
+        }
+    }
+    out
+}
+
+fn units_to_ranges(bits: &[bool]) -> Vec<MemRange> {
+    let mut out: Vec<MemRange> = Vec::new();
+    for (i, b) in bits.iter().enumerate() {
+        if *b {
+            let (s, e) = (i as u64 * UNIT, (i as u64 + 1) * UNIT - 1);
+            match out.last_mut() {
+                Some(l) if l.end + 1 == s => l.end = e,
+                _ => out.push(MemRange { start: s, end: e }),
+            }
+        }
+    }
+    out
+}
+
+fn spec(ram: &[MemRange]) -> HeaderSpec<'_> {
+    HeaderSpec {
+        machine: 62,
+        page_offset: PAGE_OFFSET,
+        cpu_notes: &CPU_NOTES,
+        cpu_note_size: 0x150,
+        vmcoreinfo: (0x7e00_0000, 0x1000),
+        kernel_text: Some(TEXT),
+        ram,
+    }
+}
+
+fn built(ram: &[MemRange], slots: usize) -> Vec<u8> {
+    let mut buf = vec![0xa5u8; 64 + slots * 56];
+    build(&mut buf, &spec(ram)).expect("fits");
+    buf
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Add(u64, u64),
+    Remove(u64, u64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    (any::<bool>(), 0..UNITS, 1u64..24).prop_map(|(add, s, n)| {
+        let e = (s + n).min(UNITS) - 1;
+        if add {
+            Op::Add(s, e)
+        } else {
+            Op::Remove(s, e)
+        }
+    })
+}
+
+/// Applies `op` to the header in `buf`, checks every intermediate state, returns the new bytes.
+fn apply_checked(buf: Vec<u8>, op: &Op, bits: &mut [bool]) -> Result<Vec<u8>, TestCaseError> {
+    let before = view(&buf);
+    let (s, e, add) = match *op {
+        Op::Add(s, e) => (s, e, true),
+        Op::Remove(s, e) => (s, e, false),
+    };
+    let mut want = bits.to_vec();
+    for b in &mut want[s as usize..=e as usize] {
+        *b = add;
+    }
+    let r = MemRange {
+        start: s * UNIT,
+        end: (e + 1) * UNIT - 1,
+    };
+    let orig = buf.clone();
+    let mut h = Elfcorehdr::open(
+        Recorder {
+            buf,
+            states: vec![],
+        },
+        PAGE_OFFSET,
+    )
+    .expect("valid");
+    let res = if add {
+        h.add_ram(r).map(|_| ())
+    } else {
+        h.remove_ram(r).map(|_| ())
+    };
+    let rec = h.into_segment();
+    match res {
+        Err(EditError::Full {
+            need,
+            free,
+            capacity,
+        }) => {
+            prop_assert!(rec.states.is_empty(), "a refused edit writes nothing");
+            prop_assert_eq!(&rec.buf, &orig);
+            prop_assert!(need > free && capacity > 0);
+            return Ok(rec.buf);
+        }
+        Ok(()) => {}
+    }
+    let after = View {
+        ram: units_to_ranges(&want)
+            .iter()
+            .map(|r| (r.start, r.end))
+            .collect(),
+        ..before.clone()
+    };
+    for (k, st) in rec.states.iter().enumerate() {
+        let v = view(st);
+        prop_assert_eq!(&v.notes, &before.notes, "notes changed at store {}", k);
+        prop_assert_eq!(&v.text, &before.text, "kernel text changed at store {}", k);
+        prop_assert!(
+            v.ram == before.ram || v.ram == after.ram,
+            "store {} of {:?}: {:?} is neither old {:?} nor new {:?}",
+            k,
+            op,
+            v.ram,
+            before.ram,
+            after.ram
+        );
+    }
+    prop_assert_eq!(view(&rec.buf), after);
+    bits.copy_from_slice(&want);
+    Ok(rec.buf)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Any sequence of edits keeps every intermediate state valid and exactly old-or-new, and
+    /// ends where a from-scratch build of the same ranges is.
+    #[test]
+    fn incremental_edits_are_crash_consistent_and_match_a_rebuild(
+        init in proptest::collection::vec(any::<bool>(), UNITS as usize),
+        ops in proptest::collection::vec(op(), 1..40),
+        spare in 8usize..48,
+    ) {
+        let mut bits = init.clone();
+        let ram = units_to_ranges(&init);
+        let mut buf = built(&ram, CPU_NOTES.len() + 2 + ram.len() + spare);
+        for op in &ops {
+            buf = apply_checked(buf, op, &mut bits)?;
+        }
+        let rebuilt = built(&units_to_ranges(&bits), 600);
+        prop_assert_eq!(view(&buf), view(&rebuilt));
+    }
+}
+
+#[test]
+fn removing_a_whole_entry_is_one_store_and_slots_are_reused() {
+    let ram = [
+        MemRange {
+            start: 0,
+            end: 0xfff,
+        },
+        MemRange {
+            start: 0x10_0000,
+            end: 0x10_ffff,
+        },
+    ];
+    let buf = built(&ram, 16);
+    let mut h = Elfcorehdr::open(
+        Recorder {
+            buf,
+            states: vec![],
+        },
+        PAGE_OFFSET,
+    )
+    .expect("valid");
+    let before = h.usage();
+    h.remove_ram(ram[1]).expect("remove");
+    assert_eq!(
+        h.segment().states.len(),
+        2,
+        "tombstone + trim of the trailing tombstone"
+    );
+    h.add_ram(MemRange {
+        start: 0x20_0000,
+        end: 0x20_ffff,
+    })
+    .expect("add");
+    h.remove_ram(MemRange {
+        start: 0x20_0000,
+        end: 0x20_ffff,
+    })
+    .expect("remove");
+    for i in 0..100u64 {
+        let r = MemRange {
+            start: 0x100_0000 * (i % 7 + 2),
+            end: 0x100_0000 * (i % 7 + 2) + 0xfff,
+        };
+        h.add_ram(r).expect("add");
+        h.remove_ram(r).expect("remove");
+    }
+    let u = h.usage();
+    assert_eq!(
+        u.phnum,
+        before.phnum - 1,
+        "add/remove cycles do not grow the table"
+    );
+    assert_eq!(u.ram_loads, 1);
+}
+
+#[test]
+fn full_header_refuses_and_stays_unchanged() {
+    let ram = [MemRange {
+        start: 0,
+        end: 0xfff,
+    }];
+    let n = CPU_NOTES.len() + 2 + 1;
+    let buf = built(&ram, n + 1);
+    let mut copy = buf.clone();
+    let mut h = Elfcorehdr::open(&mut copy[..], PAGE_OFFSET).expect("valid");
+    assert_eq!(
+        h.add_ram(MemRange {
+            start: 0x10000,
+            end: 0x10fff
+        }),
+        Ok(1)
+    );
+    let full = h.add_ram(MemRange {
+        start: 0x20000,
+        end: 0x20fff,
+    });
+    assert_eq!(
+        full,
+        Err(EditError::Full {
+            need: 1,
+            free: 0,
+            capacity: n + 1
+        })
+    );
+    // Splitting an entry needs slots for both remainders.
+    assert_eq!(
+        h.remove_ram(MemRange {
+            start: 0x10400,
+            end: 0x107ff
+        }),
+        Err(EditError::Full {
+            need: 2,
+            free: 0,
+            capacity: n + 1
+        })
+    );
+    assert_eq!(h.usage().ram_loads, 2);
+}
+
+proptest! {
+    /// Replacing a userspace-built header (fewer CPUs, other ranges) is old-or-new at every store.
+    #[test]
+    fn replace_is_crash_consistent(
+        old in proptest::collection::vec(any::<bool>(), UNITS as usize),
+        new in proptest::collection::vec(any::<bool>(), UNITS as usize),
+    ) {
+        let old_ram = units_to_ranges(&old);
+        let new_ram = units_to_ranges(&new);
+        let mut old_spec = spec(&old_ram);
+        old_spec.cpu_notes = &CPU_NOTES[..2];
+        old_spec.kernel_text = None;
+        let mut buf = vec![0u8; 64 + 1200 * 56];
+        build(&mut buf, &old_spec).expect("fits");
+        let before = view(&buf);
+        let mut h = Elfcorehdr::open(Recorder { buf, states: vec![] }, PAGE_OFFSET).expect("valid");
+        h.replace(&spec(&new_ram)).expect("room");
+        let after = view(&built(&new_ram, 600));
+        let rec = h.into_segment();
+        for st in &rec.states {
+            let v = view(st);
+            prop_assert!(v == before || v == after);
+        }
+        prop_assert_eq!(view(&rec.buf), after);
+    }
+}

@@ -1,0 +1,776 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! The elfcorehdr: the ELF64 core header that tells the capture kernel what to dump.
+//!
+//! Layout: an `Elf64_Ehdr`, then `e_phnum` program headers at `e_phoff` (one `PT_NOTE` per possible
+//! CPU's crash notes, one for VMCOREINFO, an optional kernel-text `PT_LOAD`, one `PT_LOAD` per RAM
+//! range), then room for more program headers up to the end of the segment.
+//!
+//! # Crash consistency
+//!
+//! A panic may read the segment at any instant. Every edit here is a sequence of *payload*
+//! writes, which only touch bytes no reader looks at (program headers at or past `e_phnum`, or
+//! whose `p_type` is `PT_NULL`), and *commits*, each one aligned store of 2 or 4 bytes
+//! (`e_phnum`, or a `p_type`) that [`Segment::commit`] orders after the writes before it. Between
+//! any two stores the segment is a valid core header whose RAM `PT_LOAD`s cover exactly the old
+//! set of addresses or exactly the new one (a range may transiently be listed twice, which
+//! changes no byte of the dump), and whose notes never change.
+//!
+//! - Adding a range fills a free slot (a `PT_NULL` tombstone, or the first slot past `e_phnum`)
+//!   and publishes it with the last store.
+//! - Removing a range that is one `PT_LOAD` is one store: its `p_type` becomes `PT_NULL`.
+//! - Removing part of a `PT_LOAD` first publishes the remainders, then tombstones the original.
+//! - Removing a range that spans several `PT_LOAD`s also moves the parts inside the range to the
+//!   end of the table (published with one `e_phnum` store), tombstones the originals, and drops
+//!   the moved parts with one final `e_phnum` store.
+//!
+//! An edit that cannot be completed (no free slots) is refused before the first write.
+
+use core::fmt;
+
+use crate::model::MemRange;
+
+/// Size of an `Elf64_Ehdr`.
+pub const EHDR_SIZE: usize = 64;
+/// Size of an `Elf64_Phdr`.
+pub const PHDR_SIZE: usize = 56;
+/// `PT_NULL`: an unused program header (our tombstone).
+pub const PT_NULL: u32 = 0;
+/// `PT_LOAD`: a range of memory.
+pub const PT_LOAD: u32 = 1;
+/// `PT_NOTE`: ELF notes (per-CPU crash notes, VMCOREINFO).
+pub const PT_NOTE: u32 = 4;
+/// `PF_X | PF_W | PF_R`, the flags of every `PT_LOAD` the kernel writes.
+pub const PF_RWX: u32 = 7;
+/// Largest `e_phnum` that does not need the `PN_XNUM` extension.
+pub const MAX_PHNUM: usize = 0xfffe;
+
+const E_TYPE: usize = 0x10;
+const E_MACHINE: usize = 0x12;
+const E_VERSION: usize = 0x14;
+const E_PHOFF: usize = 0x20;
+const E_EHSIZE: usize = 0x34;
+const E_PHENTSIZE: usize = 0x36;
+const E_PHNUM: usize = 0x38;
+const ET_CORE: u16 = 4;
+
+const P_TYPE: usize = 0;
+const P_FLAGS: usize = 4;
+const P_OFFSET: usize = 8;
+const P_VADDR: usize = 16;
+const P_PADDR: usize = 24;
+const P_FILESZ: usize = 32;
+const P_MEMSZ: usize = 40;
+const P_ALIGN: usize = 48;
+
+/// Where the bytes of an elfcorehdr live, and how they are stored.
+///
+/// The kernel implementation maps the loaded segment; the host tests record every store.
+pub trait Segment {
+    /// The current bytes.
+    fn bytes(&self) -> &[u8];
+    /// Writes `data` at `off`, in bytes no reader of the header looks at yet.
+    fn write(&mut self, off: usize, data: &[u8]);
+    /// Makes a change visible: one naturally aligned store of `data` (2, 4 or 8 bytes) at `off`,
+    /// ordered after every earlier write and commit.
+    fn commit(&mut self, off: usize, data: &[u8]);
+}
+
+impl Segment for &mut [u8] {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+
+    fn write(&mut self, off: usize, data: &[u8]) {
+        if let Some(d) = self.get_mut(off..off + data.len()) {
+            d.copy_from_slice(data);
+        }
+    }
+
+    fn commit(&mut self, off: usize, data: &[u8]) {
+        self.write(off, data);
+    }
+}
+
+/// Why a segment is not a usable elfcorehdr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeaderError {
+    /// Shorter than an ELF header, or its program headers run past the segment.
+    Truncated {
+        /// Bytes needed.
+        need: usize,
+        /// Bytes in the segment.
+        have: usize,
+    },
+    /// Not `\x7fELF`, not ELFCLASS64, not little-endian, or not version 1.
+    BadIdent,
+    /// `e_type` is not `ET_CORE`.
+    NotCore(u16),
+    /// `e_phentsize` or `e_ehsize` is not the ELF64 size.
+    BadSizes,
+    /// `e_phoff` is not 8-byte aligned or overlaps the ELF header.
+    BadPhoff(u64),
+}
+
+impl fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Truncated { need, have } => {
+                write!(f, "truncated: need {need} bytes, segment has {have}")
+            }
+            Self::BadIdent => write!(f, "not an ELF64 little-endian header"),
+            Self::NotCore(t) => write!(f, "e_type {t} is not ET_CORE"),
+            Self::BadSizes => write!(f, "e_ehsize/e_phentsize are not the ELF64 sizes"),
+            Self::BadPhoff(o) => write!(f, "e_phoff {o:#x} is misplaced"),
+        }
+    }
+}
+
+/// Why an edit was refused. The segment is unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EditError {
+    /// Not enough free program header slots.
+    Full {
+        /// Slots the edit needs.
+        need: usize,
+        /// Free slots (tombstones plus room past `e_phnum`).
+        free: usize,
+        /// Total slots the segment can hold.
+        capacity: usize,
+    },
+}
+
+impl fmt::Display for EditError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full {
+                need,
+                free,
+                capacity,
+            } => write!(
+                f,
+                "elfcorehdr full: edit needs {need} program header slots, {free} free of {capacity}"
+            ),
+        }
+    }
+}
+
+/// One program header, decoded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Phdr {
+    /// `p_type`.
+    pub p_type: u32,
+    /// `p_flags`.
+    pub p_flags: u32,
+    /// `p_offset`.
+    pub p_offset: u64,
+    /// `p_vaddr`.
+    pub p_vaddr: u64,
+    /// `p_paddr`.
+    pub p_paddr: u64,
+    /// `p_filesz`.
+    pub p_filesz: u64,
+    /// `p_memsz`.
+    pub p_memsz: u64,
+    /// `p_align`.
+    pub p_align: u64,
+}
+
+impl Phdr {
+    /// The `PT_LOAD` of RAM range `r` in a kernel whose direct map starts at `page_offset`.
+    pub const fn ram(r: MemRange, page_offset: u64) -> Self {
+        let size = r.size();
+        Self {
+            p_type: PT_LOAD,
+            p_flags: PF_RWX,
+            p_offset: r.start,
+            p_vaddr: r.start.wrapping_add(page_offset),
+            p_paddr: r.start,
+            p_filesz: size,
+            p_memsz: size,
+            p_align: 0,
+        }
+    }
+
+    /// A `PT_NOTE` of `size` bytes at physical address `paddr`.
+    pub const fn note(paddr: u64, size: u64) -> Self {
+        Self {
+            p_type: PT_NOTE,
+            p_flags: 0,
+            p_offset: paddr,
+            p_vaddr: 0,
+            p_paddr: paddr,
+            p_filesz: size,
+            p_memsz: size,
+            p_align: 0,
+        }
+    }
+
+    /// The physical range of a non-empty header.
+    pub const fn range(&self) -> Option<MemRange> {
+        if self.p_memsz == 0 {
+            return None;
+        }
+        match self.p_paddr.checked_add(self.p_memsz - 1) {
+            Some(end) => Some(MemRange {
+                start: self.p_paddr,
+                end,
+            }),
+            None => None,
+        }
+    }
+
+    /// Whether this is the `PT_LOAD` of a RAM range in the direct map at `page_offset` (and not,
+    /// e.g., the kernel-text map).
+    pub const fn is_ram(&self, page_offset: u64) -> bool {
+        self.p_type == PT_LOAD && self.p_vaddr == self.p_paddr.wrapping_add(page_offset)
+    }
+
+    fn encode(&self) -> [u8; PHDR_SIZE] {
+        let mut b = [0u8; PHDR_SIZE];
+        b[P_TYPE..P_TYPE + 4].copy_from_slice(&self.p_type.to_le_bytes());
+        b[P_FLAGS..P_FLAGS + 4].copy_from_slice(&self.p_flags.to_le_bytes());
+        b[P_OFFSET..P_OFFSET + 8].copy_from_slice(&self.p_offset.to_le_bytes());
+        b[P_VADDR..P_VADDR + 8].copy_from_slice(&self.p_vaddr.to_le_bytes());
+        b[P_PADDR..P_PADDR + 8].copy_from_slice(&self.p_paddr.to_le_bytes());
+        b[P_FILESZ..P_FILESZ + 8].copy_from_slice(&self.p_filesz.to_le_bytes());
+        b[P_MEMSZ..P_MEMSZ + 8].copy_from_slice(&self.p_memsz.to_le_bytes());
+        b[P_ALIGN..P_ALIGN + 8].copy_from_slice(&self.p_align.to_le_bytes());
+        b
+    }
+
+    fn decode(b: &[u8]) -> Self {
+        Self {
+            p_type: rd32(b, P_TYPE),
+            p_flags: rd32(b, P_FLAGS),
+            p_offset: rd64(b, P_OFFSET),
+            p_vaddr: rd64(b, P_VADDR),
+            p_paddr: rd64(b, P_PADDR),
+            p_filesz: rd64(b, P_FILESZ),
+            p_memsz: rd64(b, P_MEMSZ),
+            p_align: rd64(b, P_ALIGN),
+        }
+    }
+}
+
+fn rd16(b: &[u8], off: usize) -> u16 {
+    let mut a = [0u8; 2];
+    if let Some(s) = b.get(off..off + 2) {
+        a.copy_from_slice(s);
+    }
+    u16::from_le_bytes(a)
+}
+
+fn rd32(b: &[u8], off: usize) -> u32 {
+    let mut a = [0u8; 4];
+    if let Some(s) = b.get(off..off + 4) {
+        a.copy_from_slice(s);
+    }
+    u32::from_le_bytes(a)
+}
+
+fn rd64(b: &[u8], off: usize) -> u64 {
+    let mut a = [0u8; 8];
+    if let Some(s) = b.get(off..off + 8) {
+        a.copy_from_slice(s);
+    }
+    u64::from_le_bytes(a)
+}
+
+/// The kernel-text `PT_LOAD` (x86_64: `_text` to `_end`, needed by gdb and makedumpfile).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelText {
+    /// Virtual address of `_text`.
+    pub vaddr: u64,
+    /// Physical address of `_text`.
+    pub paddr: u64,
+    /// `_end - _text`.
+    pub size: u64,
+}
+
+/// Everything a from-scratch elfcorehdr lists, in the kernel's order.
+#[derive(Clone, Copy, Debug)]
+pub struct HeaderSpec<'a> {
+    /// `e_machine` (62 for x86_64, 21 for ppc64).
+    pub machine: u16,
+    /// Virtual address of physical 0 in the direct map.
+    pub page_offset: u64,
+    /// Physical address of each possible CPU's crash notes, in CPU order.
+    pub cpu_notes: &'a [u64],
+    /// Size of one CPU's crash notes (`sizeof(note_buf_t)`).
+    pub cpu_note_size: u64,
+    /// Physical address and size of the VMCOREINFO note.
+    pub vmcoreinfo: (u64, u64),
+    /// The kernel-text map, where the architecture has one.
+    pub kernel_text: Option<KernelText>,
+    /// RAM ranges to dump, sorted and disjoint.
+    pub ram: &'a [MemRange],
+}
+
+impl HeaderSpec<'_> {
+    /// Number of program headers.
+    pub const fn phnum(&self) -> usize {
+        self.cpu_notes.len() + 1 + self.kernel_text.is_some() as usize + self.ram.len()
+    }
+
+    /// Program header `i`, `None` past the end.
+    pub fn phdr(&self, i: usize) -> Option<Phdr> {
+        let n = self.cpu_notes.len();
+        if let Some(&addr) = self.cpu_notes.get(i) {
+            return Some(Phdr::note(addr, self.cpu_note_size));
+        }
+        if i == n {
+            return Some(Phdr::note(self.vmcoreinfo.0, self.vmcoreinfo.1));
+        }
+        let mut j = i - n - 1;
+        if let Some(t) = self.kernel_text {
+            if j == 0 {
+                return Some(Phdr {
+                    p_type: PT_LOAD,
+                    p_flags: PF_RWX,
+                    p_offset: t.paddr,
+                    p_vaddr: t.vaddr,
+                    p_paddr: t.paddr,
+                    p_filesz: t.size,
+                    p_memsz: t.size,
+                    p_align: 0,
+                });
+            }
+            j -= 1;
+        }
+        self.ram.get(j).map(|r| Phdr::ram(*r, self.page_offset))
+    }
+}
+
+/// `buf` is too small for the header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooSmall {
+    /// Bytes needed.
+    pub need: usize,
+    /// Bytes available.
+    pub have: usize,
+}
+
+/// Writes the ELF64 header of a core file with `phnum` program headers at `phoff`.
+fn ehdr(machine: u16, phoff: u64, phnum: u16) -> [u8; EHDR_SIZE] {
+    let mut b = [0u8; EHDR_SIZE];
+    // ELFMAG, ELFCLASS64, ELFDATA2LSB, EV_CURRENT, ELFOSABI_NONE.
+    b[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
+    b[E_TYPE..E_TYPE + 2].copy_from_slice(&ET_CORE.to_le_bytes());
+    b[E_MACHINE..E_MACHINE + 2].copy_from_slice(&machine.to_le_bytes());
+    b[E_VERSION..E_VERSION + 4].copy_from_slice(&1u32.to_le_bytes());
+    b[E_PHOFF..E_PHOFF + 8].copy_from_slice(&phoff.to_le_bytes());
+    b[E_EHSIZE..E_EHSIZE + 2].copy_from_slice(&(EHDR_SIZE as u16).to_le_bytes());
+    b[E_PHENTSIZE..E_PHENTSIZE + 2].copy_from_slice(&(PHDR_SIZE as u16).to_le_bytes());
+    b[E_PHNUM..E_PHNUM + 2].copy_from_slice(&phnum.to_le_bytes());
+    b
+}
+
+/// Builds the header of `spec` from scratch at the start of `buf` and zeroes the rest of `buf`
+/// (so every further slot reads as `PT_NULL`). Returns the size of the header.
+pub fn build(buf: &mut [u8], spec: &HeaderSpec<'_>) -> Result<usize, TooSmall> {
+    let n = spec.phnum();
+    let need = EHDR_SIZE + n * PHDR_SIZE;
+    if n > MAX_PHNUM || need > buf.len() {
+        return Err(TooSmall {
+            need,
+            have: buf.len(),
+        });
+    }
+    buf.fill(0);
+    buf[..EHDR_SIZE].copy_from_slice(&ehdr(spec.machine, EHDR_SIZE as u64, n as u16));
+    for i in 0..n {
+        let off = EHDR_SIZE + i * PHDR_SIZE;
+        if let Some(p) = spec.phdr(i) {
+            buf[off..off + PHDR_SIZE].copy_from_slice(&p.encode());
+        }
+    }
+    Ok(need)
+}
+
+/// Usage of an elfcorehdr's program header slots.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// `e_phnum`.
+    pub phnum: usize,
+    /// Slots the segment can hold.
+    pub capacity: usize,
+    /// `PT_NOTE` entries.
+    pub notes: usize,
+    /// RAM `PT_LOAD` entries.
+    pub ram_loads: usize,
+    /// `PT_NULL` entries below `e_phnum`.
+    pub tombstones: usize,
+}
+
+impl Usage {
+    /// Slots an edit can still fill.
+    pub const fn free(&self) -> usize {
+        self.tombstones + (self.capacity - self.phnum)
+    }
+}
+
+/// A validated elfcorehdr in a [`Segment`].
+///
+/// # Invariants
+///
+/// The segment holds a valid ELF64 little-endian core header whose `phoff + capacity * PHDR_SIZE`
+/// bytes are inside the segment, and `phnum <= capacity`.
+pub struct Elfcorehdr<S: Segment> {
+    seg: S,
+    phoff: usize,
+    phnum: usize,
+    capacity: usize,
+    page_offset: u64,
+}
+
+impl<S: Segment> Elfcorehdr<S> {
+    /// Validates the header in `seg`. `page_offset` is the virtual address of physical 0 in the
+    /// direct map; RAM `PT_LOAD`s are recognised by it and new ones are written with it.
+    pub fn open(seg: S, page_offset: u64) -> Result<Self, HeaderError> {
+        let b = seg.bytes();
+        if b.len() < EHDR_SIZE {
+            return Err(HeaderError::Truncated {
+                need: EHDR_SIZE,
+                have: b.len(),
+            });
+        }
+        // EI_MAG, EI_CLASS = ELFCLASS64, EI_DATA = ELFDATA2LSB, EI_VERSION = 1.
+        if b[..4] != *b"\x7fELF" || b[4] != 2 || b[5] != 1 || b[6] != 1 {
+            return Err(HeaderError::BadIdent);
+        }
+        let e_type = rd16(b, E_TYPE);
+        if e_type != ET_CORE {
+            return Err(HeaderError::NotCore(e_type));
+        }
+        if rd16(b, E_EHSIZE) as usize != EHDR_SIZE || rd16(b, E_PHENTSIZE) as usize != PHDR_SIZE {
+            return Err(HeaderError::BadSizes);
+        }
+        let phoff64 = rd64(b, E_PHOFF);
+        if phoff64 < EHDR_SIZE as u64 || phoff64 % 8 != 0 || phoff64 > b.len() as u64 {
+            return Err(HeaderError::BadPhoff(phoff64));
+        }
+        let phoff = phoff64 as usize;
+        let phnum = rd16(b, E_PHNUM) as usize;
+        let capacity = ((b.len() - phoff) / PHDR_SIZE).min(MAX_PHNUM);
+        if phnum > capacity {
+            return Err(HeaderError::Truncated {
+                need: phoff + phnum * PHDR_SIZE,
+                have: b.len(),
+            });
+        }
+        Ok(Self {
+            seg,
+            phoff,
+            phnum,
+            capacity,
+            page_offset,
+        })
+    }
+
+    /// The segment.
+    pub fn segment(&self) -> &S {
+        &self.seg
+    }
+
+    /// Gives the segment back.
+    pub fn into_segment(self) -> S {
+        self.seg
+    }
+
+    /// Program header `i` (visible or not).
+    pub fn phdr(&self, i: usize) -> Phdr {
+        let off = self.phoff + i * PHDR_SIZE;
+        match self.seg.bytes().get(off..off + PHDR_SIZE) {
+            Some(b) => Phdr::decode(b),
+            None => Phdr::default(),
+        }
+    }
+
+    /// The visible program headers.
+    pub fn phdrs(&self) -> impl Iterator<Item = Phdr> + '_ {
+        (0..self.phnum).map(|i| self.phdr(i))
+    }
+
+    /// The ranges of the visible RAM `PT_LOAD`s, in table order.
+    pub fn ram_ranges(&self) -> impl Iterator<Item = MemRange> + '_ {
+        let po = self.page_offset;
+        self.phdrs()
+            .filter(move |p| p.is_ram(po))
+            .filter_map(|p| p.range())
+    }
+
+    /// Slot usage.
+    pub fn usage(&self) -> Usage {
+        let mut u = Usage {
+            phnum: self.phnum,
+            capacity: self.capacity,
+            ..Usage::default()
+        };
+        for p in self.phdrs() {
+            match p.p_type {
+                PT_NOTE => u.notes += 1,
+                PT_NULL => u.tombstones += 1,
+                _ if p.is_ram(self.page_offset) => u.ram_loads += 1,
+                _ => {}
+            }
+        }
+        u
+    }
+
+    /// Free slots, tombstones first (lowest index first), then past `e_phnum`.
+    fn free_slots(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.phnum)
+            .filter(|&i| self.phdr(i).p_type == PT_NULL)
+            .chain(self.phnum..self.capacity)
+    }
+
+    fn set_phnum(&mut self, n: usize) {
+        self.seg.commit(E_PHNUM, &(n as u16).to_le_bytes());
+        self.phnum = n;
+    }
+
+    /// Writes `p` into free slot `i` and makes it visible with the last store.
+    fn publish(&mut self, i: usize, p: &Phdr) {
+        let off = self.phoff + i * PHDR_SIZE;
+        let bytes = p.encode();
+        if i < self.phnum {
+            // A tombstone: everything but p_type is invisible while p_type is PT_NULL.
+            self.seg.write(off + P_FLAGS, &bytes[P_FLAGS..]);
+            self.seg.commit(off + P_TYPE, &bytes[P_TYPE..P_FLAGS]);
+        } else {
+            // Past e_phnum: invisible until e_phnum covers it. Fill the gap up to it with
+            // tombstones first (slots between phnum and i).
+            for j in self.phnum..i {
+                let o = self.phoff + j * PHDR_SIZE;
+                self.seg.write(o, &[0u8; PHDR_SIZE]);
+            }
+            self.seg.write(off, &bytes);
+            self.set_phnum(i + 1);
+        }
+    }
+
+    /// Turns visible slot `i` into a tombstone with one store.
+    fn tombstone(&mut self, i: usize) {
+        let off = self.phoff + i * PHDR_SIZE;
+        self.seg.commit(off + P_TYPE, &PT_NULL.to_le_bytes());
+    }
+
+    /// Drops trailing tombstones by lowering `e_phnum` (the dumped set does not change).
+    fn trim(&mut self) {
+        let mut n = self.phnum;
+        while n > 0 && self.phdr(n - 1).p_type == PT_NULL {
+            n -= 1;
+        }
+        if n != self.phnum {
+            self.set_phnum(n);
+        }
+    }
+
+    fn full(&self, need: usize, free: usize) -> EditError {
+        EditError::Full {
+            need,
+            free,
+            capacity: self.capacity,
+        }
+    }
+
+    /// Adds RAM range `r`. Parts already covered by a RAM `PT_LOAD` are not added again, so
+    /// adding a range twice is harmless. Returns the number of `PT_LOAD`s written.
+    pub fn add_ram(&mut self, r: MemRange) -> Result<usize, EditError> {
+        // The uncovered parts of `r`: walk the covered ranges that overlap it, in address order.
+        // At most one new piece per gap; gaps are found without allocating by repeatedly looking
+        // for the lowest covered range at or after the cursor.
+        let mut pieces = 0usize;
+        let mut cursor = Some(r.start);
+        while let Some(c) = cursor.filter(|&c| c <= r.end) {
+            match self.next_covered(c, r.end) {
+                Some(cov) if cov.start <= c => cursor = cov.end.checked_add(1),
+                Some(cov) => {
+                    pieces += 1;
+                    cursor = cov.end.checked_add(1);
+                }
+                None => {
+                    pieces += 1;
+                    cursor = None;
+                }
+            }
+        }
+        if pieces == 0 {
+            return Ok(0);
+        }
+        let free = self.usage().free();
+        // Several pieces are published together past e_phnum, so that one store commits them.
+        let tail = self.capacity - self.phnum;
+        if pieces == 1 && free == 0 {
+            return Err(self.full(pieces, free));
+        }
+        if pieces > 1 && tail < pieces {
+            return Err(self.full(pieces, tail));
+        }
+        let mut cursor = Some(r.start);
+        let mut next_tail = self.phnum;
+        while let Some(c) = cursor.filter(|&c| c <= r.end) {
+            let (gap_end, next) = match self.next_covered(c, r.end) {
+                Some(cov) if cov.start <= c => {
+                    cursor = cov.end.checked_add(1);
+                    continue;
+                }
+                Some(cov) => (cov.start - 1, cov.end.checked_add(1)),
+                None => (r.end, None),
+            };
+            let p = Phdr::ram(
+                MemRange {
+                    start: c,
+                    end: gap_end,
+                },
+                self.page_offset,
+            );
+            if pieces == 1 {
+                let slot = self.free_slots().next().unwrap_or(self.phnum);
+                self.publish(slot, &p);
+            } else {
+                let off = self.phoff + next_tail * PHDR_SIZE;
+                self.seg.write(off, &p.encode());
+                next_tail += 1;
+            }
+            cursor = next;
+        }
+        if pieces > 1 {
+            self.set_phnum(next_tail);
+        }
+        Ok(pieces)
+    }
+
+    /// Replaces the whole header by the one `spec` describes (used once for a kexec_load image,
+    /// whose userspace-built header may lack CPUs). The new table is written after the old one
+    /// and switched to with three stores: `e_phnum` to the larger count (both tables padded with
+    /// `PT_NULL` up to it), `e_phoff` to the new table, `e_phnum` to the new count.
+    pub fn replace(&mut self, spec: &HeaderSpec<'_>) -> Result<(), EditError> {
+        let new_n = spec.phnum();
+        let n = new_n.max(self.phnum);
+        let len = self.seg.bytes().len();
+        // The new table starts after the old one padded to `n`, 8-byte aligned.
+        let new_off = (self.phoff + n * PHDR_SIZE).next_multiple_of(8);
+        let end = new_off + n * PHDR_SIZE;
+        if end > len || n > MAX_PHNUM {
+            let free = len.saturating_sub(new_off) / PHDR_SIZE;
+            return Err(EditError::Full {
+                need: n,
+                free,
+                capacity: self.capacity,
+            });
+        }
+        for j in self.phnum..n {
+            self.seg
+                .write(self.phoff + j * PHDR_SIZE, &[0u8; PHDR_SIZE]);
+        }
+        for j in 0..n {
+            let p = spec.phdr(j).map(|p| p.encode()).unwrap_or([0u8; PHDR_SIZE]);
+            self.seg.write(new_off + j * PHDR_SIZE, &p);
+        }
+        if n != self.phnum {
+            self.set_phnum(n);
+        }
+        self.seg.commit(E_PHOFF, &(new_off as u64).to_le_bytes());
+        self.phoff = new_off;
+        self.capacity = ((len - new_off) / PHDR_SIZE).min(MAX_PHNUM);
+        self.page_offset = spec.page_offset;
+        if new_n != n {
+            self.set_phnum(new_n);
+        }
+        Ok(())
+    }
+
+    /// The covered RAM range with the lowest start among those that end at or after `from` and
+    /// start at or before `to`.
+    fn next_covered(&self, from: u64, to: u64) -> Option<MemRange> {
+        self.ram_ranges()
+            .filter(|c| c.end >= from && c.start <= to)
+            .min_by_key(|c| c.start)
+    }
+
+    /// Removes RAM range `r` from the dump. Returns the number of `PT_LOAD`s it touched.
+    pub fn remove_ram(&mut self, r: MemRange) -> Result<usize, EditError> {
+        let po = self.page_offset;
+        let overlaps = move |p: &Phdr| {
+            p.is_ram(po)
+                && p.range()
+                    .is_some_and(|x| x.start <= r.end && x.end >= r.start)
+        };
+        // The entries that overlap `r` and, since they are disjoint, at most two remainders
+        // outside it: the left part of one that starts before `r`, the right part of one that
+        // ends after it.
+        let (mut m, mut first) = (0usize, 0usize);
+        let mut outside = [None::<MemRange>; 2];
+        for i in 0..self.phnum {
+            let p = self.phdr(i);
+            let Some(x) = p.range().filter(|_| overlaps(&p)) else {
+                continue;
+            };
+            if m == 0 {
+                first = i;
+            }
+            m += 1;
+            if x.start < r.start {
+                outside[0] = Some(MemRange {
+                    start: x.start,
+                    end: r.start - 1,
+                });
+            }
+            if x.end > r.end {
+                outside[1] = Some(MemRange {
+                    start: r.end + 1,
+                    end: x.end,
+                });
+            }
+        }
+        if m == 0 {
+            return Ok(0);
+        }
+        let n_out = outside.iter().flatten().count();
+        let (free, tail) = (self.usage().free(), self.capacity - self.phnum);
+        if m == 1 && free < n_out {
+            return Err(self.full(n_out, free));
+        }
+        if m > 1 && tail < n_out + m {
+            // The inside parts are moved past e_phnum; count the remainders there too.
+            return Err(self.full(n_out + m, tail));
+        }
+        // 1. Publish the remainders: covered twice until the originals go, same dumped set.
+        for piece in outside.into_iter().flatten() {
+            let slot = self.free_slots().next().unwrap_or(self.phnum);
+            self.publish(slot, &Phdr::ram(piece, po));
+        }
+        if m == 1 {
+            // 2. One store removes the original: the dumped set is the new one.
+            self.tombstone(first);
+        } else {
+            // 2. Copy the inside parts of the originals past e_phnum; one store shows them.
+            let base = self.phnum;
+            let mut k = base;
+            for i in 0..base {
+                let p = self.phdr(i);
+                if let Some(x) = p.range().filter(|_| overlaps(&p)) {
+                    let inside = MemRange {
+                        start: x.start.max(r.start),
+                        end: x.end.min(r.end),
+                    };
+                    self.seg
+                        .write(self.phoff + k * PHDR_SIZE, &Phdr::ram(inside, po).encode());
+                    k += 1;
+                }
+            }
+            self.set_phnum(k);
+            // 3. Tombstone the originals: the copies keep the dumped set.
+            for i in 0..base {
+                if overlaps(&self.phdr(i)) {
+                    self.tombstone(i);
+                }
+            }
+            // 4. One store drops the copies: the dumped set is the new one.
+            self.set_phnum(base);
+        }
+        self.trim();
+        Ok(m)
+    }
+}
