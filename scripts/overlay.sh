@@ -13,7 +13,7 @@ tree=${1:?usage: overlay.sh <linux tree>}
 dst="$tree/kernel/crash_hotplug"
 mkdir -p "$dst"
 rsync -r --checksum --delete --exclude '*.o' --exclude '.*.cmd' --exclude '*.d' \
-  "$repo/Kconfig" "$repo/Kbuild" "$repo/src" "$dst/"
+  "$repo/Kconfig" "$repo/Kbuild" "$repo/src" "$repo/arch" "$dst/"
 
 # 2. The C patch series. Applied patches are recorded in the tree; on a re-run, the first patch whose
 #    diff differs from the recorded one (headers such as the date are ignored) and every patch after

@@ -16,8 +16,13 @@ use kernel::{
     prelude::*, //
 };
 
+#[cfg(CONFIG_X86_64)]
+#[path = "../arch/x86/backend.rs"]
+mod backend;
 mod handler;
+mod image;
 pub mod model;
+mod spec;
 mod sys;
 
 #[cfg(CONFIG_CRASH_HOTPLUG_KUNIT_TEST)]
@@ -36,6 +41,7 @@ module! {
 /// The notifier registrations are never undone: the crate is built in.
 struct CrashHotplug {
     _events: Pin<KBox<File<()>>>,
+    _stats: Pin<KBox<File<()>>>,
     _dir: Dir,
 }
 
@@ -47,6 +53,10 @@ impl kernel::Module for CrashHotplug {
             dir.read_callback_file(c"events", (), &handler::show_events),
             GFP_KERNEL,
         )?;
+        let stats = KBox::pin_init(
+            dir.read_callback_file(c"stats", (), &handler::show_stats),
+            GFP_KERNEL,
+        )?;
         #[cfg(CONFIG_MEMORY_HOTPLUG)]
         sys::register_memory_notifier()?;
         #[cfg(CONFIG_HOTPLUG_CPU)]
@@ -56,6 +66,7 @@ impl kernel::Module for CrashHotplug {
         }
         Ok(Self {
             _events: events,
+            _stats: stats,
             _dir: dir,
         })
     }

@@ -35,6 +35,14 @@ const _: () = {
     assert!(core::mem::offset_of!(bindings::range, end) == core::mem::offset_of!(MemRange, end));
 };
 
+/// The value of `/sys/devices/system/{cpu,memory}/crash_hotplug` (`drivers/base/cpu.c` and
+/// `drivers/base/memory.c` print it); see [`handler::sysfs_value`].
+// Required to be unsafe due to the `#[export]` annotation.
+#[export]
+pub unsafe extern "C" fn crash_check_hotplug_support() -> c_int {
+    handler::sysfs_value()
+}
+
 /// Removes `mstart..=mend` from the ranges of `mem` (see [`RangeList::exclude`]).
 ///
 /// This is the kernel's `crash_exclude_mem_range()` when `CONFIG_CRASH_HOTPLUG_RUST=y`: the crash

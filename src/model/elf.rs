@@ -66,8 +66,14 @@ const P_ALIGN: usize = 48;
 ///
 /// The kernel implementation maps the loaded segment; the host tests record every store.
 pub trait Segment {
-    /// The current bytes.
-    fn bytes(&self) -> &[u8];
+    /// Size of the segment in bytes.
+    fn len(&self) -> usize;
+    /// Whether the segment has no bytes.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Copies `buf.len()` bytes at `off` into `buf` (zeros past the end).
+    fn read(&self, off: usize, buf: &mut [u8]);
     /// Writes `data` at `off`, in bytes no reader of the header looks at yet.
     fn write(&mut self, off: usize, data: &[u8]);
     /// Makes a change visible: one naturally aligned store of `data` (2, 4 or 8 bytes) at `off`,
@@ -76,8 +82,15 @@ pub trait Segment {
 }
 
 impl Segment for &mut [u8] {
-    fn bytes(&self) -> &[u8] {
-        self
+    fn len(&self) -> usize {
+        <[u8]>::len(self)
+    }
+
+    fn read(&self, off: usize, buf: &mut [u8]) {
+        buf.fill(0);
+        if let Some(s) = self.get(off..off.saturating_add(buf.len())) {
+            buf.copy_from_slice(s);
+        }
     }
 
     fn write(&mut self, off: usize, data: &[u8]) {
@@ -427,13 +440,16 @@ impl<S: Segment> Elfcorehdr<S> {
     /// Validates the header in `seg`. `page_offset` is the virtual address of physical 0 in the
     /// direct map; RAM `PT_LOAD`s are recognised by it and new ones are written with it.
     pub fn open(seg: S, page_offset: u64) -> Result<Self, HeaderError> {
-        let b = seg.bytes();
-        if b.len() < EHDR_SIZE {
+        let len = seg.len();
+        if len < EHDR_SIZE {
             return Err(HeaderError::Truncated {
                 need: EHDR_SIZE,
-                have: b.len(),
+                have: len,
             });
         }
+        let mut ehdr = [0u8; EHDR_SIZE];
+        seg.read(0, &mut ehdr);
+        let b = &ehdr[..];
         // EI_MAG, EI_CLASS = ELFCLASS64, EI_DATA = ELFDATA2LSB, EI_VERSION = 1.
         if b[..4] != *b"\x7fELF" || b[4] != 2 || b[5] != 1 || b[6] != 1 {
             return Err(HeaderError::BadIdent);
@@ -446,16 +462,16 @@ impl<S: Segment> Elfcorehdr<S> {
             return Err(HeaderError::BadSizes);
         }
         let phoff64 = rd64(b, E_PHOFF);
-        if phoff64 < EHDR_SIZE as u64 || phoff64 % 8 != 0 || phoff64 > b.len() as u64 {
+        if phoff64 < EHDR_SIZE as u64 || phoff64 % 8 != 0 || phoff64 > len as u64 {
             return Err(HeaderError::BadPhoff(phoff64));
         }
         let phoff = phoff64 as usize;
         let phnum = rd16(b, E_PHNUM) as usize;
-        let capacity = ((b.len() - phoff) / PHDR_SIZE).min(MAX_PHNUM);
+        let capacity = ((len - phoff) / PHDR_SIZE).min(MAX_PHNUM);
         if phnum > capacity {
             return Err(HeaderError::Truncated {
                 need: phoff + phnum * PHDR_SIZE,
-                have: b.len(),
+                have: len,
             });
         }
         Ok(Self {
@@ -479,11 +495,11 @@ impl<S: Segment> Elfcorehdr<S> {
 
     /// Program header `i` (visible or not).
     pub fn phdr(&self, i: usize) -> Phdr {
-        let off = self.phoff + i * PHDR_SIZE;
-        match self.seg.bytes().get(off..off + PHDR_SIZE) {
-            Some(b) => Phdr::decode(b),
-            None => Phdr::default(),
+        let mut b = [0u8; PHDR_SIZE];
+        if i < self.capacity {
+            self.seg.read(self.phoff + i * PHDR_SIZE, &mut b);
         }
+        Phdr::decode(&b)
     }
 
     /// The visible program headers.
@@ -648,7 +664,7 @@ impl<S: Segment> Elfcorehdr<S> {
     pub fn replace(&mut self, spec: &HeaderSpec<'_>) -> Result<(), EditError> {
         let new_n = spec.phnum();
         let n = new_n.max(self.phnum);
-        let len = self.seg.bytes().len();
+        let len = self.seg.len();
         // The new table starts after the old one padded to `n`, 8-byte aligned.
         let new_off = (self.phoff + n * PHDR_SIZE).next_multiple_of(8);
         let end = new_off + n * PHDR_SIZE;

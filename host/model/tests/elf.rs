@@ -29,8 +29,11 @@ struct Recorder {
 }
 
 impl Segment for Recorder {
-    fn bytes(&self) -> &[u8] {
-        &self.buf
+    fn len(&self) -> usize {
+        self.buf.len()
+    }
+    fn read(&self, off: usize, buf: &mut [u8]) {
+        buf.copy_from_slice(&self.buf[off..off + buf.len()]);
     }
     fn write(&mut self, off: usize, data: &[u8]) {
         self.buf[off..off + data.len()].copy_from_slice(data);

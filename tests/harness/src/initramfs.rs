@@ -51,13 +51,16 @@ impl Tree {
         Ok(())
     }
 
-    /// Adds a dynamically linked host program and every library `ldd` says it needs.
+    /// Adds a host program as `/usr/bin/<name>` and every library `ldd` says it needs (none for
+    /// a static one). `host` is a path, or a name looked up in the usual directories.
     fn program(&mut self, host: &str) -> Result<()> {
-        self.host_file(Path::new(host), host, 0o755)?;
+        let path = find_program(host)?;
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or(host);
+        self.host_file(&path, &format!("usr/bin/{name}"), 0o755)?;
         let out = Command::new("ldd")
-            .arg(host)
+            .arg(&path)
             .output()
-            .ctx(|| format!("ldd {host}"))?;
+            .ctx(|| format!("ldd {}", path.display()))?;
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             for tok in line.split_whitespace().filter(|t| t.starts_with('/')) {
                 let real = fs::canonicalize(tok).ctx(|| format!("resolving {tok}"))?;
@@ -77,7 +80,7 @@ impl Tree {
             .insert("dev/console".into(), Node::CharDev { major: 5, minor: 1 });
         self.host_file(Path::new("/bin/busybox"), "bin/busybox", 0o755)?;
         self.file("init", INIT.as_bytes().to_vec(), 0o755);
-        self.program("/usr/sbin/makedumpfile")
+        self.program("makedumpfile")
     }
 
     fn write(&self, out: &Path) -> Result<()> {
@@ -109,6 +112,18 @@ impl Tree {
         drop(w);
         fs::rename(&tmp, out).ctx(|| format!("renaming {}", out.display()))
     }
+}
+
+/// `name` if it is a path, else the first of the usual directories that has it.
+fn find_program(name: &str) -> Result<PathBuf> {
+    if name.contains('/') {
+        return Ok(PathBuf::from(name));
+    }
+    ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+        .iter()
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| Error::Unexpected(format!("program {name} not found on the host")))
 }
 
 /// The two images: one for the first (production) kernel, one for the capture kernel.

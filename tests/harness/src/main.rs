@@ -53,7 +53,7 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
         /// kexec binary for the guest.
-        #[arg(long, default_value = "/usr/sbin/kexec")]
+        #[arg(long, default_value = "kexec")]
         kexec: PathBuf,
     },
     /// The foundation suite: the C-backed scenario, its negative control, and the Rust events
@@ -69,7 +69,7 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
         /// kexec binary for the guest.
-        #[arg(long, default_value = "/usr/sbin/kexec")]
+        #[arg(long, default_value = "kexec")]
         kexec: PathBuf,
     },
 }

@@ -346,9 +346,9 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
     let cmdline = r.vm()?.sh("cat /proc/cmdline", CMD_TIMEOUT)?;
     let hdr_addr = dump::elfcorehdr_addr(&cmdline)
         .ok_or_else(|| Error::Unexpected(format!("no elfcorehdr= in {cmdline:?}")))?;
-    let ehdr_bytes = fetch_core(r.vm()?, "/dev/mem", hdr_addr)?;
+    let ehdr_bytes = fetch_core(r.vm()?, "/dev/mem", hdr_addr, false)?;
     r.save("elfcorehdr.bin", &ehdr_bytes)?;
-    let vmcore_bytes = fetch_core(r.vm()?, "/proc/vmcore", 0)?;
+    let vmcore_bytes = fetch_core(r.vm()?, "/proc/vmcore", 0, true)?;
     r.save("vmcore-head.bin", &vmcore_bytes)?;
 
     r.phase("verify");
@@ -428,13 +428,16 @@ fn parse_core(bytes: &[u8]) -> Result<CoreHeader> {
     }
 }
 
-/// Fetches an ELF core header and its notes from `src` at `offset`, growing the read as needed.
-fn fetch_core(vm: &mut Vm, src: &str, offset: u64) -> Result<Vec<u8>> {
+/// Fetches an ELF core header from `src` at `offset`, growing the read as needed: the program
+/// headers, and with `with_notes` the notes too (in `/proc/vmcore` they follow the headers; in
+/// the raw elfcorehdr, `p_offset` of a note is a physical address, not a file offset).
+fn fetch_core(vm: &mut Vm, src: &str, offset: u64, with_notes: bool) -> Result<Vec<u8>> {
     let mut len = 64 * 1024;
     loop {
         let bytes = vm.fetch(src, offset, len)?;
         let need = match CoreHeader::parse(&bytes)? {
-            Ok(h) => h.notes_end(),
+            Ok(h) if with_notes => h.notes_end(),
+            Ok(_) => 0,
             Err(n) => n,
         };
         if need as u64 <= len {

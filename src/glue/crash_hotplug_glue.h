@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * C glue of the Rust crash hotplug implementation (kernel/crash_hotplug/): what Rust cannot
+ * reach through bindings (static inlines, macros, state private to kernel/). No logic lives here.
+ */
+#ifndef _CRASH_HOTPLUG_GLUE_H
+#define _CRASH_HOTPLUG_GLUE_H
+
+#include <linux/types.h>
+
+struct kimage;
+
+/* The NMI-safe kexec lock of kernel/kexec_internal.h. */
+bool crash_hotplug_kexec_trylock(void);
+void crash_hotplug_kexec_unlock(void);
+bool crash_hotplug_kexec_in_progress(void);
+
+/* kexec_crash_image, read once; valid while the kexec lock is held. */
+struct kimage *crash_hotplug_crash_image(void);
+bool crash_hotplug_image_file_mode(const struct kimage *image);
+bool crash_hotplug_image_hotplug_support(const struct kimage *image);
+
+/* Direct-map address of physical memory (read access to crash kernel memory). */
+void *crash_hotplug_phys_to_virt(phys_addr_t phys);
+/* A private writable alias of one page of crash kernel memory; the direct map keeps its protection. */
+void *crash_hotplug_map_page(phys_addr_t phys);
+void crash_hotplug_unmap_page(void *addr);
+
+/* What a from-scratch elfcorehdr lists. */
+u64 crash_hotplug_page_offset(void);
+unsigned int crash_hotplug_next_possible_cpu(int prev);
+phys_addr_t crash_hotplug_cpu_notes(unsigned int cpu);
+u64 crash_hotplug_cpu_notes_size(void);
+phys_addr_t crash_hotplug_vmcoreinfo_note(u64 *size);
+/* Returns false where the architecture has no kernel-text map in the elfcorehdr. */
+bool crash_hotplug_kernel_text(u64 *vaddr, u64 *paddr, u64 *size);
+/* Crash kernel reservations to exclude from the dump, i-th of them; false past the last. */
+bool crash_hotplug_excluded_range(unsigned int i, u64 *start, u64 *end);
+
+
+#endif /* _CRASH_HOTPLUG_GLUE_H */
