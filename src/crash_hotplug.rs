@@ -23,7 +23,7 @@ mod handler;
 mod image;
 pub mod model;
 mod spec;
-mod sys;
+pub mod sys;
 
 #[cfg(CONFIG_CRASH_HOTPLUG_KUNIT_TEST)]
 mod kunit;

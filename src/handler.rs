@@ -32,7 +32,6 @@ use crate::{
         Elfcorehdr,
         Event,
         EventStats,
-        Segment,
         Usage, //
     },
     spec,
@@ -101,7 +100,7 @@ enum Failure {
     Write,
 }
 
-impl fmt::Display for Failure {
+impl kernel::fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Lock(n) => write!(f, "kexec lock busy after {n} attempts"),
@@ -111,6 +110,13 @@ impl fmt::Display for Failure {
             Self::Gather(e) => write!(f, "reading the system state failed: {e:?}"),
             Self::Write => write!(f, "mapping the elfcorehdr for writing failed"),
         }
+    }
+}
+
+/// Lets `pr_*!` print events (the pure core implements `core::fmt::Display` only).
+impl kernel::fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
@@ -193,9 +199,16 @@ pub(crate) fn handle(event: Event) {
             st.last_ns = ns;
             st.max_ns = st.max_ns.max(ns);
             st.usage = usage;
-            pr_debug!("{event}: applied in {ns} ns, {} of {} slots used\n", usage.phnum, usage.capacity);
+            pr_info!(
+                "{event}: elfcorehdr updated in {ns} ns ({} of {} program headers used)\n",
+                usage.phnum,
+                usage.capacity
+            );
         }
-        Ok(None) => st.skipped += 1,
+        Ok(None) => {
+            st.skipped += 1;
+            pr_info!("{event}: no crash image to update\n");
+        }
         Err(e) => {
             st.failed += 1;
             pr_err!("{event}: kdump image NOT updated: {e}; crash_hotplug now reads 0, reload kdump\n");

@@ -84,11 +84,6 @@ impl<'a> CrashImage<'a> {
         NonNull::new(p).map(|ptr| Self { ptr, _lock: lock })
     }
 
-    /// Identity of the image, for telling a newly loaded image from the one seen before.
-    pub(crate) fn id(&self) -> usize {
-        self.ptr.as_ptr() as usize
-    }
-
     /// Loaded with kexec_file_load(2).
     pub(crate) fn file_mode(&self) -> bool {
         // SAFETY: `ptr` is a live image (type invariant).
@@ -110,7 +105,7 @@ impl<'a> CrashImage<'a> {
     /// Segment `i`, if it exists.
     pub(crate) fn segment(&self, i: usize) -> Option<SegmentInfo> {
         let k = self.raw();
-        if i >= k.nr_segments as usize {
+        if i >= k.nr_segments {
             return None;
         }
         k.segment.get(i).map(|s| SegmentInfo { mem: s.mem as u64, memsz: s.memsz })

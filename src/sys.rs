@@ -37,6 +37,10 @@ const _: () = {
 
 /// The value of `/sys/devices/system/{cpu,memory}/crash_hotplug` (`drivers/base/cpu.c` and
 /// `drivers/base/memory.c` print it); see [`handler::sysfs_value`].
+///
+/// # Safety
+///
+/// None: callable from any process context; `unsafe` only because `#[export]` requires it.
 // Required to be unsafe due to the `#[export]` annotation.
 #[export]
 pub unsafe extern "C" fn crash_check_hotplug_support() -> c_int {
@@ -90,7 +94,7 @@ pub(crate) fn register_cpuhp_state() -> Result<u32> {
     let ret = unsafe {
         bindings::__cpuhp_setup_state(
             bindings::cpuhp_state_CPUHP_BP_PREPARE_DYN,
-            c"crash/cpuhp".as_ptr(),
+            c"crash/cpuhp".as_char_ptr(),
             false,
             Some(cpuhp_online),
             Some(cpuhp_offline),
@@ -101,12 +105,20 @@ pub(crate) fn register_cpuhp_state() -> Result<u32> {
 }
 
 /// CPU hotplug startup callback: runs on the control CPU before `cpu` starts, may sleep.
+///
+/// # Safety
+///
+/// Called by the CPU hotplug core only, in process context.
 unsafe extern "C" fn cpuhp_online(cpu: c_uint) -> c_int {
     handler::handle(Event::AddCpu(cpu));
     0
 }
 
 /// CPU hotplug teardown callback: runs after `cpu` died, may sleep.
+///
+/// # Safety
+///
+/// Called by the CPU hotplug core only, in process context.
 unsafe extern "C" fn cpuhp_offline(cpu: c_uint) -> c_int {
     handler::handle(Event::RemoveCpu(cpu));
     0
@@ -147,8 +159,8 @@ unsafe extern "C" fn memory_notify(
     action: c_ulong,
     arg: *mut c_void,
 ) -> c_int {
-    let online = action == c_ulong::from(bindings::memory_block_state_MEM_ONLINE);
-    let offline = action == c_ulong::from(bindings::memory_block_state_MEM_OFFLINE);
+    let online = action == bindings::memory_block_state_MEM_ONLINE as c_ulong;
+    let offline = action == bindings::memory_block_state_MEM_OFFLINE as c_ulong;
     if !online && !offline {
         return NOTIFY_OK;
     }
