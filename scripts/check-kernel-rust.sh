@@ -10,5 +10,5 @@ log="$CRASHHP_CACHE/out/x86_64/build-rust.log"
 if grep -n 'crash_hotplug/' "$log" | grep -iE 'warning|error'; then
   die "the kernel build reported the diagnostics above for kernel/crash_hotplug"
 fi
-rustfmt --check --edition 2021 --config-path "$repo/.rustfmt.toml" "$repo"/src/*.rs
+rustfmt --check --edition 2021 --config-path "$repo/.rustfmt.toml" "$repo"/src/*.rs "$repo"/arch/*/*.rs
 echo "kernel Rust: no clippy/rustc diagnostics in kernel/crash_hotplug, rustfmt clean"

@@ -149,10 +149,14 @@ fn apply(lock: &KexecLock, event: Event) -> Result<Option<Usage>, Failure> {
     }
     let seg = find_elfcorehdr(&mut image).ok_or(Failure::NoSegment)?;
     let replace = backend::needs_replacement(image.file_mode(), image.elfcorehdr_updated());
-    let inputs = if replace { Some(spec::Inputs::gather().map_err(Failure::Gather)?) } else { None };
+    let inputs = if replace {
+        Some(spec::Inputs::gather().map_err(Failure::Gather)?)
+    } else {
+        None
+    };
     let result = {
-        let mut hdr =
-            Elfcorehdr::open(SegmentMem::new(&image, seg), spec::page_offset()).map_err(Failure::Header)?;
+        let mut hdr = Elfcorehdr::open(SegmentMem::new(&image, seg), spec::page_offset())
+            .map_err(Failure::Header)?;
         let r = (|| {
             if let Some(inputs) = &inputs {
                 hdr.replace(&inputs.spec()).map_err(Failure::Edit)?;
@@ -211,7 +215,9 @@ pub(crate) fn handle(event: Event) {
         }
         Err(e) => {
             st.failed += 1;
-            pr_err!("{event}: kdump image NOT updated: {e}; crash_hotplug now reads 0, reload kdump\n");
+            pr_err!(
+                "{event}: kdump image NOT updated: {e}; crash_hotplug now reads 0, reload kdump\n"
+            );
         }
     }
 }

@@ -108,7 +108,10 @@ impl<'a> CrashImage<'a> {
         if i >= k.nr_segments {
             return None;
         }
-        k.segment.get(i).map(|s| SegmentInfo { mem: s.mem as u64, memsz: s.memsz })
+        k.segment.get(i).map(|s| SegmentInfo {
+            mem: s.mem as u64,
+            memsz: s.memsz,
+        })
     }
 
     /// The index of the elfcorehdr segment recorded at load time (kexec_file) or by an earlier
@@ -240,7 +243,9 @@ impl<'a> SegmentMem<'a> {
             // store of the whole value is a single store.
             unsafe {
                 match data.len() {
-                    2 => p.cast::<u16>().write_volatile(u16::from_ne_bytes([data[0], data[1]])),
+                    2 => p
+                        .cast::<u16>()
+                        .write_volatile(u16::from_ne_bytes([data[0], data[1]])),
                     4 => p
                         .cast::<u32>()
                         .write_volatile(u32::from_ne_bytes([data[0], data[1], data[2], data[3]])),

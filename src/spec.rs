@@ -47,7 +47,13 @@ pub(crate) fn page_offset() -> u64 {
 unsafe extern "C" fn add_ram(res: *mut bindings::resource, arg: *mut c_void) -> c_int {
     // SAFETY: Guaranteed by the function's contract.
     let (res, ram) = unsafe { (&*res, &mut *arg.cast::<KVec<MemRange>>()) };
-    match ram.push(MemRange { start: res.start, end: res.end }, GFP_KERNEL) {
+    match ram.push(
+        MemRange {
+            start: res.start,
+            end: res.end,
+        },
+        GFP_KERNEL,
+    ) {
         Ok(()) => 0,
         Err(_) => ENOMEM.to_errno(),
     }
@@ -65,17 +71,22 @@ impl Inputs {
                 break;
             }
             // SAFETY: `next` is a possible CPU.
-            cpu_notes.push(unsafe { bindings::crash_hotplug_cpu_notes(next) }, GFP_KERNEL)?;
+            cpu_notes.push(
+                unsafe { bindings::crash_hotplug_cpu_notes(next) },
+                GFP_KERNEL,
+            )?;
             cpu = next as i32;
         }
         // SAFETY: Returns a constant.
         let cpu_note_size = unsafe { bindings::crash_hotplug_cpu_notes_size() };
         let mut vmcoreinfo_size = 0u64;
         // SAFETY: The out-parameter is a valid `u64`.
-        let vmcoreinfo_addr = unsafe { bindings::crash_hotplug_vmcoreinfo_note(&mut vmcoreinfo_size) };
+        let vmcoreinfo_addr =
+            unsafe { bindings::crash_hotplug_vmcoreinfo_note(&mut vmcoreinfo_size) };
         let (mut vaddr, mut paddr, mut size) = (0u64, 0u64, 0u64);
         // SAFETY: The out-parameters are valid `u64`s.
-        let has_text = unsafe { bindings::crash_hotplug_kernel_text(&mut vaddr, &mut paddr, &mut size) };
+        let has_text =
+            unsafe { bindings::crash_hotplug_kernel_text(&mut vaddr, &mut paddr, &mut size) };
         let kernel_text = has_text.then_some(KernelText { vaddr, paddr, size });
 
         let mut ram: KVec<MemRange> = KVec::new();

@@ -31,7 +31,9 @@ use crate::{
 const _: () = {
     assert!(core::mem::size_of::<MemRange>() == core::mem::size_of::<bindings::range>());
     assert!(core::mem::align_of::<MemRange>() == core::mem::align_of::<bindings::range>());
-    assert!(core::mem::offset_of!(bindings::range, start) == core::mem::offset_of!(MemRange, start));
+    assert!(
+        core::mem::offset_of!(bindings::range, start) == core::mem::offset_of!(MemRange, start)
+    );
     assert!(core::mem::offset_of!(bindings::range, end) == core::mem::offset_of!(MemRange, end));
 };
 
@@ -134,11 +136,12 @@ struct StaticNotifier(kernel::types::Opaque<bindings::notifier_block>);
 unsafe impl Sync for StaticNotifier {}
 
 #[cfg(CONFIG_MEMORY_HOTPLUG)]
-static MEMORY_NB: StaticNotifier = StaticNotifier(kernel::types::Opaque::new(bindings::notifier_block {
-    notifier_call: Some(memory_notify),
-    next: core::ptr::null_mut(),
-    priority: 0,
-}));
+static MEMORY_NB: StaticNotifier =
+    StaticNotifier(kernel::types::Opaque::new(bindings::notifier_block {
+        notifier_call: Some(memory_notify),
+        next: core::ptr::null_mut(),
+        priority: 0,
+    }));
 
 /// Registers the memory notifier (online and offline of memory blocks).
 #[cfg(CONFIG_MEMORY_HOTPLUG)]

@@ -343,31 +343,11 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         .wait_str("@@READY capture", from, BOOT_TIMEOUT)?;
 
     r.phase("fetch dump headers");
-    let cmdline = r.vm()?.sh("cat /proc/cmdline", CMD_TIMEOUT)?;
-    let hdr_addr = dump::elfcorehdr_addr(&cmdline)
-        .ok_or_else(|| Error::Unexpected(format!("no elfcorehdr= in {cmdline:?}")))?;
-    let ehdr_bytes = fetch_core(r.vm()?, "/dev/mem", hdr_addr, false)?;
-    r.save("elfcorehdr.bin", &ehdr_bytes)?;
     let vmcore_bytes = fetch_core(r.vm()?, "/proc/vmcore", 0, true)?;
     r.save("vmcore-head.bin", &vmcore_bytes)?;
 
     r.phase("verify");
-    let ehdr = parse_core(&ehdr_bytes)?;
     let vmcore = parse_core(&vmcore_bytes)?;
-    let found = ehdr.notes().count();
-    if found != possible_cpus + 1 {
-        return Err(VerifyError::NoteCount {
-            found,
-            expected: possible_cpus + 1,
-            cpus: possible_cpus,
-        }
-        .into());
-    }
-    r.ok(format!(
-        "elfcorehdr at {hdr_addr:#x}: {found} PT_NOTE = {possible_cpus} possible CPUs + VMCOREINFO"
-    ));
-    let notes = vmcore.parse_notes(&vmcore_bytes)?;
-    r.ok(dump::check_vmcore_notes(&notes, online_cpus)?);
     let dimm_end = dimm_addr + dimm_size - 1;
     if !vmcore.covers(dimm_addr, dimm_end) {
         return Err(VerifyError::DimmMissing {
@@ -394,6 +374,28 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
     }
     r.ok(format!(
         "pattern found at {paddr:#x} (vmcore offset {off:#x})"
+    ));
+    let notes = vmcore.parse_notes(&vmcore_bytes)?;
+    r.ok(dump::check_vmcore_notes(&notes, online_cpus)?);
+    // The header the crashed kernel left, as the capture kernel read it (notes per possible CPU
+    // are merged, and empty ones dropped, in /proc/vmcore).
+    let cmdline = r.vm()?.sh("cat /proc/cmdline", CMD_TIMEOUT)?;
+    let hdr_addr = dump::elfcorehdr_addr(&cmdline)
+        .ok_or_else(|| Error::Unexpected(format!("no elfcorehdr= in {cmdline:?}")))?;
+    let ehdr_bytes = fetch_core(r.vm()?, "/dev/mem", hdr_addr, false)?;
+    r.save("elfcorehdr.bin", &ehdr_bytes)?;
+    let ehdr = parse_core(&ehdr_bytes)?;
+    let found = ehdr.notes().count();
+    if found != possible_cpus + 1 {
+        return Err(VerifyError::NoteCount {
+            found,
+            expected: possible_cpus + 1,
+            cpus: possible_cpus,
+        }
+        .into());
+    }
+    r.ok(format!(
+        "elfcorehdr at {hdr_addr:#x}: {found} PT_NOTE = {possible_cpus} possible CPUs + VMCOREINFO"
     ));
 
     r.phase("makedumpfile");
@@ -432,7 +434,8 @@ fn parse_core(bytes: &[u8]) -> Result<CoreHeader> {
 /// headers, and with `with_notes` the notes too (in `/proc/vmcore` they follow the headers; in
 /// the raw elfcorehdr, `p_offset` of a note is a physical address, not a file offset).
 fn fetch_core(vm: &mut Vm, src: &str, offset: u64, with_notes: bool) -> Result<Vec<u8>> {
-    let mut len = 64 * 1024;
+    // Start with one page: a kexec_load elfcorehdr may sit right below a hole.
+    let mut len = 4096;
     loop {
         let bytes = vm.fetch(src, offset, len)?;
         let need = match CoreHeader::parse(&bytes)? {
