@@ -12,7 +12,7 @@ case "$variant" in rust|c) ;; *) die "variant must be rust or c" ;; esac
 
 pristine="$CRASHHP_CACHE/linux-7.3.4"
 src="$CRASHHP_CACHE/src-7.3.4"
-out="$CRASHHP_CACHE/build-x86_64"
+out="$CRASHHP_CACHE/build-x86_64-$variant"
 dist="$CRASHHP_CACHE/out/x86_64"
 [ -f "$pristine/.crashhp-pristine" ] || die "no Linux tree: run scripts/setup.sh"
 if [ ! -f "$src/.crashhp-pristine" ]; then
@@ -20,6 +20,13 @@ if [ ! -f "$src/.crashhp-pristine" ]; then
   rm -rf "$src" "$src.tmp"; cp -a "$pristine" "$src.tmp"; mv "$src.tmp" "$src"
 fi
 "$repo/scripts/overlay.sh" "$src"
+# One build tree per variant, so that alternating builds do not flip the configuration. A missing
+# tree is seeded from the other variant's (a cold run builds the kernel once, then incrementally).
+other="$CRASHHP_CACHE/build-x86_64-$([ "$variant" = rust ] && echo c || echo rust)"
+if [ ! -f "$out/.config" ] && [ -f "$other/vmlinux" ]; then
+  phase "seeding the $variant build tree from $(basename "$other")"
+  rm -rf "$out.tmp"; cp -a "$other" "$out.tmp"; mv "$out.tmp" "$out"
+fi
 
 # CLIPPY=1 always: kernel Rust is linted on every build (clippy-driver replaces rustc).
 mk() { make -C "$src" O="$out" LLVM=-19 ARCH=x86_64 CLIPPY=1 "$@"; }
@@ -55,6 +62,8 @@ t0=$(date +%s)
 # (scripts/check-kernel-rust.sh fails on any of them).
 rm -f "$out/kernel/crash_hotplug/src/crash_hotplug.o"
 log="$dist/build-$variant.log"
+# Never leave a stale kernel behind a failed build.
+rm -f "$dist/bzImage-$variant"
 if ! mk -s -j"$(nproc)" bzImage 2>&1 | tee "$log"; then
   die "kernel build failed (log: $log)"
 fi

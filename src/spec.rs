@@ -71,10 +71,8 @@ impl Inputs {
                 break;
             }
             // SAFETY: `next` is a possible CPU.
-            cpu_notes.push(
-                unsafe { bindings::crash_hotplug_cpu_notes(next) },
-                GFP_KERNEL,
-            )?;
+            let notes = unsafe { bindings::crash_hotplug_cpu_notes(next) };
+            cpu_notes.push(notes, GFP_KERNEL)?;
             cpu = next as i32;
         }
         // SAFETY: Returns a constant.
