@@ -2,8 +2,8 @@
 //! a full rebuild of the header (what the upstream C handler does on every event), at 8, 256 and
 //! 8192 RAM ranges.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use crash_hotplug_model::{build, Elfcorehdr, HeaderSpec, KernelText, MemRange};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use std::hint::black_box;
 
 const PAGE_OFFSET: u64 = 0xffff_8880_0000_0000;
@@ -21,7 +21,10 @@ const CPUS: [u64; 64] = {
 /// `n` separate 128 MiB ranges with holes between them (a sparsely populated machine).
 fn ranges(n: usize) -> Vec<MemRange> {
     (0..n as u64)
-        .map(|i| MemRange { start: 0x1_0000_0000 + i * 2 * BLOCK, end: 0x1_0000_0000 + i * 2 * BLOCK + BLOCK - 1 })
+        .map(|i| MemRange {
+            start: 0x1_0000_0000 + i * 2 * BLOCK,
+            end: 0x1_0000_0000 + i * 2 * BLOCK + BLOCK - 1,
+        })
         .collect()
 }
 
@@ -32,7 +35,11 @@ fn spec(ram: &[MemRange]) -> HeaderSpec<'_> {
         cpu_notes: &CPUS,
         cpu_note_size: 0x170,
         vmcoreinfo: (0x7e00_0000, 0x1024),
-        kernel_text: Some(KernelText { vaddr: 0xffff_ffff_8100_0000, paddr: 0x100_0000, size: 0x200_0000 }),
+        kernel_text: Some(KernelText {
+            vaddr: 0xffff_ffff_8100_0000,
+            paddr: 0x100_0000,
+            size: 0x200_0000,
+        }),
         ram,
     }
 }
@@ -48,14 +55,21 @@ fn bench(c: &mut Criterion) {
         build(&mut seg, &spec(&ram)).expect("fits");
         // A block that fills the hole after the middle range: online then offline, one event each.
         let mid = ram[n / 2];
-        let block = MemRange { start: mid.end + 1, end: mid.end + BLOCK };
-        g.bench_with_input(BenchmarkId::new("incremental online+offline", n), &n, |b, _| {
-            let mut hdr = Elfcorehdr::open(&mut seg[..], PAGE_OFFSET).expect("valid");
-            b.iter(|| {
-                black_box(hdr.add_ram(black_box(block)).expect("room"));
-                black_box(hdr.remove_ram(black_box(block)).expect("room"));
-            })
-        });
+        let block = MemRange {
+            start: mid.end + 1,
+            end: mid.end + BLOCK,
+        };
+        g.bench_with_input(
+            BenchmarkId::new("incremental online+offline", n),
+            &n,
+            |b, _| {
+                let mut hdr = Elfcorehdr::open(&mut seg[..], PAGE_OFFSET).expect("valid");
+                b.iter(|| {
+                    black_box(hdr.add_ram(black_box(block)).expect("room"));
+                    black_box(hdr.remove_ram(black_box(block)).expect("room"));
+                })
+            },
+        );
         let mut with = ram.clone();
         with.push(block);
         with.sort_unstable_by_key(|r| r.start);
