@@ -86,10 +86,6 @@ fn bench(c: &mut Criterion) {
 
 /// The criterion group (the macro generates an undocumented public function).
 mod group {
-    #![expect(
-        missing_docs,
-        reason = "criterion_group! generates an undocumented function"
-    )]
     criterion::criterion_group!(benches, super::bench);
 }
 criterion_main!(group::benches);
