@@ -25,6 +25,7 @@ finish() {
 }
 
 stage "setup" "$repo/scripts/setup.sh" || true
+stage "setup: static kexec-tools with --hotplug" "$repo/scripts/build-kexec-tools.sh" || true
 [ "$failed" = 0 ] || finish
 stage "host: cargo fmt --check" cargo fmt --all -- --check
 stage "host: cargo clippy -D warnings" cargo clippy --workspace --all-targets --locked -q -- -D warnings
@@ -35,8 +36,13 @@ stage "kernel: Rust lints (CLIPPY=1 warnings, rustfmt)" "$repo/scripts/check-ker
 kc="$CRASHHP_CACHE/out/x86_64/bzImage-c" kr="$CRASHHP_CACHE/out/x86_64/bzImage-rust"
 if [ -f "$kc" ] && [ -f "$kr" ]; then
   cargo build -q --release --locked -p crashhp-harness || true
+  # The guest tool runs in the guest's initramfs, which has no libc: link it statically.
+  RUSTFLAGS="-C target-feature=+crt-static" cargo build -q --release --locked \
+    -p crashhp-guest-tools --target x86_64-unknown-linux-gnu || true
   stage "qemu: scenario suite" "$repo/target/release/crashhp" suite \
-    --kernel-c "$kc" --kernel-rust "$kr" --out "$repo/target/artifacts"
+    --kernel-c "$kc" --kernel-rust "$kr" --out "$repo/target/artifacts" \
+    --kexec-hotplug "$CRASHHP_CACHE/kexec-tools-2.0.29/kexec" \
+    --pattern-tool "$repo/target/x86_64-unknown-linux-gnu/release/crashhp-pattern"
 else
   failed=$((failed + 1)); failed_names+=("qemu: scenario suite (no kernels)")
 fi

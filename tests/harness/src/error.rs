@@ -15,6 +15,14 @@ pub enum VerifyError {
         /// Last byte of the DIMM.
         end: u64,
     },
+    /// Memory that was removed before the crash is still listed in the dump.
+    #[error("dump still lists removed memory {start:#x}-{end:#x}")]
+    RemovedMemoryPresent {
+        /// First byte of the removed range.
+        start: u64,
+        /// Last byte of the removed range.
+        end: u64,
+    },
     /// The test pattern is not at its physical address in the dump.
     #[error("pattern at {paddr:#x} not found in the dump (found {found:?})")]
     PatternMismatch {

@@ -133,7 +133,7 @@ pub struct Images {
 }
 
 /// Builds the images for `kernel` into `dir`. The capture kernel is the same bzImage.
-pub fn build(kernel: &Path, kexec: &Path, dir: &Path) -> Result<Images> {
+pub fn build(kernel: &Path, kexec: &Path, pattern_tool: &Path, dir: &Path) -> Result<Images> {
     fs::create_dir_all(dir).ctx(|| format!("creating {}", dir.display()))?;
     let mut capture = Tree::default();
     capture.base()?;
@@ -146,6 +146,11 @@ pub fn build(kernel: &Path, kexec: &Path, dir: &Path) -> Result<Images> {
         kexec
             .to_str()
             .ok_or_else(|| Error::Unexpected("kexec path".into()))?,
+    )?;
+    first.program(
+        pattern_tool
+            .to_str()
+            .ok_or_else(|| Error::Unexpected("pattern tool path".into()))?,
     )?;
     first.host_file(kernel, "boot/bzImage", 0o644)?;
     first.host_file(&capture_path, "boot/capture.cpio", 0o644)?;

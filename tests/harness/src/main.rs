@@ -46,6 +46,15 @@ enum Cmd {
         /// Check the Rust handler's debugfs event counters.
         #[arg(long)]
         events: bool,
+        /// DIMMs (1 GiB each) to hot-add.
+        #[arg(long, default_value_t = 1)]
+        dimms: u32,
+        /// Offline and remove the last DIMM before the crash.
+        #[arg(long)]
+        unplug: bool,
+        /// Crash during a memory/CPU hotplug storm.
+        #[arg(long)]
+        storm: bool,
         /// Stop after hotplug instead of crashing.
         #[arg(long)]
         no_crash: bool,
@@ -55,9 +64,16 @@ enum Cmd {
         /// kexec binary for the guest.
         #[arg(long, default_value = "kexec")]
         kexec: PathBuf,
+        /// The static crashhp-pattern binary for the guest.
+        #[arg(
+            long,
+            default_value = "target/x86_64-unknown-linux-gnu/release/crashhp-pattern"
+        )]
+        pattern_tool: PathBuf,
     },
-    /// The foundation suite: the C-backed scenario, its negative control, and the Rust events
-    /// scenario. Prints one line per scenario and a closing count.
+    /// The suite: C-backed scenario and its negative control, then the Rust implementation with
+    /// both load paths, several DIMMs with an unplug, and crashes during hotplug storms. Prints one
+    /// line per scenario and a closing count.
     Suite {
         /// bzImage with the upstream C implementation selected.
         #[arg(long)]
@@ -71,6 +87,18 @@ enum Cmd {
         /// kexec binary for the guest.
         #[arg(long, default_value = "kexec")]
         kexec: PathBuf,
+        /// kexec binary with --hotplug (kexec-tools >= 2.0.28), for the kexec_load scenarios.
+        #[arg(long)]
+        kexec_hotplug: PathBuf,
+        /// The static crashhp-pattern binary for the guest.
+        #[arg(
+            long,
+            default_value = "target/x86_64-unknown-linux-gnu/release/crashhp-pattern"
+        )]
+        pattern_tool: PathBuf,
+        /// How many storm scenarios to run.
+        #[arg(long, default_value_t = 3)]
+        storms: u32,
     },
 }
 
@@ -121,6 +149,14 @@ fn run_one(s: &Scenario, expect: Expect) -> bool {
     }
 }
 
+fn exit(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
@@ -130,54 +166,52 @@ fn main() -> ExitCode {
             load,
             kunit,
             events,
+            dimms,
+            unplug,
+            storm,
             no_crash,
             out,
             kexec,
+            pattern_tool,
         } => {
             let s = Scenario {
-                workdir: scenario::workdir(&out, &name),
-                name,
-                kernel,
-                kexec,
                 load,
                 kunit_suites: kunit,
                 check_events: events,
+                dimms,
+                unplug,
+                storm,
                 crash: !no_crash,
+                ..Scenario::new(&name, &kernel, &kexec, &pattern_tool, &out)
             };
-            if run_one(&s, Expect::Pass) {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
+            exit(run_one(&s, Expect::Pass))
         }
         Cmd::Suite {
             kernel_c,
             kernel_rust,
             out,
             kexec,
+            kexec_hotplug,
+            pattern_tool,
+            storms,
         } => {
-            let base = |name: &str, kernel: &PathBuf| Scenario {
-                name: name.into(),
-                workdir: scenario::workdir(&out, name),
-                kernel: kernel.clone(),
-                kexec: kexec.clone(),
-                load: Load::File,
-                kunit_suites: vec![],
-                check_events: false,
-                crash: true,
+            let c = |name: &str| Scenario::new(name, &kernel_c, &kexec, &pattern_tool, &out);
+            let rust = |name: &str| Scenario {
+                check_events: true,
+                ..Scenario::new(name, &kernel_rust, &kexec, &pattern_tool, &out)
             };
-            let runs = [
+            let mut runs = vec![
                 (
                     Scenario {
                         kunit_suites: vec!["crash_exclude_mem_range_tests".into()],
-                        ..base("c-kexec-file-hotplug-crash", &kernel_c)
+                        ..c("c-kexec-file-hotplug-crash")
                     },
                     Expect::Pass,
                 ),
                 (
                     Scenario {
                         load: Load::Legacy,
-                        ..base("c-negative-control-kexec-load", &kernel_c)
+                        ..c("c-negative-control-kexec-load")
                     },
                     Expect::DimmMissing,
                 ),
@@ -187,20 +221,60 @@ fn main() -> ExitCode {
                             "crash_hotplug_model".into(),
                             "crash_exclude_mem_range_tests".into(),
                         ],
-                        check_events: true,
                         crash: false,
-                        ..base("rust-events", &kernel_rust)
+                        ..rust("rust-events")
+                    },
+                    Expect::Pass,
+                ),
+                (rust("rust-kexec-file-hotplug-crash"), Expect::Pass),
+                (
+                    Scenario {
+                        dimms: 3,
+                        unplug: true,
+                        ..rust("rust-kexec-file-3dimms-unplug")
                     },
                     Expect::Pass,
                 ),
                 (
                     Scenario {
-                        check_events: true,
-                        ..base("rust-kexec-file-hotplug-crash", &kernel_rust)
+                        load: Load::LegacyHotplug,
+                        kexec: kexec_hotplug.clone(),
+                        dimms: 3,
+                        unplug: true,
+                        ..rust("rust-kexec-load-hotplug-3dimms-unplug")
                     },
                     Expect::Pass,
                 ),
+                (
+                    Scenario {
+                        load: Load::Legacy,
+                        kexec: kexec_hotplug.clone(),
+                        check_events: false,
+                        ..rust("rust-negative-control-kexec-load")
+                    },
+                    Expect::DimmMissing,
+                ),
             ];
+            for i in 1..=storms {
+                runs.push((
+                    Scenario {
+                        storm: true,
+                        check_events: false,
+                        load: if i % 2 == 0 {
+                            Load::LegacyHotplug
+                        } else {
+                            Load::File
+                        },
+                        kexec: if i % 2 == 0 {
+                            kexec_hotplug.clone()
+                        } else {
+                            kexec.clone()
+                        },
+                        ..rust(&format!("rust-storm-{i}"))
+                    },
+                    Expect::Pass,
+                ));
+            }
             let (mut passed, mut failed) = (0, 0);
             for (s, e) in &runs {
                 if run_one(s, *e) {
@@ -210,11 +284,7 @@ fn main() -> ExitCode {
                 }
             }
             println!("scenarios: {passed} passed, {failed} failed");
-            if failed == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
+            exit(failed == 0)
         }
     }
 }

@@ -172,6 +172,28 @@ impl Vm {
             })
     }
 
+    /// Unplugs DIMM `id` (the guest must release it) and deletes its memory backend.
+    pub fn remove_dimm(&mut self, id: &str, timeout: Duration) -> Result<()> {
+        self.exec("device_del", &qmp::device_del { id: id.into() })?;
+        let deadline = Instant::now() + timeout;
+        while self.dimms()?.iter().any(|d| d.0 == id) {
+            if Instant::now() >= deadline {
+                return Err(Error::Timeout {
+                    what: format!("the guest to release DIMM {id}"),
+                    after: timeout,
+                });
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        self.exec(
+            "object-del",
+            &qmp::object_del {
+                id: format!("mem-{id}"),
+            },
+        )
+        .map(|_| ())
+    }
+
     /// `(id, address, size)` of every DIMM QEMU knows.
     pub fn dimms(&mut self) -> Result<Vec<(String, u64, u64)>> {
         let list = self.exec("query-memory-devices", &qmp::query_memory_devices {})?;

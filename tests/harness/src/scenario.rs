@@ -27,6 +27,26 @@ pub enum Load {
     /// `kexec -p`: kexec_load(2) without the hotplug flag; userspace builds the elfcorehdr and the
     /// kernel must not touch it (the negative control).
     Legacy,
+    /// `kexec -p --hotplug`: kexec_load(2) with the hotplug flag (kexec-tools >= 2.0.28).
+    LegacyHotplug,
+}
+
+impl Load {
+    fn flags(self) -> &'static str {
+        match self {
+            Load::File => "-s -p",
+            Load::Legacy => "-p",
+            Load::LegacyHotplug => "-p --hotplug",
+        }
+    }
+
+    /// What `crash_hotplug` must read once kdump is loaded this way.
+    fn crash_hotplug(self) -> &'static str {
+        match self {
+            Load::File | Load::LegacyHotplug => "1",
+            Load::Legacy => "0",
+        }
+    }
 }
 
 /// What a scenario does and expects.
@@ -38,6 +58,8 @@ pub struct Scenario {
     pub kernel: PathBuf,
     /// kexec binary to put into the guest.
     pub kexec: PathBuf,
+    /// The static `crashhp-pattern` binary to put into the guest.
+    pub pattern_tool: PathBuf,
     /// Where artifacts go.
     pub workdir: PathBuf,
     /// How kdump is loaded.
@@ -46,8 +68,34 @@ pub struct Scenario {
     pub kunit_suites: Vec<String>,
     /// Check the Rust handler's debugfs event counters.
     pub check_events: bool,
+    /// DIMMs (1 GiB each) to hot-add, each with a pattern.
+    pub dimms: u32,
+    /// Offline and remove the last DIMM before the crash; its memory must be absent from the dump.
+    pub unplug: bool,
+    /// Crash while memory blocks and a CPU go offline and online in a loop.
+    pub storm: bool,
     /// Crash and verify the dump (otherwise stop after hotplug).
     pub crash: bool,
+}
+
+impl Scenario {
+    /// A scenario with the defaults of the foundation's: one DIMM, no unplug, no storm, crash.
+    pub fn new(name: &str, kernel: &Path, kexec: &Path, pattern_tool: &Path, out: &Path) -> Self {
+        Self {
+            name: name.into(),
+            kernel: kernel.to_path_buf(),
+            kexec: kexec.to_path_buf(),
+            pattern_tool: pattern_tool.to_path_buf(),
+            workdir: out.join(name),
+            load: Load::File,
+            kunit_suites: vec![],
+            check_events: false,
+            dimms: 1,
+            unplug: false,
+            storm: false,
+            crash: true,
+        }
+    }
 }
 
 /// What a passing scenario measured and verified.
@@ -167,13 +215,19 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
     r.phase("initramfs");
     let _ = fs::remove_dir_all(&s.workdir);
     fs::create_dir_all(&s.workdir).ctx(|| format!("creating {}", s.workdir.display()))?;
-    let images = initramfs::build(&s.kernel, &s.kexec, &s.workdir.join("initramfs"))?;
+    let images = initramfs::build(
+        &s.kernel,
+        &s.kexec,
+        &s.pattern_tool,
+        &s.workdir.join("initramfs"),
+    )?;
 
     r.phase("boot");
     let vm = Vm::start(&VmConfig {
         kernel: s.kernel.clone(),
         initrd: images.first.clone(),
-        append: "console=ttyS0 crashkernel=256M memhp_default_state=online panic=-1".into(),
+        // Hot-added memory goes to ZONE_MOVABLE, so that it can be offlined again.
+        append: "console=ttyS0 crashkernel=256M memhp_default_state=online_movable panic=-1".into(),
         workdir: s.workdir.clone(),
     })?;
     let boot_log_end = vm.console.wait_str("@@READY first", 0, BOOT_TIMEOUT)?;
@@ -198,10 +252,7 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
     }
 
     r.phase("kexec load");
-    let flags = match s.load {
-        Load::File => "-s -p",
-        Load::Legacy => "-p",
-    };
+    let flags = s.load.flags();
     r.vm()?.sh(
         &format!(
             "kexec {flags} /boot/bzImage --initrd=/boot/capture.cpio --append='{CAPTURE_ARGS}'"
@@ -217,12 +268,18 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         )));
     }
     let hp = r.vm()?.sh(
-        "echo cpu=$(cat /sys/devices/system/cpu/crash_hotplug) memory=$(cat /sys/devices/system/memory/crash_hotplug)",
+        "cat /sys/devices/system/cpu/crash_hotplug /sys/devices/system/memory/crash_hotplug",
         CMD_TIMEOUT,
     )?;
+    let want = s.load.crash_hotplug();
+    if hp.split_whitespace().collect::<Vec<_>>() != [want, want] {
+        return Err(Error::Unexpected(format!(
+            "crash_hotplug (cpu, memory) reads {:?} after kexec {flags}, expected {want}",
+            hp.split_whitespace().collect::<Vec<_>>()
+        )));
+    }
     r.ok(format!(
-        "kdump loaded with kexec {flags}; crash_hotplug {}",
-        hp.trim()
+        "kdump loaded with kexec {flags}; cpu and memory crash_hotplug read {want}"
     ));
     let possible = r
         .vm()?
@@ -231,7 +288,6 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         .ok_or_else(|| Error::Unexpected(format!("bad possible CPU list {possible:?}")))?;
 
     r.phase("memory hot-add");
-    let (dimm_addr, dimm_size) = (r.vm()?.add_dimm("dimm1", GIB)?, GIB);
     let block = u64::from_str_radix(
         r.vm()?
             .sh(
@@ -242,46 +298,97 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         16,
     )
     .map_err(|e| Error::Unexpected(format!("block_size_bytes: {e}")))?;
-    let (b0, b1) = (dimm_addr / block, (dimm_addr + dimm_size) / block - 1);
-    r.vm()?.sh(
-        &format!(
-            "n=0; while [ $n -lt 300 ]; do ok=1; for i in $(seq {b0} {b1}); do \
-             [ \"$(cat /sys/devices/system/memory/memory$i/state 2>/dev/null)\" = online ] || ok=0; done; \
-             [ $ok = 1 ] && exit 0; n=$((n+1)); sleep 0.2; done; exit 1"
-        ),
-        CMD_TIMEOUT + CMD_TIMEOUT,
-    )?;
-    r.ok(format!(
-        "DIMM dimm1 at {dimm_addr:#x} (+{dimm_size:#x}) online: memory blocks {b0}-{b1}"
-    ));
-
-    r.phase("pattern");
     let nonce = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0) as u64;
-    let paddr = dimm_addr + dimm_size / 2 + 0x1c0;
-    let pattern = format!("{:.<64}", format!("CRASHHP dimm1 {paddr:#x} {nonce:016x} "));
-    r.vm()?.sh(
-        &format!("printf '%s' '{pattern}' | dd of=/dev/mem bs=64 seek={} count=1 conv=notrunc 2>/dev/null", paddr / 64),
-        CMD_TIMEOUT,
-    )?;
-    let back = r.vm()?.sh(
+    let mut dimms = Vec::new();
+    for k in 1..=s.dimms.max(1) {
+        let id = format!("dimm{k}");
+        let addr = r.vm()?.add_dimm(&id, GIB)?;
+        let (b0, b1) = (addr / block, (addr + GIB) / block - 1);
+        wait_blocks(r.vm()?, b0, b1, "online")?;
+        r.ok(format!(
+            "DIMM {id} at {addr:#x} (+{GIB:#x}) online: memory blocks {b0}-{b1}"
+        ));
+        dimms.push(Dimm {
+            id,
+            addr,
+            size: GIB,
+            blocks: (b0, b1),
+            pattern: None,
+        });
+    }
+
+    r.phase("pattern");
+    let keep = if s.unplug {
+        dimms.len() - 1
+    } else {
+        dimms.len()
+    };
+    // Preferably in a page a live process owns (the kernel cannot reuse it); a DIMM the process
+    // got no page in gets its pattern in a free page through /dev/mem.
+    let ranges: Vec<String> = dimms
+        .iter()
+        .take(keep)
+        .map(|d| format!("{:#x}:{:#x}", d.addr, d.addr + d.size - 1))
+        .collect();
+    let owned = r.vm()?.sh(
         &format!(
-            "dd if=/dev/mem bs=64 skip={} count=1 2>/dev/null; echo",
-            paddr / 64
+            "crashhp-pattern 16384 {nonce:016x} {} > /tmp/pat 2>&1 & \
+             n=0; until grep -q @@PATTERNS-READY /tmp/pat; do n=$((n+1)); [ $n -gt 300 ] && exit 1; sleep 0.1; done; cat /tmp/pat",
+            ranges.join(" ")
         ),
         CMD_TIMEOUT,
     )?;
-    if back.trim() != pattern {
-        return Err(Error::Unexpected(format!("pattern read back as {back:?}")));
+    let mut how = Vec::new();
+    for (k, d) in dimms.iter_mut().take(keep).enumerate() {
+        let line = owned
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(&k.to_string()));
+        let parsed = line.and_then(|l| {
+            let mut it = l.splitn(3, ' ');
+            let _ = it.next();
+            let paddr = u64::from_str_radix(it.next()?.trim_start_matches("0x"), 16).ok()?;
+            Some((paddr, it.next()?.to_string()))
+        });
+        if let Some((paddr, pattern)) = parsed.filter(|p| p.1.len() == 64) {
+            how.push(format!("{}: {paddr:#x} (process-owned page)", d.id));
+            d.pattern = Some((paddr, pattern));
+            continue;
+        }
+        let paddr = d.addr + d.size / 2 + 0x1c0;
+        let pattern = format!("{:.<64}", format!("CRASHHP {paddr:#x} {nonce:016x} "));
+        let vm =
+            r.vm.as_mut()
+                .ok_or_else(|| Error::Unexpected("no VM".into()))?;
+        vm.sh(
+            &format!(
+                "printf '%s' '{pattern}' | dd of=/dev/mem bs=64 seek={} count=1 conv=notrunc 2>/dev/null",
+                paddr / 64
+            ),
+            CMD_TIMEOUT,
+        )?;
+        let back = vm.sh(
+            &format!(
+                "dd if=/dev/mem bs=64 skip={} count=1 2>/dev/null; echo",
+                paddr / 64
+            ),
+            CMD_TIMEOUT,
+        )?;
+        if back.trim() != pattern {
+            return Err(Error::Unexpected(format!("pattern read back as {back:?}")));
+        }
+        how.push(format!("{}: {paddr:#x} (free page, /dev/mem)", d.id));
+        d.pattern = Some((paddr, pattern));
     }
-    r.ok(format!(
-        "pattern written at {paddr:#x} through /dev/mem and read back"
-    ));
+    r.ok(format!("patterns placed: {}", how.join(", ")));
 
     r.phase("cpu hotplug");
-    r.vm()?.sh("echo 0 > /sys/devices/system/cpu/cpu1/online && echo 1 > /sys/devices/system/cpu/cpu1/online", CMD_TIMEOUT)?;
+    r.vm()?.sh(
+        "echo 0 > /sys/devices/system/cpu/cpu1/online && echo 1 > /sys/devices/system/cpu/cpu1/online",
+        CMD_TIMEOUT,
+    )?;
     r.vm()?.add_cpu("cpu-hp1")?;
     let onlined = r.vm()?.sh(
         "n=0; while [ $n -lt 150 ]; do for c in /sys/devices/system/cpu/cpu[0-9]*; do \
@@ -306,33 +413,95 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         possible.trim()
     ));
 
+    let mut removed = None;
+    if s.unplug {
+        r.phase("memory unplug");
+        let d = dimms
+            .last()
+            .ok_or_else(|| Error::Unexpected("no DIMM".into()))?;
+        let (id, addr, size, (b0, b1)) = (d.id.clone(), d.addr, d.size, d.blocks);
+        r.vm()?.sh(
+            &format!(
+                "for i in $(seq {b0} {b1}); do echo offline > /sys/devices/system/memory/memory$i/state || exit 1; done"
+            ),
+            CMD_TIMEOUT,
+        )?;
+        r.vm()?.remove_dimm(&id, CMD_TIMEOUT)?;
+        r.ok(format!("DIMM {id} offlined and removed"));
+        removed = Some((addr, addr + size - 1));
+    }
+
     if s.check_events {
         r.phase("event counters");
         let text = r
             .vm()?
             .sh("cat /sys/kernel/debug/crash_hotplug/events", CMD_TIMEOUT)?;
         r.save("events.txt", text.as_bytes())?;
-        let get = |k: &str| -> u64 {
-            text.lines()
+        let stats = r
+            .vm()?
+            .sh("cat /sys/kernel/debug/crash_hotplug/stats", CMD_TIMEOUT)?;
+        r.save("stats.txt", stats.as_bytes())?;
+        let get = |t: &str, k: &str| -> u64 {
+            t.lines()
                 .find_map(|l| l.strip_prefix(k).and_then(|v| v.trim().parse().ok()))
-                .unwrap_or(0)
+                .unwrap_or(u64::MAX)
         };
-        let want_mem = dimm_size / block;
-        let (mem, add, rm) = (get("online_memory "), get("add_cpu "), get("remove_cpu "));
-        if mem != want_mem || add != 2 || rm != 1 {
+        let per_dimm = GIB / block;
+        let want_on = per_dimm * u64::from(s.dimms.max(1));
+        let want_off = if s.unplug { per_dimm } else { 0 };
+        let (on, off, add, rm) = (
+            get(&text, "online_memory "),
+            get(&text, "offline_memory "),
+            get(&text, "add_cpu "),
+            get(&text, "remove_cpu "),
+        );
+        if on != want_on || off != want_off || add != 2 || rm != 1 {
             return Err(VerifyError::Events(format!(
-                "online_memory {mem} (want {want_mem}), add_cpu {add} (want 2), remove_cpu {rm} (want 1)"
+                "online_memory {on} (want {want_on}), offline_memory {off} (want {want_off}), \
+                 add_cpu {add} (want 2), remove_cpu {rm} (want 1)"
             ))
             .into());
         }
+        let failed = get(&stats, "failed ");
+        if failed != 0 {
+            return Err(VerifyError::Events(format!("{failed} events failed to apply")).into());
+        }
         r.ok(format!(
-            "debugfs counters: online_memory {mem}, add_cpu {add}, remove_cpu {rm}"
+            "debugfs: online_memory {on}, offline_memory {off}, add_cpu {add}, remove_cpu {rm}; \
+             stats: failed 0, applied {}, max_ns {}, phnum {} of {}",
+            get(&stats, "applied "),
+            get(&stats, "max_ns "),
+            get(&stats, "phnum "),
+            get(&stats, "capacity ")
         ));
     }
     let dmesg = r.vm()?.sh("dmesg", CMD_TIMEOUT)?;
     r.save("first-dmesg.txt", dmesg.as_bytes())?;
     if !s.crash {
         return Ok(());
+    }
+
+    if s.storm {
+        r.phase("hotplug storm");
+        // Blocks of the first DIMM, except the one holding its pattern, go offline and online in
+        // a loop together with cpu1, while the crash comes.
+        let d = &dimms[0];
+        let pblock = d.pattern.as_ref().map(|p| p.0 / block).unwrap_or(u64::MAX);
+        let list: Vec<String> = (d.blocks.0..=d.blocks.1)
+            .filter(|b| *b != pblock)
+            .map(|b| b.to_string())
+            .collect();
+        r.vm()?.sh(
+            &format!(
+                "( while :; do for i in {}; do f=/sys/devices/system/memory/memory$i/state; \
+                 echo offline > $f 2>/dev/null; echo online_movable > $f 2>/dev/null; done; \
+                 echo 0 > /sys/devices/system/cpu/cpu1/online; echo 1 > /sys/devices/system/cpu/cpu1/online; \
+                 done ) >/dev/null 2>&1 </dev/null & sleep 2",
+                list.join(" ")
+            ),
+            CMD_TIMEOUT,
+        )?;
+        r.ok("crash comes while memory blocks and cpu1 go offline and online in a loop".into());
     }
 
     r.phase("crash + capture boot");
@@ -348,33 +517,56 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
 
     r.phase("verify");
     let vmcore = parse_core(&vmcore_bytes)?;
-    let dimm_end = dimm_addr + dimm_size - 1;
-    if !vmcore.covers(dimm_addr, dimm_end) {
-        return Err(VerifyError::DimmMissing {
-            dimm: "dimm1".into(),
-            start: dimm_addr,
-            end: dimm_end,
+    for d in dimms.iter().take(keep) {
+        let end = d.addr + d.size - 1;
+        if !vmcore.covers(d.addr, end) {
+            if s.storm {
+                // Blocks of the storming DIMM may be offline at the crash; its pattern block is not.
+            } else {
+                return Err(VerifyError::DimmMissing {
+                    dimm: d.id.clone(),
+                    start: d.addr,
+                    end,
+                }
+                .into());
+            }
+        } else {
+            r.ok(format!(
+                "PT_LOADs cover DIMM {} {:#x}-{end:#x}",
+                d.id, d.addr
+            ));
         }
-        .into());
-    }
-    r.ok(format!("PT_LOADs cover DIMM {dimm_addr:#x}-{dimm_end:#x}"));
-    let off = vmcore
-        .file_offset(paddr)
-        .ok_or_else(|| VerifyError::PatternMismatch {
-            paddr,
-            found: "no file data".into(),
-        })?;
-    let got = r.vm()?.fetch("/proc/vmcore", off, 64)?;
-    if got != pattern.as_bytes() {
-        return Err(VerifyError::PatternMismatch {
-            paddr,
-            found: String::from_utf8_lossy(&got).into(),
+        let Some((paddr, pattern)) = d.pattern.clone() else {
+            continue;
+        };
+        let off = vmcore
+            .file_offset(paddr)
+            .ok_or_else(|| VerifyError::DimmMissing {
+                dimm: d.id.clone(),
+                start: paddr,
+                end: paddr + 63,
+            })?;
+        let got = r.vm()?.fetch("/proc/vmcore", off, 64)?;
+        if got != pattern.as_bytes() {
+            return Err(VerifyError::PatternMismatch {
+                paddr,
+                found: String::from_utf8_lossy(&got).into(),
+            }
+            .into());
         }
-        .into());
+        r.ok(format!(
+            "pattern of {} found at {paddr:#x} (vmcore offset {off:#x})",
+            d.id
+        ));
     }
-    r.ok(format!(
-        "pattern found at {paddr:#x} (vmcore offset {off:#x})"
-    ));
+    if let Some((start, end)) = removed {
+        if vmcore.intersects(start, end) {
+            return Err(VerifyError::RemovedMemoryPresent { start, end }.into());
+        }
+        r.ok(format!(
+            "removed memory {start:#x}-{end:#x} is absent from the dump"
+        ));
+    }
     let notes = vmcore.parse_notes(&vmcore_bytes)?;
     r.ok(dump::check_vmcore_notes(&notes, online_cpus)?);
     // The header the crashed kernel left, as the capture kernel read it (notes per possible CPU
@@ -419,6 +611,28 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         "makedumpfile --dump-dmesg extracted {size} bytes including the panic message"
     ));
     Ok(())
+}
+
+/// A hot-added DIMM and the pattern written into it.
+struct Dimm {
+    id: String,
+    addr: u64,
+    size: u64,
+    blocks: (u64, u64),
+    pattern: Option<(u64, String)>,
+}
+
+/// Waits until memory blocks `b0..=b1` are in `state` ("online" matches any online zone).
+fn wait_blocks(vm: &mut Vm, b0: u64, b1: u64, state: &str) -> Result<()> {
+    vm.sh(
+        &format!(
+            "n=0; while [ $n -lt 300 ]; do ok=1; for i in $(seq {b0} {b1}); do \
+             case \"$(cat /sys/devices/system/memory/memory$i/state 2>/dev/null)\" in {state}*) ;; *) ok=0;; esac; done; \
+             [ $ok = 1 ] && exit 0; n=$((n+1)); sleep 0.2; done; exit 1"
+        ),
+        CMD_TIMEOUT + CMD_TIMEOUT,
+    )
+    .map(|_| ())
 }
 
 fn parse_core(bytes: &[u8]) -> Result<CoreHeader> {
@@ -476,11 +690,6 @@ pub fn parse_ktap(log: &str) -> Vec<(String, bool)> {
         }
     }
     out
-}
-
-/// The artifacts directory of a scenario.
-pub fn workdir(root: &Path, name: &str) -> PathBuf {
-    root.join(name)
 }
 
 #[cfg(test)]
