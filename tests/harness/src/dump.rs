@@ -104,7 +104,7 @@ impl CoreHeader {
     /// Whether any PT_LOAD overlaps `start..=end`.
     pub fn intersects(&self, start: u64, end: u64) -> bool {
         self.loads()
-            .any(|p| p.p_memsz > 0 && p.p_paddr <= end && p.p_paddr + p.p_memsz - 1 >= start)
+            .any(|p| p.p_memsz > 0 && p.p_paddr <= end && p.p_paddr + p.p_memsz > start)
     }
 
     /// File offset of physical address `paddr`, if a PT_LOAD with file data holds it.
