@@ -65,6 +65,8 @@ pub(crate) struct Stats {
     pub(crate) last_ns: i64,
     /// Largest handler time of an applied event, in ns.
     pub(crate) max_ns: i64,
+    /// Sum of the handler times of applied events, in ns.
+    pub(crate) total_ns: i64,
     /// Slot usage of the elfcorehdr after the last applied event.
     pub(crate) usage: Usage,
 }
@@ -80,6 +82,7 @@ global_lock! {
         skipped: 0,
         last_ns: 0,
         max_ns: 0,
+        total_ns: 0,
         usage: Usage { phnum: 0, capacity: 0, notes: 0, ram_loads: 0, tombstones: 0 },
     };
 }
@@ -202,6 +205,7 @@ pub(crate) fn handle(event: Event) {
             st.applied += 1;
             st.last_ns = ns;
             st.max_ns = st.max_ns.max(ns);
+            st.total_ns = st.total_ns.saturating_add(ns);
             st.usage = usage;
             pr_info!(
                 "{event}: elfcorehdr updated in {ns} ns ({} of {} program headers used)\n",
@@ -251,6 +255,7 @@ pub(crate) fn show_stats(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result 
     writeln!(f, "lock_retries {}", st.lock_retries)?;
     writeln!(f, "last_ns {}", st.last_ns)?;
     writeln!(f, "max_ns {}", st.max_ns)?;
+    writeln!(f, "total_ns {}", st.total_ns)?;
     writeln!(f, "phnum {}", st.usage.phnum)?;
     writeln!(f, "capacity {}", st.usage.capacity)?;
     writeln!(f, "notes {}", st.usage.notes)?;

@@ -152,6 +152,12 @@ pub fn build(kernel: &Path, kexec: &Path, pattern_tool: &Path, dir: &Path) -> Re
             .to_str()
             .ok_or_else(|| Error::Unexpected("pattern tool path".into()))?,
     )?;
+    let bench = pattern_tool.with_file_name("crashhp-hotplug-bench");
+    first.program(
+        bench
+            .to_str()
+            .ok_or_else(|| Error::Unexpected("bench tool path".into()))?,
+    )?;
     first.host_file(kernel, "boot/bzImage", 0o644)?;
     first.host_file(&capture_path, "boot/capture.cpio", 0o644)?;
     let first_path = dir.join("first.cpio");

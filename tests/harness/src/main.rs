@@ -4,6 +4,7 @@
 //! guest through its serial console, crashes it, lets the capture kernel boot, brings the dump's
 //! headers and the bytes it needs to the host and verifies them with goblin.
 
+mod bench;
 mod console;
 mod dump;
 mod error;
@@ -70,6 +71,30 @@ enum Cmd {
             default_value = "target/x86_64-unknown-linux-gnu/release/crashhp-pattern"
         )]
         pattern_tool: PathBuf,
+    },
+    /// In-guest benchmark of the handler's cost per memory event, C versus Rust.
+    Bench {
+        /// bzImage with the upstream C implementation selected.
+        #[arg(long)]
+        kernel_c: PathBuf,
+        /// bzImage with the Rust implementation selected.
+        #[arg(long)]
+        kernel_rust: PathBuf,
+        /// Artifact root.
+        #[arg(long)]
+        out: PathBuf,
+        /// kexec binary for the guest.
+        #[arg(long, default_value = "kexec")]
+        kexec: PathBuf,
+        /// The static crashhp-pattern binary (crashhp-hotplug-bench must be next to it).
+        #[arg(
+            long,
+            default_value = "target/x86_64-unknown-linux-gnu/release/crashhp-pattern"
+        )]
+        pattern_tool: PathBuf,
+        /// Offline/online rounds over the DIMM's blocks.
+        #[arg(long, default_value_t = 5)]
+        rounds: u32,
     },
     /// The suite: C-backed scenario and its negative control, then the Rust implementation with
     /// both load paths, several DIMMs with an unplug, and crashes during hotplug storms. Prints one
@@ -186,6 +211,20 @@ fn main() -> ExitCode {
             };
             exit(run_one(&s, Expect::Pass))
         }
+        Cmd::Bench {
+            kernel_c,
+            kernel_rust,
+            out,
+            kexec,
+            pattern_tool,
+            rounds,
+        } => match bench::run(&kernel_c, &kernel_rust, &kexec, &pattern_tool, &out, rounds) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                println!("bench failed: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Cmd::Suite {
             kernel_c,
             kernel_rust,
