@@ -56,6 +56,9 @@ enum Cmd {
         /// Crash during a memory/CPU hotplug storm.
         #[arg(long)]
         storm: bool,
+        /// Hot-add memory while kdump is reloaded back to back.
+        #[arg(long)]
+        contend: bool,
         /// Stop after hotplug instead of crashing.
         #[arg(long)]
         no_crash: bool,
@@ -194,6 +197,7 @@ fn main() -> ExitCode {
             dimms,
             unplug,
             storm,
+            contend,
             no_crash,
             out,
             kexec,
@@ -206,6 +210,7 @@ fn main() -> ExitCode {
                 dimms,
                 unplug,
                 storm,
+                contend,
                 crash: !no_crash,
                 ..Scenario::new(&name, &kernel, &kexec, &pattern_tool, &out)
             };
@@ -294,6 +299,13 @@ fn main() -> ExitCode {
                     Expect::DimmMissing,
                 ),
             ];
+            runs.push((
+                Scenario {
+                    contend: true,
+                    ..rust("rust-kexec-lock-contention")
+                },
+                Expect::Pass,
+            ));
             for i in 1..=storms {
                 runs.push((
                     Scenario {

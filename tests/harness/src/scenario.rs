@@ -74,6 +74,9 @@ pub struct Scenario {
     pub unplug: bool,
     /// Crash while memory blocks and a CPU go offline and online in a loop.
     pub storm: bool,
+    /// Hot-add the DIMMs while kdump is reloaded in a loop (the kexec lock is busy): the events
+    /// must be retried and applied, none dropped.
+    pub contend: bool,
     /// Crash and verify the dump (otherwise stop after hotplug).
     pub crash: bool,
 }
@@ -93,6 +96,7 @@ impl Scenario {
             dimms: 1,
             unplug: false,
             storm: false,
+            contend: false,
             crash: true,
         }
     }
@@ -320,6 +324,45 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         });
     }
 
+    if s.contend {
+        // Reload kdump back to back (each load holds the kexec lock for a good part of a second)
+        // while the DIMM's blocks go offline and online: many events meet a busy lock.
+        let load_cmd = format!(
+            "kexec {flags} /boot/bzImage --initrd=/boot/capture.cpio --append='{CAPTURE_ARGS}'"
+        );
+        let (b0, b1) = dimms[0].blocks;
+        r.vm()?.sh(
+            &format!(
+                "( n=0; while [ $n -lt 6 ]; do {load_cmd}; n=$((n+1)); done; echo done > /tmp/reload-done ) \
+                 >/tmp/reload.log 2>&1 </dev/null & \
+                 until [ -e /tmp/reload-done ]; do for i in $(seq {b0} {b1}); do \
+                 f=/sys/devices/system/memory/memory$i/state; echo offline > $f; echo online_movable > $f; \
+                 done; done"
+            ),
+            CMD_TIMEOUT + CMD_TIMEOUT,
+        )?;
+        wait_blocks(r.vm()?, b0, b1, "online")?;
+        let stats = r
+            .vm()?
+            .sh("cat /sys/kernel/debug/crash_hotplug/stats", CMD_TIMEOUT)?;
+        let get = |k: &str| -> u64 {
+            stats
+                .lines()
+                .find_map(|l| l.strip_prefix(k).and_then(|v| v.trim().parse().ok()))
+                .unwrap_or(u64::MAX)
+        };
+        let (retries, failed) = (get("lock_retries "), get("failed "));
+        if failed != 0 || retries == 0 || retries == u64::MAX {
+            return Err(VerifyError::Events(format!(
+                "during back-to-back reloads: lock_retries {retries} (want > 0), failed {failed} (want 0)"
+            ))
+            .into());
+        }
+        r.ok(format!(
+            "memory came online during 6 back-to-back kdump reloads: {retries} lock retries, 0 failed"
+        ));
+    }
+
     r.phase("pattern");
     let keep = if s.unplug {
         dimms.len() - 1
@@ -455,7 +498,13 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
             get(&text, "add_cpu "),
             get(&text, "remove_cpu "),
         );
-        if on != want_on || off != want_off || add != 2 || rm != 1 {
+        // With contention the DIMM's blocks also cycled: only the net count is known.
+        let mem_ok = if s.contend {
+            on.checked_sub(off) == want_on.checked_sub(want_off) && off > want_off
+        } else {
+            on == want_on && off == want_off
+        };
+        if !mem_ok || add != 2 || rm != 1 {
             return Err(VerifyError::Events(format!(
                 "online_memory {on} (want {want_on}), offline_memory {off} (want {want_off}), \
                  add_cpu {add} (want 2), remove_cpu {rm} (want 1)"
