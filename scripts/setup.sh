@@ -19,6 +19,9 @@ LLVM_VER='1:19.1.7-3~deb12u1'                # bookworm
 BINDGEN_VER='0.73.2'                         # crates.io, kernel 7.3 needs >= 0.71.1
 LINUX_TARBALL_SHA256='76df1affb19f24926949369be1d74b60071c963c598ce8780bddd4bbf0fc3bc4'
 LINUX_TREE_VERSION='7.3.4'
+# udevadm for the guest's udev rule tests: extracted from bookworm's package, not installed.
+UDEV_VER='252.39-1~deb12u2'
+UDEV_DEB_SHA256='7593d55752f2d7f20fefc5564ead8b10a536bc945f96d942e1c976f2154281cb'
 
 bookworm_pkgs=(
   "clang-19=$LLVM_VER" "lld-19=$LLVM_VER" "llvm-19=$LLVM_VER" "libclang-19-dev=$LLVM_VER"
@@ -116,6 +119,17 @@ linux_tree() {
   mv "$tree.tmp" "$tree"
 }
 
+udev_extract() {
+  local dir="$CRASHHP_CACHE/udev-$UDEV_VER"
+  [ -x "$dir/bin/udevadm" ] && return
+  phase "extracting udevadm $UDEV_VER"
+  local tmp; tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -q "udev=$UDEV_VER" >/dev/null 2>&1) || die "apt-get download udev failed"
+  local deb; deb=$(ls "$tmp"/udev_*.deb)
+  [ "$(sha256sum "$deb" | cut -d' ' -f1)" = "$UDEV_DEB_SHA256" ] || die "udev .deb sha256 mismatch"
+  rm -rf "$dir.tmp"; dpkg-deb -x "$deb" "$dir.tmp"; mv "$dir.tmp" "$dir"; rm -rf "$tmp"
+}
+
 main() {
   need_root
   mkdir -p "$CRASHHP_CACHE"
@@ -124,6 +138,7 @@ main() {
   rust_src_link
   bindgen_install
   linux_tree
+  udev_extract
   echo "setup: ok (cache: $CRASHHP_CACHE)"
 }
 main "$@"

@@ -42,7 +42,8 @@ if [ -f "$kc" ] && [ -f "$kr" ]; then
   stage "qemu: scenario suite" "$repo/target/release/crashhp" suite \
     --kernel-c "$kc" --kernel-rust "$kr" --out "$repo/target/artifacts" \
     --kexec-hotplug "$CRASHHP_CACHE/kexec-tools-2.0.29/kexec" \
-    --pattern-tool "$repo/target/x86_64-unknown-linux-gnu/release/crashhp-pattern"
+    --pattern-tool "$repo/target/x86_64-unknown-linux-gnu/release/crashhp-pattern" \
+    --udevadm "$CRASHHP_CACHE/udev-252.39-1~deb12u2/bin/udevadm" --udev-rules "$repo/udev"
 else
   failed=$((failed + 1)); failed_names+=("qemu: scenario suite (no kernels)")
 fi

@@ -134,6 +134,17 @@ pub struct Images {
 
 /// Builds the images for `kernel` into `dir`. The capture kernel is the same bzImage.
 pub fn build(kernel: &Path, kexec: &Path, pattern_tool: &Path, dir: &Path) -> Result<Images> {
+    build_with(kernel, kexec, pattern_tool, None, dir)
+}
+
+/// As [`build`], plus `udevadm` and the project's udev rules (in `/etc/udev/rules.d`).
+pub fn build_with(
+    kernel: &Path,
+    kexec: &Path,
+    pattern_tool: &Path,
+    udev: Option<(&Path, &Path)>,
+    dir: &Path,
+) -> Result<Images> {
     fs::create_dir_all(dir).ctx(|| format!("creating {}", dir.display()))?;
     let mut capture = Tree::default();
     capture.base()?;
@@ -158,6 +169,21 @@ pub fn build(kernel: &Path, kexec: &Path, pattern_tool: &Path, dir: &Path) -> Re
             .to_str()
             .ok_or_else(|| Error::Unexpected("bench tool path".into()))?,
     )?;
+    if let Some((udevadm, rules)) = udev {
+        first.program(
+            udevadm
+                .to_str()
+                .ok_or_else(|| Error::Unexpected("udevadm path".into()))?,
+        )?;
+        for e in fs::read_dir(rules).ctx(|| format!("reading {}", rules.display()))? {
+            let p = e.ctx(|| "listing rules".into())?.path();
+            if let Some(name) = p.file_name().and_then(|n| n.to_str()) {
+                if name.ends_with(".rules") {
+                    first.host_file(&p, &format!("etc/udev/rules.d/{name}"), 0o644)?;
+                }
+            }
+        }
+    }
     first.host_file(kernel, "boot/bzImage", 0o644)?;
     first.host_file(&capture_path, "boot/capture.cpio", 0o644)?;
     let first_path = dir.join("first.cpio");

@@ -59,6 +59,12 @@ enum Cmd {
         /// Hot-add memory while kdump is reloaded back to back.
         #[arg(long)]
         contend: bool,
+        /// udevadm to test the udev rules with in the guest.
+        #[arg(long)]
+        udevadm: Option<PathBuf>,
+        /// Directory of the udev rules under test.
+        #[arg(long, default_value = "udev")]
+        udev_rules: PathBuf,
         /// Stop after hotplug instead of crashing.
         #[arg(long)]
         no_crash: bool,
@@ -124,6 +130,12 @@ enum Cmd {
             default_value = "target/x86_64-unknown-linux-gnu/release/crashhp-pattern"
         )]
         pattern_tool: PathBuf,
+        /// udevadm to test the udev rules with in the guest.
+        #[arg(long)]
+        udevadm: PathBuf,
+        /// Directory of the udev rules under test.
+        #[arg(long, default_value = "udev")]
+        udev_rules: PathBuf,
         /// How many storm scenarios to run.
         #[arg(long, default_value_t = 3)]
         storms: u32,
@@ -198,6 +210,8 @@ fn main() -> ExitCode {
             unplug,
             storm,
             contend,
+            udevadm,
+            udev_rules,
             no_crash,
             out,
             kexec,
@@ -211,6 +225,7 @@ fn main() -> ExitCode {
                 unplug,
                 storm,
                 contend,
+                udev: udevadm.map(|u| (u, udev_rules)),
                 crash: !no_crash,
                 ..Scenario::new(&name, &kernel, &kexec, &pattern_tool, &out)
             };
@@ -237,8 +252,11 @@ fn main() -> ExitCode {
             kexec,
             kexec_hotplug,
             pattern_tool,
+            udevadm,
+            udev_rules,
             storms,
         } => {
+            let udev = Some((udevadm.clone(), udev_rules.clone()));
             let c = |name: &str| Scenario::new(name, &kernel_c, &kexec, &pattern_tool, &out);
             let rust = |name: &str| Scenario {
                 check_events: true,
@@ -270,7 +288,13 @@ fn main() -> ExitCode {
                     },
                     Expect::Pass,
                 ),
-                (rust("rust-kexec-file-hotplug-crash"), Expect::Pass),
+                (
+                    Scenario {
+                        udev: udev.clone(),
+                        ..rust("rust-kexec-file-hotplug-crash")
+                    },
+                    Expect::Pass,
+                ),
                 (
                     Scenario {
                         dimms: 3,
@@ -294,6 +318,7 @@ fn main() -> ExitCode {
                         load: Load::Legacy,
                         kexec: kexec_hotplug.clone(),
                         check_events: false,
+                        udev: udev.clone(),
                         ..rust("rust-negative-control-kexec-load")
                     },
                     Expect::DimmMissing,

@@ -60,6 +60,8 @@ pub struct Scenario {
     pub kexec: PathBuf,
     /// The static `crashhp-pattern` binary to put into the guest.
     pub pattern_tool: PathBuf,
+    /// `udevadm` and the directory of the udev rules to test in the guest.
+    pub udev: Option<(PathBuf, PathBuf)>,
     /// Where artifacts go.
     pub workdir: PathBuf,
     /// How kdump is loaded.
@@ -89,6 +91,7 @@ impl Scenario {
             kernel: kernel.to_path_buf(),
             kexec: kexec.to_path_buf(),
             pattern_tool: pattern_tool.to_path_buf(),
+            udev: None,
             workdir: out.join(name),
             load: Load::File,
             kunit_suites: vec![],
@@ -219,10 +222,11 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
     r.phase("initramfs");
     let _ = fs::remove_dir_all(&s.workdir);
     fs::create_dir_all(&s.workdir).ctx(|| format!("creating {}", s.workdir.display()))?;
-    let images = initramfs::build(
+    let images = initramfs::build_with(
         &s.kernel,
         &s.kexec,
         &s.pattern_tool,
+        s.udev.as_ref().map(|(a, b)| (a.as_path(), b.as_path())),
         &s.workdir.join("initramfs"),
     )?;
 
@@ -455,6 +459,44 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         online.trim(),
         possible.trim()
     ));
+
+    if s.udev.is_some() {
+        r.phase("udev rules");
+        let reload_expected = s.load.crash_hotplug() == "0";
+        let b0 = dimms[0].blocks.0;
+        for (action, dev) in [
+            ("online", format!("/devices/system/memory/memory{b0}")),
+            ("add", "/devices/system/cpu/cpu1".to_string()),
+        ] {
+            let out = r.vm()?.sh(
+                &format!("udevadm test --action={action} {dev} 2>&1; true"),
+                CMD_TIMEOUT,
+            )?;
+            r.save(&format!("udevadm-test-{action}.txt"), out.as_bytes())?;
+            if !out.contains("rules.d") {
+                return Err(Error::Unexpected(format!(
+                    "udevadm test did not read the rules: {}",
+                    out.lines().take(3).collect::<Vec<_>>().join(" | ")
+                )));
+            }
+            // Fedora style: the reload is a RUN key; Debian style: a PROGRAM, run in test mode too.
+            let fedora = out
+                .lines()
+                .any(|l| l.contains("run:") && l.contains("kdump-udev-throttler"));
+            let debian = out.lines().any(|l| l.contains("kdump-config"));
+            if fedora != reload_expected || debian != reload_expected {
+                return Err(Error::Unexpected(format!(
+                    "udevadm test --action={action} {dev}: reload by the Fedora rule {fedora}, by the \
+                     Debian rule {debian}; expected {reload_expected} (crash_hotplug reads {})",
+                    s.load.crash_hotplug()
+                )));
+            }
+        }
+        r.ok(format!(
+            "udevadm test (memory online, cpu add): both rule styles {} the kdump reload",
+            if reload_expected { "trigger" } else { "skip" }
+        ));
+    }
 
     let mut removed = None;
     if s.unplug {
