@@ -52,3 +52,68 @@ mod model_tests {
         assert_eq!(s.last(), Some(Event::AddCpu(3)));
     }
 }
+
+#[kunit_tests(crash_hotplug_elfcorehdr)]
+mod elfcorehdr_tests {
+    use kernel::prelude::*;
+
+    use crate::model::{
+        build,
+        Elfcorehdr,
+        HeaderSpec,
+        MemRange, //
+    };
+
+    const PO: u64 = 0xffff_8880_0000_0000;
+
+    fn spec(ram: &[MemRange]) -> HeaderSpec<'_> {
+        HeaderSpec {
+            machine: 62,
+            page_offset: PO,
+            cpu_notes: &[0x1000, 0x2000],
+            cpu_note_size: 0x170,
+            vmcoreinfo: (0x3000, 0x1000),
+            kernel_text: None,
+            ram,
+        }
+    }
+
+    #[test]
+    fn online_offline_in_place() -> Result {
+        let mut buf = KVec::from_elem(0u8, 64 + 32 * 56, GFP_KERNEL)?;
+        let base = [MemRange {
+            start: 0x10_0000,
+            end: 0x3fff_ffff,
+        }];
+        assert!(build(&mut buf, &spec(&base)).is_ok());
+        let mut hdr = match Elfcorehdr::open(&mut buf[..], PO) {
+            Ok(h) => h,
+            Err(_) => return Err(EINVAL),
+        };
+        let block = MemRange {
+            start: 0x1_0000_0000,
+            end: 0x1_07ff_ffff,
+        };
+        assert_eq!(hdr.add_ram(block), Ok(1));
+        assert_eq!(hdr.add_ram(block), Ok(0));
+        assert_eq!(hdr.usage().ram_loads, 2);
+        assert_eq!(hdr.usage().notes, 3);
+        // Offlining a block inside the boot range splits it.
+        let inner = MemRange {
+            start: 0x800_0000,
+            end: 0xfff_ffff,
+        };
+        assert_eq!(hdr.remove_ram(inner), Ok(1));
+        assert_eq!(hdr.remove_ram(block), Ok(1));
+        let mut n = 0;
+        let mut covered = 0u64;
+        for r in hdr.ram_ranges() {
+            n += 1;
+            covered += r.size();
+            assert!(r.end < inner.start || r.start > inner.end);
+        }
+        assert_eq!(n, 2);
+        assert_eq!(covered, base[0].size() - inner.size());
+        Ok(())
+    }
+}

@@ -281,6 +281,7 @@ fn main() -> ExitCode {
                     Scenario {
                         kunit_suites: vec![
                             "crash_hotplug_model".into(),
+                            "crash_hotplug_elfcorehdr".into(),
                             "crash_exclude_mem_range_tests".into(),
                         ],
                         crash: false,
