@@ -28,6 +28,29 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// The kernels and guest programs the suite and the benchmark run.
+#[derive(clap::Args)]
+struct Kernels {
+    /// bzImage with the upstream C implementation selected.
+    #[arg(long)]
+    kernel_c: PathBuf,
+    /// bzImage with the Rust implementation selected.
+    #[arg(long)]
+    kernel_rust: PathBuf,
+    /// Artifact root.
+    #[arg(long)]
+    out: PathBuf,
+    /// kexec binary for the guest.
+    #[arg(long, default_value = "kexec")]
+    kexec: PathBuf,
+    /// The static crashhp-pattern binary for the guest (crashhp-hotplug-bench next to it).
+    #[arg(
+        long,
+        default_value = "target/x86_64-unknown-linux-gnu/release/crashhp-pattern"
+    )]
+    pattern_tool: PathBuf,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Run one scenario and print its report.
@@ -83,24 +106,8 @@ enum Cmd {
     },
     /// In-guest benchmark of the handler's cost per memory event, C versus Rust.
     Bench {
-        /// bzImage with the upstream C implementation selected.
-        #[arg(long)]
-        kernel_c: PathBuf,
-        /// bzImage with the Rust implementation selected.
-        #[arg(long)]
-        kernel_rust: PathBuf,
-        /// Artifact root.
-        #[arg(long)]
-        out: PathBuf,
-        /// kexec binary for the guest.
-        #[arg(long, default_value = "kexec")]
-        kexec: PathBuf,
-        /// The static crashhp-pattern binary (crashhp-hotplug-bench must be next to it).
-        #[arg(
-            long,
-            default_value = "target/x86_64-unknown-linux-gnu/release/crashhp-pattern"
-        )]
-        pattern_tool: PathBuf,
+        #[command(flatten)]
+        k: Kernels,
         /// Offline/online rounds over the DIMM's blocks.
         #[arg(long, default_value_t = 5)]
         rounds: u32,
@@ -109,27 +116,11 @@ enum Cmd {
     /// both load paths, several DIMMs with an unplug, and crashes during hotplug storms. Prints one
     /// line per scenario and a closing count.
     Suite {
-        /// bzImage with the upstream C implementation selected.
-        #[arg(long)]
-        kernel_c: PathBuf,
-        /// bzImage with the Rust implementation selected.
-        #[arg(long)]
-        kernel_rust: PathBuf,
-        /// Artifact root.
-        #[arg(long)]
-        out: PathBuf,
-        /// kexec binary for the guest.
-        #[arg(long, default_value = "kexec")]
-        kexec: PathBuf,
+        #[command(flatten)]
+        k: Kernels,
         /// kexec binary with --hotplug (kexec-tools >= 2.0.28), for the kexec_load scenarios.
         #[arg(long)]
         kexec_hotplug: PathBuf,
-        /// The static crashhp-pattern binary for the guest.
-        #[arg(
-            long,
-            default_value = "target/x86_64-unknown-linux-gnu/release/crashhp-pattern"
-        )]
-        pattern_tool: PathBuf,
         /// udevadm to test the udev rules with in the guest.
         #[arg(long)]
         udevadm: PathBuf,
@@ -231,14 +222,14 @@ fn main() -> ExitCode {
             };
             exit(run_one(&s, Expect::Pass))
         }
-        Cmd::Bench {
-            kernel_c,
-            kernel_rust,
-            out,
-            kexec,
-            pattern_tool,
+        Cmd::Bench { k, rounds } => match bench::run(
+            &k.kernel_c,
+            &k.kernel_rust,
+            &k.kexec,
+            &k.pattern_tool,
+            &k.out,
             rounds,
-        } => match bench::run(&kernel_c, &kernel_rust, &kexec, &pattern_tool, &out, rounds) {
+        ) {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => {
                 println!("bench failed: {e}");
@@ -246,16 +237,19 @@ fn main() -> ExitCode {
             }
         },
         Cmd::Suite {
-            kernel_c,
-            kernel_rust,
-            out,
-            kexec,
+            k,
             kexec_hotplug,
-            pattern_tool,
             udevadm,
             udev_rules,
             storms,
         } => {
+            let Kernels {
+                kernel_c,
+                kernel_rust,
+                out,
+                kexec,
+                pattern_tool,
+            } = k;
             let udev = Some((udevadm.clone(), udev_rules.clone()));
             let c = |name: &str| Scenario::new(name, &kernel_c, &kexec, &pattern_tool, &out);
             let rust = |name: &str| Scenario {
