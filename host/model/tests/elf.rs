@@ -47,6 +47,18 @@ impl Segment for Recorder {
     }
 }
 
+/// Opens `buf` as a header whose stores are recorded.
+fn recorded(buf: Vec<u8>) -> Elfcorehdr<Recorder> {
+    Elfcorehdr::open(
+        Recorder {
+            buf,
+            states: vec![],
+        },
+        PAGE_OFFSET,
+    )
+    .expect("valid")
+}
+
 /// What a reader of the header would dump: the notes and the union of the RAM ranges.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct View {
@@ -168,14 +180,7 @@ fn apply_checked(buf: Vec<u8>, op: &Op, bits: &mut [bool]) -> Result<Vec<u8>, Te
         end: (e + 1) * UNIT - 1,
     };
     let orig = buf.clone();
-    let mut h = Elfcorehdr::open(
-        Recorder {
-            buf,
-            states: vec![],
-        },
-        PAGE_OFFSET,
-    )
-    .expect("valid");
+    let mut h = recorded(buf);
     let res = if add {
         h.add_ram(r).map(|_| ())
     } else {
@@ -256,14 +261,7 @@ fn removing_a_whole_entry_is_one_store_and_slots_are_reused() {
         },
     ];
     let buf = built(&ram, 16);
-    let mut h = Elfcorehdr::open(
-        Recorder {
-            buf,
-            states: vec![],
-        },
-        PAGE_OFFSET,
-    )
-    .expect("valid");
+    let mut h = recorded(buf);
     let before = h.usage();
     h.remove_ram(ram[1]).expect("remove");
     assert_eq!(
