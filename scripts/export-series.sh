@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Export crash_hotplug as a git format-patch series against Linux 7.3, for review and `git am`.
+#   usage: scripts/export-series.sh OUTDIR
+# Order (each step builds): the bindings patch, the Rust implementation (kernel/crash_hotplug/,
+# not yet reachable from Kconfig), the Kconfig/Makefile hook, the guard that compiles the C
+# handler out, and crash_exclude_mem_range() from Rust. A cover letter comes first.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+. "$repo/scripts/lib.sh"
+out=${1:?usage: export-series.sh OUTDIR}
+pristine="$CRASHHP_CACHE/linux-7.3.4"
+[ -f "$pristine/.crashhp-pristine" ] || die "no Linux tree: run scripts/setup.sh"
+
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+g() { git -C "$work" -c user.name="crash_hotplug developers" -c user.email="crash-hotplug@localhost" "$@"; }
+git init -q "$work"
+# The base: the upstream files the patches touch, as they are in 7.3.
+for f in $(sed -n 's|^+++ b/||p' "$repo"/patches/*.patch | sort -u); do
+  mkdir -p "$work/$(dirname "$f")"; cp "$pristine/$f" "$work/$f"
+done
+g add -A; g commit -qm "Linux 7.3.4 (the files this series touches)"
+base=$(g rev-parse HEAD)
+
+am() { g am -q --committer-date-is-author-date "$1"; }
+am "$repo"/patches/0003-*.patch
+dst="$work/kernel/crash_hotplug"; mkdir -p "$dst"
+cp -r "$repo/Kconfig" "$repo/Kbuild" "$repo/src" "$repo/arch" "$dst/"
+g add -A
+g commit -q -F - <<'MSG'
+crash: hotplug: add a Rust implementation
+
+Keeps the loaded kdump image current across CPU and memory hot(un)plug
+without a window in which a panic gets no dump: each event is a few
+stores into the loaded elfcorehdr, and between any two of them the
+header is valid and lists either the old or the new set of memory
+(no kexec_crash_image = NULL while a whole new header is copied).
+
+- src/model/: the pure core (no_std, no allocation): events, range
+  lists with crash_exclude_mem_range() semantics, and the elfcorehdr
+  model whose edits fill free slots and publish them with one aligned
+  store, tombstone removed ranges, and refuse an edit that does not
+  fit before writing anything. The same files are built and tested
+  on the host.
+- src/handler.rs: events serialised by a mutex; the kexec lock is
+  retried rather than the event dropped; an event that cannot be
+  applied marks the image stale so that crash_hotplug reads 0.
+- src/image.rs: struct kimage, the kexec lock, and segment memory,
+  written through per-page vmap aliases so that the direct map keeps
+  kexec's read-only protection.
+- arch/x86/backend.rs: memory online/offline edit the RAM PT_LOADs
+  (offlined memory leaves the dump at once); a kexec_load header is
+  replaced once by one with a note per possible CPU.
+- src/glue/: C glue for static inlines and kexec-private state.
+
+Not reachable from Kconfig until the next patch.
+MSG
+for p in 0001 0002 0004; do am "$repo"/patches/$p-*.patch; done
+
+rm -rf "$out"; mkdir -p "$out"
+g format-patch -q --cover-letter --zero-commit -o "$out" "$base"
+sed -i 's/\*\*\* SUBJECT HERE \*\*\*/crash hotplug in Rust: crash-consistent in-place elfcorehdr updates/;
+        s/\*\*\* BLURB HERE \*\*\*/A Rust implementation of CONFIG_CRASH_HOTPLUG, selectable against the C one.\nSee Documentation\/design.rst in the project for the invariant and its tests./' \
+  "$out"/0000-cover-letter.patch
+ls "$out"
