@@ -69,6 +69,8 @@ pub(crate) struct Stats {
     pub(crate) total_ns: i64,
     /// Slot usage of the elfcorehdr after the last applied event.
     pub(crate) usage: Usage,
+    /// Physical address and size of the elfcorehdr segment last updated.
+    pub(crate) elfcorehdr: (u64, usize),
 }
 
 global_lock! {
@@ -84,6 +86,7 @@ global_lock! {
         max_ns: 0,
         total_ns: 0,
         usage: Usage { phnum: 0, capacity: 0, notes: 0, ram_loads: 0, tombstones: 0 },
+        elfcorehdr: (0, 0),
     };
 }
 
@@ -143,7 +146,7 @@ fn find_elfcorehdr(image: &mut CrashImage<'_>) -> Option<SegmentInfo> {
 }
 
 /// Applies `event` to the loaded image. `Ok(None)`: nothing to update.
-fn apply(lock: &KexecLock, event: Event) -> Result<Option<Usage>, Failure> {
+fn apply(lock: &KexecLock, event: Event) -> Result<Option<(Usage, SegmentInfo)>, Failure> {
     let Some(mut image) = CrashImage::get(lock) else {
         return Ok(None);
     };
@@ -151,9 +154,9 @@ fn apply(lock: &KexecLock, event: Event) -> Result<Option<Usage>, Failure> {
         return Ok(None);
     }
     let seg = find_elfcorehdr(&mut image).ok_or(Failure::NoSegment)?;
-    let replace = backend::needs_replacement(image.file_mode(), image.elfcorehdr_updated());
-    let inputs = if replace {
-        Some(spec::Inputs::gather().map_err(Failure::Gather)?)
+    let adopt = backend::needs_adoption(image.file_mode(), image.elfcorehdr_updated());
+    let notes = if adopt {
+        Some(spec::cpu_notes().map_err(Failure::Gather)?)
     } else {
         None
     };
@@ -161,14 +164,14 @@ fn apply(lock: &KexecLock, event: Event) -> Result<Option<Usage>, Failure> {
         let mut hdr = Elfcorehdr::open(SegmentMem::new(&image, seg), spec::page_offset())
             .map_err(Failure::Header)?;
         let r = (|| {
-            if let Some(inputs) = &inputs {
-                hdr.replace(&inputs.spec()).map_err(Failure::Edit)?;
+            if let Some((notes, size)) = &notes {
+                hdr.adopt_notes(notes, *size).map_err(Failure::Edit)?;
             }
             backend::apply(&mut hdr, event).map_err(Failure::Edit)
         })();
         match r {
             Ok(_) if hdr.segment().failed => Err(Failure::Write),
-            Ok(_) => Ok(Some(hdr.usage())),
+            Ok(_) => Ok(Some((hdr.usage(), seg))),
             Err(e) => Err(e),
         }
     };
@@ -200,7 +203,8 @@ pub(crate) fn handle(event: Event) {
         }
     };
     match result {
-        Ok(Some(usage)) => {
+        Ok(Some((usage, seg))) => {
+            st.elfcorehdr = (seg.mem, seg.memsz);
             let ns = start.elapsed().as_nanos();
             st.applied += 1;
             st.last_ns = ns;
@@ -256,6 +260,8 @@ pub(crate) fn show_stats(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result 
     writeln!(f, "last_ns {}", st.last_ns)?;
     writeln!(f, "max_ns {}", st.max_ns)?;
     writeln!(f, "total_ns {}", st.total_ns)?;
+    writeln!(f, "elfcorehdr_addr {:#x}", st.elfcorehdr.0)?;
+    writeln!(f, "elfcorehdr_size {}", st.elfcorehdr.1)?;
     writeln!(f, "phnum {}", st.usage.phnum)?;
     writeln!(f, "capacity {}", st.usage.capacity)?;
     writeln!(f, "notes {}", st.usage.notes)?;

@@ -4,10 +4,12 @@
 //! - Memory online adds the block's range; memory offline removes it at once. (Upstream rebuilds
 //!   the header from "System RAM" resources, which still list an offlined block until it is
 //!   removed, so its dump keeps reading memory that may be gone.)
-//! - The header has one `PT_NOTE` per possible CPU, so CPU events change nothing, except the
-//!   first event of a kexec_load image: its header was built by userspace (one note per present
-//!   CPU, its own range list) and is replaced once by a kernel-built one.
-//! - The kernel-text `PT_LOAD` is kept; crash kernel memory and the low 1 MiB are never listed.
+//! - A kexec_file_load header has one `PT_NOTE` per possible CPU, so CPU events change nothing.
+//!   A kexec_load header was built by userspace with a note per CPU present at load time; at the
+//!   first event the notes of the other possible CPUs are appended once (the handler does that
+//!   through [`needs_adoption`]), after which CPU events change nothing either.
+//! - The kernel-text `PT_LOAD` and any entry userspace made that is not a direct-map RAM range
+//!   are kept as they are.
 
 use crate::model::{
     EditError,
@@ -16,16 +18,10 @@ use crate::model::{
     Segment, //
 };
 
-/// `EM_X86_64`.
-pub(crate) const ELF_MACHINE: u16 = 62;
-
-/// Whether the elfcorehdr of an image must be replaced before its first update.
-pub(crate) fn needs_replacement(file_mode: bool, updated: bool) -> bool {
+/// Whether an image's header was built by userspace and has not been adopted yet.
+pub(crate) fn needs_adoption(file_mode: bool, updated: bool) -> bool {
     !file_mode && !updated
 }
-
-/// Ranges the dump never lists besides the crash kernel reservations: the low 1 MiB.
-pub(crate) const ARCH_EXCLUDED: &[(u64, u64)] = &[(0, (1 << 20) - 1)];
 
 /// Applies `event` to the header. Returns the number of program headers written or tombstoned.
 pub(crate) fn apply<S: Segment>(hdr: &mut Elfcorehdr<S>, event: Event) -> Result<usize, EditError> {

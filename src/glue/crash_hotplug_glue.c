@@ -4,13 +4,11 @@
  */
 #include <linux/cpumask.h>
 #include <linux/crash_core.h>
-#include <linux/crash_reserve.h>
 #include <linux/kexec.h>
 #include <linux/mm.h>
 #include <linux/percpu.h>
 #include <linux/vmalloc.h>
 #include <linux/vmcore_info.h>
-#include <asm/sections.h>
 
 #include "../../../kexec_internal.h"
 #include "crash_hotplug_glue.h"
@@ -80,41 +78,4 @@ phys_addr_t crash_hotplug_cpu_notes(unsigned int cpu)
 u64 crash_hotplug_cpu_notes_size(void)
 {
 	return sizeof(note_buf_t);
-}
-
-phys_addr_t crash_hotplug_vmcoreinfo_note(u64 *size)
-{
-	*size = VMCOREINFO_NOTE_SIZE;
-	return paddr_vmcoreinfo_note();
-}
-
-bool crash_hotplug_kernel_text(u64 *vaddr, u64 *paddr, u64 *size)
-{
-	if (!IS_ENABLED(CONFIG_X86_64))
-		return false;
-	*vaddr = (u64)(unsigned long)_text;
-	*paddr = __pa_symbol(_text);
-	*size = _end - _text;
-	return true;
-}
-
-bool crash_hotplug_excluded_range(unsigned int i, u64 *start, u64 *end)
-{
-	if (i == 0) {
-		*start = crashk_res.start;
-		*end = crashk_res.end;
-		return true;
-	}
-	if (i == 1) {
-		*start = crashk_low_res.start;
-		*end = crashk_low_res.end;
-		return true;
-	}
-	i -= 2;
-	if (i < crashk_cma_cnt) {
-		*start = crashk_cma_ranges[i].start;
-		*end = crashk_cma_ranges[i].end;
-		return true;
-	}
-	return false;
 }

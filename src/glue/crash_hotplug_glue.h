@@ -26,16 +26,10 @@ void *crash_hotplug_phys_to_virt(phys_addr_t phys);
 void *crash_hotplug_map_page(phys_addr_t phys);
 void crash_hotplug_unmap_page(void *addr);
 
-/* What a from-scratch elfcorehdr lists. */
+/* What an elfcorehdr lists. */
 u64 crash_hotplug_page_offset(void);
 unsigned int crash_hotplug_next_possible_cpu(int prev);
 phys_addr_t crash_hotplug_cpu_notes(unsigned int cpu);
 u64 crash_hotplug_cpu_notes_size(void);
-phys_addr_t crash_hotplug_vmcoreinfo_note(u64 *size);
-/* Returns false where the architecture has no kernel-text map in the elfcorehdr. */
-bool crash_hotplug_kernel_text(u64 *vaddr, u64 *paddr, u64 *size);
-/* Crash kernel reservations to exclude from the dump, i-th of them; false past the last. */
-bool crash_hotplug_excluded_range(unsigned int i, u64 *start, u64 *end);
-
 
 #endif /* _CRASH_HOTPLUG_GLUE_H */

@@ -22,6 +22,10 @@
 //! - Removing a range that spans several `PT_LOAD`s also moves the parts inside the range to the
 //!   end of the table (published with one `e_phnum` store), tombstones the originals, and drops
 //!   the moved parts with one final `e_phnum` store.
+//! - Notes for CPUs a userspace-built header lacks are appended with one `e_phnum` store.
+//!
+//! The program headers always start right after the ELF header: the capture kernel reads them
+//! there and ignores `e_phoff`.
 //!
 //! An edit that cannot be completed (no free slots) is refused before the first write.
 
@@ -120,7 +124,7 @@ pub enum HeaderError {
     NotCore(u16),
     /// `e_phentsize` or `e_ehsize` is not the ELF64 size.
     BadSizes,
-    /// `e_phoff` is not 8-byte aligned or overlaps the ELF header.
+    /// `e_phoff` is not right after the ELF header, where the capture kernel reads them.
     BadPhoff(u64),
 }
 
@@ -462,7 +466,9 @@ impl<S: Segment> Elfcorehdr<S> {
             return Err(HeaderError::BadSizes);
         }
         let phoff64 = rd64(b, E_PHOFF);
-        if phoff64 < EHDR_SIZE as u64 || phoff64 % 8 != 0 || phoff64 > len as u64 {
+        // The capture kernel (fs/proc/vmcore.c) reads the program headers right after the ELF
+        // header, whatever e_phoff says: anything else would be read wrongly.
+        if phoff64 != EHDR_SIZE as u64 {
             return Err(HeaderError::BadPhoff(phoff64));
         }
         let phoff = phoff64 as usize;
@@ -657,44 +663,63 @@ impl<S: Segment> Elfcorehdr<S> {
         Ok(pieces)
     }
 
-    /// Replaces the whole header by the one `spec` describes (used once for a kexec_load image,
-    /// whose userspace-built header may lack CPUs). The new table is written after the old one
-    /// and switched to with three stores: `e_phnum` to the larger count (both tables padded with
-    /// `PT_NULL` up to it), `e_phoff` to the new table, `e_phnum` to the new count.
-    pub fn replace(&mut self, spec: &HeaderSpec<'_>) -> Result<(), EditError> {
-        let new_n = spec.phnum();
-        let n = new_n.max(self.phnum);
-        let len = self.seg.len();
-        // The new table starts after the old one padded to `n`, 8-byte aligned.
-        let new_off = (self.phoff + n * PHDR_SIZE).next_multiple_of(8);
-        let end = new_off + n * PHDR_SIZE;
-        if end > len || n > MAX_PHNUM {
-            let free = len.saturating_sub(new_off) / PHDR_SIZE;
-            return Err(EditError::Full {
-                need: n,
-                free,
-                capacity: self.capacity,
-            });
+    /// Adds a `PT_NOTE` for each address in `notes` that the header does not list yet, in the
+    /// order given, at the end of the leading run of notes.
+    ///
+    /// This adopts a header built by userspace for kexec_load(2) (one note per CPU present at
+    /// load time) so that CPUs hot-added later have their crash notes dumped. The capture kernel
+    /// merges the notes assuming they are the first program headers, so each new note goes right
+    /// after the last one: the entry in that slot is first copied past `e_phnum` and shown (one
+    /// store; listed twice, same dump), then tombstoned (one store), then the note is published
+    /// there (one store). The notes of CPUs that are not online at a crash are empty and left out
+    /// by the capture kernel, so a new note changes no byte of a dump taken in between. Returns
+    /// how many notes were added.
+    pub fn adopt_notes(&mut self, notes: &[u64], note_size: u64) -> Result<usize, EditError> {
+        let listed = |this: &Self, addr: u64| {
+            this.phdrs()
+                .any(|p| p.p_type == PT_NOTE && p.p_paddr == addr)
+        };
+        let need = notes.iter().filter(|&&a| !listed(self, a)).count();
+        if need == 0 {
+            return Ok(0);
         }
-        for j in self.phnum..n {
-            self.seg
-                .write(self.phoff + j * PHDR_SIZE, &[0u8; PHDR_SIZE]);
+        // Worst case every note displaces an entry to the tail.
+        let tail = self.capacity - self.phnum;
+        if tail < 2 * need {
+            return Err(self.full(2 * need, tail));
         }
-        for j in 0..n {
-            let p = spec.phdr(j).map(|p| p.encode()).unwrap_or([0u8; PHDR_SIZE]);
-            self.seg.write(new_off + j * PHDR_SIZE, &p);
+        for &addr in notes {
+            if listed(self, addr) {
+                continue;
+            }
+            let j = (0..self.phnum)
+                .find(|&i| self.phdr(i).p_type != PT_NOTE)
+                .unwrap_or(self.phnum);
+            let note = Phdr::note(addr, note_size);
+            if j == self.phnum {
+                self.seg.write(self.phoff + j * PHDR_SIZE, &note.encode());
+                self.set_phnum(j + 1);
+                continue;
+            }
+            let displaced = self.phdr(j);
+            if displaced.p_type != PT_NULL {
+                let t = self.phnum;
+                self.seg
+                    .write(self.phoff + t * PHDR_SIZE, &displaced.encode());
+                self.set_phnum(t + 1);
+                self.tombstone(j);
+            }
+            self.publish_as(j, &note);
         }
-        if n != self.phnum {
-            self.set_phnum(n);
-        }
-        self.seg.commit(E_PHOFF, &(new_off as u64).to_le_bytes());
-        self.phoff = new_off;
-        self.capacity = ((len - new_off) / PHDR_SIZE).min(MAX_PHNUM);
-        self.page_offset = spec.page_offset;
-        if new_n != n {
-            self.set_phnum(new_n);
-        }
-        Ok(())
+        Ok(need)
+    }
+
+    /// Fills tombstone `i` with `p` and publishes it with its `p_type` store.
+    fn publish_as(&mut self, i: usize, p: &Phdr) {
+        let off = self.phoff + i * PHDR_SIZE;
+        let bytes = p.encode();
+        self.seg.write(off + P_FLAGS, &bytes[P_FLAGS..]);
+        self.seg.commit(off + P_TYPE, &bytes[P_TYPE..P_FLAGS]);
     }
 
     /// The covered RAM range with the lowest start among those that end at or after `from` and

@@ -71,6 +71,9 @@ struct View {
 fn view(bytes: &[u8]) -> View {
     let h = Elf::parse_header(bytes).expect("ELF header");
     assert_eq!(h.e_type, ET_CORE);
+    // The capture kernel reads the program headers right after the ELF header, whatever
+    // e_phoff says; a header that relies on e_phoff would be misread.
+    assert_eq!(h.e_phoff, 64, "program headers must follow the ELF header");
     assert_eq!(h.container().expect("class"), Container::Big);
     assert!(h.endianness().expect("data").is_little());
     let ctx = Ctx::new(Container::Big, h.endianness().expect("endian"));
@@ -79,6 +82,16 @@ fn view(bytes: &[u8]) -> View {
     let mut notes = Vec::new();
     let mut ram = Vec::new();
     let mut text = Vec::new();
+    // The capture kernel merges the notes assuming they are the first program headers.
+    let leading = phdrs
+        .iter()
+        .take_while(|p| p.p_type == goblin::elf::program_header::PT_NOTE)
+        .count();
+    let total = phdrs
+        .iter()
+        .filter(|p| p.p_type == goblin::elf::program_header::PT_NOTE)
+        .count();
+    assert_eq!(leading, total, "PT_NOTEs must be the first program headers");
     for p in phdrs {
         match p.p_type {
             goblin::elf::program_header::PT_NOTE => notes.push((p.p_paddr, p.p_memsz)),
@@ -341,28 +354,46 @@ fn full_header_refuses_and_stays_unchanged() {
 }
 
 proptest! {
-    /// Replacing a userspace-built header (fewer CPUs, other ranges) is old-or-new at every store.
+    /// Adopting a userspace-built header (notes for the CPUs present at load only) appends the
+    /// missing notes with one store, in CPU order, and changes nothing else.
     #[test]
-    fn replace_is_crash_consistent(
-        old in proptest::collection::vec(any::<bool>(), UNITS as usize),
-        new in proptest::collection::vec(any::<bool>(), UNITS as usize),
+    fn adopting_notes_is_one_store_and_keeps_cpu_order(
+        ram_bits in proptest::collection::vec(any::<bool>(), UNITS as usize),
+        present in 1usize..=4,
     ) {
-        let old_ram = units_to_ranges(&old);
-        let new_ram = units_to_ranges(&new);
-        let mut old_spec = spec(&old_ram);
-        old_spec.cpu_notes = &CPU_NOTES[..2];
-        old_spec.kernel_text = None;
-        let mut buf = vec![0u8; 64 + 1200 * 56];
-        build(&mut buf, &old_spec).expect("fits");
+        let ram = units_to_ranges(&ram_bits);
+        let mut user = spec(&ram);
+        user.cpu_notes = &CPU_NOTES[..present];
+        let mut buf = vec![0u8; 64 + 600 * 56];
+        build(&mut buf, &user).expect("fits");
         let before = view(&buf);
-        let mut h = Elfcorehdr::open(Recorder { buf, states: vec![] }, PAGE_OFFSET).expect("valid");
-        h.replace(&spec(&new_ram)).expect("room");
-        let after = view(&built(&new_ram, 600));
+        let mut h = recorded(buf);
+        let added = h.adopt_notes(&CPU_NOTES, 0x150).expect("room");
+        prop_assert_eq!(added, CPU_NOTES.len() - present);
         let rec = h.into_segment();
+        let after = view(&rec.buf);
+        // Every state: valid, notes a prefix (checked by view), same RAM and text, notes growing
+        // from the old set to the new one.
         for st in &rec.states {
             let v = view(st);
-            prop_assert!(v == before || v == after);
+            prop_assert_eq!(&v.ram, &before.ram);
+            // A moved entry is listed twice for one store: the same map, once more.
+            let mut text = v.text.clone();
+            text.dedup();
+            prop_assert_eq!(&text, &before.text);
+            prop_assert!(before.notes.iter().all(|n| v.notes.contains(n)));
+            prop_assert!(v.notes.iter().all(|n| after.notes.contains(n)));
         }
-        prop_assert_eq!(view(&rec.buf), after);
+        prop_assert_eq!(&after.ram, &before.ram);
+        // Register notes in CPU order: the CPU notes appear in address (= CPU) order.
+        let h = Elf::parse_header(&rec.buf).expect("header");
+        let ctx = Ctx::new(Container::Big, h.endianness().expect("endian"));
+        let phdrs = ProgramHeader::parse(&rec.buf, 64, h.e_phnum as usize, ctx).expect("phdrs");
+        let cpu_order: Vec<u64> = phdrs
+            .iter()
+            .filter(|p| p.p_type == goblin::elf::program_header::PT_NOTE && CPU_NOTES.contains(&p.p_paddr))
+            .map(|p| p.p_paddr)
+            .collect();
+        prop_assert_eq!(cpu_order, CPU_NOTES.to_vec());
     }
 }
