@@ -555,15 +555,6 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
             ))
             .into());
         }
-        // The header as it is right before the crash, read in the first kernel: the capture
-        // kernel's /dev/mem cannot read above its own memory, where kexec-tools puts it.
-        let hdr_addr = stats
-            .lines()
-            .find_map(|l| l.strip_prefix("elfcorehdr_addr 0x"))
-            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
-        if let Some(a) = hdr_addr.filter(|a| *a != 0) {
-            pre_crash_hdr = Some((a, fetch_core(r.vm()?, "/dev/mem", a, false)?));
-        }
         let failed = get(&stats, "failed ");
         if failed != 0 {
             return Err(VerifyError::Events(format!("{failed} events failed to apply")).into());
@@ -576,6 +567,20 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
             get(&stats, "phnum "),
             get(&stats, "capacity ")
         ));
+    }
+    // The header as it is right before the crash, read in the first kernel: the capture kernel's
+    // /dev/mem cannot read above its own memory, where kexec-tools puts it. (Rust kernels say
+    // where it is in debugfs; the notes it lists do not change in a storm.)
+    let stats = r.vm()?.sh(
+        "cat /sys/kernel/debug/crash_hotplug/stats 2>/dev/null; true",
+        CMD_TIMEOUT,
+    )?;
+    let hdr_addr = stats
+        .lines()
+        .find_map(|l| l.strip_prefix("elfcorehdr_addr 0x"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
+    if let Some(a) = hdr_addr.filter(|a| *a != 0) {
+        pre_crash_hdr = Some((a, fetch_core(r.vm()?, "/dev/mem", a, false)?));
     }
     let dmesg = r.vm()?.sh("dmesg", CMD_TIMEOUT)?;
     r.save("first-dmesg.txt", dmesg.as_bytes())?;
