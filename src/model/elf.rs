@@ -553,12 +553,9 @@ impl<S: Segment> Elfcorehdr<S> {
 
     /// Writes `p` into free slot `i` and makes it visible with the last store.
     fn publish(&mut self, i: usize, p: &Phdr) {
-        let off = self.phoff + i * PHDR_SIZE;
-        let bytes = p.encode();
         if i < self.phnum {
             // A tombstone: everything but p_type is invisible while p_type is PT_NULL.
-            self.seg.write(off + P_FLAGS, &bytes[P_FLAGS..]);
-            self.seg.commit(off + P_TYPE, &bytes[P_TYPE..P_FLAGS]);
+            self.publish_as(i, p);
         } else {
             // Past e_phnum: invisible until e_phnum covers it. Fill the gap up to it with
             // tombstones first (slots between phnum and i).
@@ -566,7 +563,7 @@ impl<S: Segment> Elfcorehdr<S> {
                 let o = self.phoff + j * PHDR_SIZE;
                 self.seg.write(o, &[0u8; PHDR_SIZE]);
             }
-            self.seg.write(off, &bytes);
+            self.seg.write(self.phoff + i * PHDR_SIZE, &p.encode());
             self.set_phnum(i + 1);
         }
     }
