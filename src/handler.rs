@@ -59,7 +59,7 @@ pub(crate) struct Stats {
     pub(crate) lock_retries: u64,
     /// Events that could not be applied (the image was marked stale).
     pub(crate) failed: u64,
-    /// Events that arrived with no image, or one that does not allow updates.
+    /// Events that arrived with no image, or with one that does not allow updates.
     pub(crate) skipped: u64,
     /// Handler time of the last applied event, in ns.
     pub(crate) last_ns: i64,
@@ -219,7 +219,7 @@ pub(crate) fn handle(event: Event) {
         }
         Ok(None) => {
             st.skipped += 1;
-            pr_info!("{event}: no crash image to update\n");
+            pr_info!("{event}: no loaded crash image allows updates\n");
         }
         Err(e) => {
             st.failed += 1;

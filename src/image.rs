@@ -232,6 +232,12 @@ impl<'a> SegmentMem<'a> {
             return;
         }
         if commit {
+            // A commit is one naturally aligned store of 2, 4 or 8 bytes; anything else is a bug
+            // in the caller and must not reach crash kernel memory.
+            if !matches!(data.len(), 2 | 4 | 8) || off % data.len() != 0 {
+                self.failed = true;
+                return;
+            }
             // Everything written before is visible before the commit is.
             smp_mb(Write);
             let Some(p) = self.alias(off) else {
@@ -239,21 +245,18 @@ impl<'a> SegmentMem<'a> {
                 return;
             };
             // SAFETY: `p` is a writable alias of segment bytes `off..off + data.len()`, which do
-            // not cross a page (a commit is naturally aligned and at most 8 bytes); the volatile
-            // store of the whole value is a single store.
+            // not cross a page (the store is naturally aligned and at most 8 bytes, and segments
+            // are page aligned); the volatile store of the whole value is a single store.
             unsafe {
-                match data.len() {
-                    2 => p
-                        .cast::<u16>()
-                        .write_volatile(u16::from_ne_bytes([data[0], data[1]])),
-                    4 => p
+                match *data {
+                    [a, b] => p.cast::<u16>().write_volatile(u16::from_ne_bytes([a, b])),
+                    [a, b, c, d] => p
                         .cast::<u32>()
-                        .write_volatile(u32::from_ne_bytes([data[0], data[1], data[2], data[3]])),
-                    _ => {
-                        let mut v = [0u8; 8];
-                        v.copy_from_slice(data.get(..8).unwrap_or(&[0; 8]));
-                        p.cast::<u64>().write_volatile(u64::from_ne_bytes(v))
-                    }
+                        .write_volatile(u32::from_ne_bytes([a, b, c, d])),
+                    [a, b, c, d, e, f, g, h] => p
+                        .cast::<u64>()
+                        .write_volatile(u64::from_ne_bytes([a, b, c, d, e, f, g, h])),
+                    _ => {}
                 }
             }
             return;
