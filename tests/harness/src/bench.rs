@@ -9,6 +9,7 @@
 use std::{fs, path::Path, time::Duration};
 
 use crate::{
+    dump,
     error::{Error, IoContext, Result},
     initramfs,
     qemu::{Vm, VmConfig},
@@ -97,15 +98,12 @@ pub fn measure(
         "cat /sys/kernel/debug/crash_hotplug/stats 2>/dev/null; true",
         T,
     )?;
-    let get = |t: &str, k: &str| -> Option<f64> {
-        t.lines()
-            .find_map(|l| l.strip_prefix(k).and_then(|v| v.trim().parse().ok()))
-    };
+    let get = |t: &str, k: &str| dump::stat(t, k).map(|v| v as f64);
     if let (Some(n0), Some(n1), Some(t0), Some(t1)) = (
-        get(&before, "applied "),
-        get(&after, "applied "),
-        get(&before, "total_ns "),
-        get(&after, "total_ns "),
+        get(&before, "applied"),
+        get(&after, "applied"),
+        get(&before, "total_ns"),
+        get(&after, "total_ns"),
     ) {
         if n1 > n0 {
             println!(

@@ -165,6 +165,18 @@ pub fn check_vmcore_notes(notes: &[NoteInfo], online_cpus: usize) -> Result<Stri
     ))
 }
 
+/// The value of `key` in a debugfs file of `key value` lines (`crash_hotplug/stats`, `events`);
+/// hex values are written `0x...`.
+pub fn stat(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let v = l.strip_prefix(key)?.strip_prefix(' ')?.trim();
+        match v.strip_prefix("0x") {
+            Some(h) => u64::from_str_radix(h, 16).ok(),
+            None => v.parse().ok(),
+        }
+    })
+}
+
 /// Parses a CPU list such as `0-3` or `0,2-5,7` into the number of CPUs.
 pub fn count_cpu_list(s: &str) -> Option<usize> {
     let mut n = 0;
@@ -209,6 +221,16 @@ pub fn elfcorehdr_addr(cmdline: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stats_lines() {
+        let t = "applied 35\nfailed 0\nelfcorehdr_addr 0x3def0000\nlast online_memory 0x1-0x2\n";
+        assert_eq!(stat(t, "applied"), Some(35));
+        assert_eq!(stat(t, "failed"), Some(0));
+        assert_eq!(stat(t, "elfcorehdr_addr"), Some(0x3def_0000));
+        assert_eq!(stat(t, "fail"), None);
+        assert_eq!(stat(t, "missing"), None);
+    }
 
     #[test]
     fn cpu_lists() {
