@@ -22,14 +22,21 @@ LINUX_TREE_VERSION='7.3.4'
 # udevadm for the guest's udev rule tests: extracted from bookworm's package, not installed.
 UDEV_VER='252.39-1~deb12u2'
 UDEV_DEB_SHA256='7593d55752f2d7f20fefc5564ead8b10a536bc945f96d942e1c976f2154281cb'
+# ppc64le (pseries) guests: a cross toolchain (static guest tools, kexec-tools) and bookworm's static
+# busybox for ppc64el, extracted from its .deb (the machine gets no foreign dpkg architecture).
+PPC_CROSS_GCC_VER='4:12.2.0-3'               # bookworm, gcc-powerpc64le-linux-gnu (gcc 12.2)
+PPC_CROSS_LIBC_VER='2.36-8cross1'            # bookworm, libc6-dev-ppc64el-cross (static glibc)
+PPC_BUSYBOX_VER='1:1.35.0-4+deb12u1+b1'      # bookworm, busybox-static:ppc64el
+PPC_BUSYBOX_DEB_SHA256='932deb885b840a8cf529708c03a1e87833dc64e66a70585721f8a356d9fe995b'
 
 bookworm_pkgs=(
   "clang-19=$LLVM_VER" "lld-19=$LLVM_VER" "llvm-19=$LLVM_VER" "libclang-19-dev=$LLVM_VER"
   flex bison libelf-dev bc libssl-dev cpio xz-utils busybox-static kexec-tools makedumpfile
   python3 rsync
+  "gcc-powerpc64le-linux-gnu=$PPC_CROSS_GCC_VER" "libc6-dev-ppc64el-cross=$PPC_CROSS_LIBC_VER"
 )
 backports_pkgs=(
-  "qemu-system-x86=$QEMU_VER" "qemu-system-common=$QEMU_VER" "qemu-system-data=$QEMU_VER"
+  "qemu-system-x86=$QEMU_VER" "qemu-system-ppc=$QEMU_VER" "qemu-system-common=$QEMU_VER" "qemu-system-data=$QEMU_VER"
   "seabios=$SEABIOS_VER" "linux-source-7.3=$LINUX_SRC_VER" "rust-src=$RUST_SRC_VER"
 )
 
@@ -130,6 +137,32 @@ udev_extract() {
   rm -rf "$dir.tmp"; dpkg-deb -x "$deb" "$dir.tmp"; mv "$dir.tmp" "$dir"; rm -rf "$tmp"
 }
 
+# busybox-static for ppc64el, downloaded by apt through a private configuration (its own lists and
+# cache in $CRASHHP_CACHE, bookworm main for ppc64el only) and extracted, never installed.
+ppc_busybox_extract() {
+  local dir="$CRASHHP_CACHE/ppc64el/busybox-${PPC_BUSYBOX_VER#*:}"
+  [ -x "$dir/bin/busybox" ] && return
+  phase "extracting busybox-static:ppc64el $PPC_BUSYBOX_VER"
+  local a="$CRASHHP_CACHE/ppc64el/apt"
+  mkdir -p "$a/lists/partial" "$a/cache/archives/partial" "$a/etc/preferences.d"
+  printf 'deb [arch=ppc64el signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main\n' \
+    >"$a/etc/sources.list"
+  local -a opts=(-o APT::Architecture=ppc64el -o APT::Architectures::=ppc64el
+    -o Dir::State::Lists="$a/lists" -o Dir::Cache="$a/cache" -o Dir::State::status=/dev/null
+    -o Dir::Etc::SourceList="$a/etc/sources.list" -o Dir::Etc::SourceParts=-
+    -o Dir::Etc::Preferences=- -o Dir::Etc::PreferencesParts="$a/etc/preferences.d")
+  apt-get "${opts[@]}" update -qq || die "apt-get update (ppc64el) failed"
+  local tmp; tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get "${opts[@]}" download -q "busybox-static=$PPC_BUSYBOX_VER" >/dev/null 2>&1) \
+    || die "apt-get download busybox-static:ppc64el failed"
+  local deb; deb=$(ls "$tmp"/busybox-static_*_ppc64el.deb)
+  [ "$(sha256sum "$deb" | cut -d' ' -f1)" = "$PPC_BUSYBOX_DEB_SHA256" ] || die "busybox ppc64el .deb sha256 mismatch"
+  rm -rf "$dir.tmp"; dpkg-deb -x "$deb" "$dir.tmp"
+  local hdr; hdr=$(readelf -hlW "$dir.tmp/bin/busybox")
+  grep -q 'Machine: *PowerPC64' <<<"$hdr" && ! grep -q INTERP <<<"$hdr" || die "busybox ppc64el: not a static ppc64 binary"
+  mv "$dir.tmp" "$dir"; rm -rf "$tmp"
+}
+
 main() {
   need_root
   mkdir -p "$CRASHHP_CACHE"
@@ -139,6 +172,7 @@ main() {
   bindgen_install
   linux_tree
   udev_extract
+  ppc_busybox_extract
   echo "setup: ok (cache: $CRASHHP_CACHE)"
 }
 main "$@"
