@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Build a statically linked x86_64 kexec from kexec-tools 2.0.29, which has --hotplug
+# Build a statically linked kexec from kexec-tools 2.0.29, which has --hotplug
 # (KEXEC_UPDATE_ELFCOREHDR); bookworm ships 2.0.25, without it. The guest initramfs has no libc.
-#   usage: scripts/build-kexec-tools.sh
-# Output: $CRASHHP_CACHE/kexec-tools-<version>/kexec
+#   usage: scripts/build-kexec-tools.sh [x86_64|ppc64le]
+# Output: $CRASHHP_CACHE/kexec-tools-<version>/kexec (x86_64, native), or
+# $CRASHHP_CACHE/kexec-tools-<version>-ppc64le/{kexec,vmcore-dmesg} (cross-built with bookworm's
+# gcc-powerpc64le-linux-gnu and libc6-dev-ppc64el-cross, which scripts/setup.sh installs).
 # Source: the upstream tarball as shipped in Debian trixie (kexec-tools 1:2.0.29-2), pinned by
 # sha256. Debian's patches are packaging-only (systemd units, docs) and are not applied.
 set -euo pipefail
@@ -14,9 +16,17 @@ orig="kexec-tools_$ver.orig.tar.xz"
 orig_sha256=67b1ac503aade45a54db0bc79228a8830a35d5d4f83cee932cff3e7a81a4a9ec
 pool=http://deb.debian.org/debian/pool/main/k/kexec-tools
 
+arch=${1:-x86_64}
 cache=${CRASHHP_CACHE:?}
-dest="$cache/kexec-tools-$ver"
-work="$cache/kexec-tools-$ver.build"
+case "$arch" in
+  x86_64) suffix='' host=() tools=(kexec) machine='Advanced Micro Devices X86-64' ;;
+  ppc64le)
+    suffix=-ppc64le host=(--host=powerpc64le-linux-gnu) tools=(kexec vmcore-dmesg) machine=PowerPC64
+    command -v powerpc64le-linux-gnu-gcc >/dev/null || die "powerpc64le-linux-gnu-gcc missing: run scripts/setup.sh" ;;
+  *) die "arch must be x86_64 or ppc64le" ;;
+esac
+dest="$cache/kexec-tools-$ver$suffix"
+work="$cache/kexec-tools-$ver$suffix.build"
 kexec="$dest/kexec"
 
 # Fail unless $1 is a static kexec of the pinned version that knows --hotplug.
@@ -27,17 +37,24 @@ check() {
   # fail the pipeline (SIGPIPE) and invert the test.
   local out
   # No program interpreter and no dynamic segment: nothing for a loader to do.
-  out=$(readelf -lW "$bin") || die "readelf $bin failed"
+  out=$(readelf -hlW "$bin") || die "readelf $bin failed"
   if grep -qE '\b(INTERP|DYNAMIC)\b' <<<"$out"; then die "$bin is dynamically linked"; fi
+  grep -q "Machine: *$machine\$" <<<"$out" || die "$bin is not a $arch binary"
+  if [ "$arch" != x86_64 ]; then
+    # A cross-built binary cannot run here: look for the version and the option in its strings.
+    grep -aq "kexec-tools $ver" "$bin" || die "$bin: no 'kexec-tools $ver' in the binary"
+    grep -aq -- --hotplug "$bin" || die "$bin: does not know --hotplug"
+    return
+  fi
   out=$("$bin" --version 2>&1) || true
   [ "$out" = "kexec-tools $ver" ] || die "$bin --version: want 'kexec-tools $ver', got '$out'"
   out=$("$bin" --help 2>&1) || true
   grep -q -- --hotplug <<<"$out" || die "$bin --help does not list --hotplug"
 }
 
-if [ -x "$kexec" ] && [ "$("$kexec" --version 2>&1)" = "kexec-tools $ver" ]; then
+if [ -x "$kexec" ] && { [ "$arch" != x86_64 ] || [ "$("$kexec" --version 2>&1)" = "kexec-tools $ver" ]; }; then
   check "$kexec"
-  phase "kexec-tools $ver already built"
+  phase "kexec-tools $ver ($arch) already built"
   echo "$kexec"
   exit 0
 fi
@@ -64,7 +81,7 @@ echo "$orig_sha256  $cache/$orig" | sha256sum -c --quiet - \
   || die "$orig: sha256 mismatch (delete it to download again)"
 
 # Fresh build tree each time; it is kept on failure for inspection, removed on success.
-phase "building kexec-tools $ver (static)"
+phase "building kexec-tools $ver ($arch, static)"
 t0=$(date +%s)
 rm -rf "$work" "$dest.tmp"
 mkdir -p "$work"
@@ -73,7 +90,7 @@ log="$work/build.log"
 # No optional libraries: zlib/lzma only let kexec read compressed kernel files (a bzImage
 # decompresses itself), xen is not used; each would be one more static archive to link.
 if ! (cd "$work" &&
-      ./configure --without-zlib --without-lzma --without-xen LDFLAGS=-static &&
+      ./configure "${host[@]}" --without-zlib --without-lzma --without-xen LDFLAGS=-static &&
       make -j2) >"$log" 2>&1; then
   tail -n 30 "$log" >&2
   die "kexec-tools build failed (log: $log)"
@@ -81,10 +98,10 @@ fi
 check "$work/build/sbin/kexec"
 
 mkdir -p "$dest.tmp"
-cp "$work/build/sbin/kexec" "$dest.tmp/kexec"
+for t in "${tools[@]}"; do cp "$work/build/sbin/$t" "$dest.tmp/$t"; done
 rm -rf "$dest"
 mv "$dest.tmp" "$dest"
 rm -rf "$work"
 check "$kexec"
-phase "built kexec-tools $ver in $(( $(date +%s) - t0 )) s"
+phase "built kexec-tools $ver ($arch) in $(( $(date +%s) - t0 )) s"
 echo "$kexec"
