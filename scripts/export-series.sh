@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Export crash_hotplug as a git format-patch series against Linux 7.3, for review and `git am`.
 #   usage: scripts/export-series.sh OUTDIR
-# Order (each step builds): the bindings patch, the Rust implementation (kernel/crash_hotplug/,
-# not yet reachable from Kconfig), the Kconfig/Makefile hook, the guard that compiles the C
-# handler out, and crash_exclude_mem_range() from Rust. A cover letter comes first.
+# Order (each step builds): the powerpc fix to rust/kernel/bug.rs (Rust with CONFIG_BUG=y), the
+# bindings patch, the Rust implementation (kernel/crash_hotplug/, not yet reachable from Kconfig),
+# the Kconfig/Makefile hook, the guard that compiles the C handler out, and
+# crash_exclude_mem_range() from Rust. A cover letter comes first.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 . "$repo/scripts/lib.sh"
@@ -22,6 +23,7 @@ g add -A; g commit -qm "Linux 7.3.4 (the files this series touches)"
 base=$(g rev-parse HEAD)
 
 am() { g am -q --committer-date-is-author-date "$1"; }
+am "$repo"/patches/0005-*.patch
 am "$repo"/patches/0003-*.patch
 dst="$work/kernel/crash_hotplug"; mkdir -p "$dst"
 cp -r "$repo/Kconfig" "$repo/Kbuild" "$repo/src" "$repo/arch" "$dst/"
