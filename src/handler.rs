@@ -11,6 +11,7 @@
 use core::fmt;
 
 use kernel::{
+    alloc::KVVec,
     prelude::*,
     sync::global_lock,
     time::{
@@ -29,9 +30,13 @@ use crate::{
         SegmentMem, //
     },
     model::{
+        slots,
+        validate,
         Elfcorehdr,
         Event,
         EventStats,
+        Index,
+        Node,
         Usage, //
     },
     spec,
@@ -61,32 +66,57 @@ pub(crate) struct Stats {
     pub(crate) failed: u64,
     /// Events that arrived with no image, or with one that does not allow updates.
     pub(crate) skipped: u64,
-    /// Handler time of the last applied event, in ns.
+    /// Latency of the last applied event, in ns: from the handler's entry to the end of the
+    /// edit, including waits for the handler's mutex and the kexec lock.
     pub(crate) last_ns: i64,
-    /// Largest handler time of an applied event, in ns.
+    /// Largest latency of an applied event, in ns.
     pub(crate) max_ns: i64,
-    /// Sum of the handler times of applied events, in ns.
+    /// Sum of the latencies of applied events, in ns.
     pub(crate) total_ns: i64,
+    /// Time the last applied event held the kexec lock (finding the segment and editing it),
+    /// in ns.
+    pub(crate) last_edit_ns: i64,
+    /// Largest such time, in ns.
+    pub(crate) max_edit_ns: i64,
+    /// Sum of such times, in ns.
+    pub(crate) total_edit_ns: i64,
     /// Slot usage of the elfcorehdr after the last applied event.
     pub(crate) usage: Usage,
     /// Physical address and size of the elfcorehdr segment last updated.
     pub(crate) elfcorehdr: (u64, usize),
+    /// Index rebuilds (one scan of the table each: a new image, or after a failure).
+    pub(crate) index_builds: u64,
+}
+
+/// The handler's state: what it has done, and the index of the loaded image's elfcorehdr.
+pub(crate) struct State {
+    stats: Stats,
+    /// Kept across events and images (reallocated only to grow); invalidated whenever the image
+    /// may have changed behind it.
+    index: Option<Index<KVVec<Node>>>,
 }
 
 global_lock! {
     // SAFETY: `init()` initialises the lock from the module initialiser, before the notifiers that
     // call `handle()` are registered and before any debugfs or sysfs reader exists.
-    unsafe(uninit) static STATE: Mutex<Stats> = Stats {
-        events: EventStats::new(),
-        applied: 0,
-        lock_retries: 0,
-        failed: 0,
-        skipped: 0,
-        last_ns: 0,
-        max_ns: 0,
-        total_ns: 0,
-        usage: Usage { phnum: 0, capacity: 0, notes: 0, ram_loads: 0, tombstones: 0 },
-        elfcorehdr: (0, 0),
+    unsafe(uninit) static STATE: Mutex<State> = State {
+        stats: Stats {
+            events: EventStats::new(),
+            applied: 0,
+            lock_retries: 0,
+            failed: 0,
+            skipped: 0,
+            last_ns: 0,
+            max_ns: 0,
+            total_ns: 0,
+            last_edit_ns: 0,
+            max_edit_ns: 0,
+            total_edit_ns: 0,
+            usage: Usage { phnum: 0, capacity: 0, notes: 0, ram_loads: 0, tombstones: 0 },
+            elfcorehdr: (0, 0),
+            index_builds: 0,
+        },
+        index: None,
     };
 }
 
@@ -104,6 +134,7 @@ enum Failure {
     Edit(crate::model::EditError),
     Gather(Error),
     Write,
+    IndexMemory(usize),
 }
 
 impl kernel::fmt::Display for Failure {
@@ -115,6 +146,7 @@ impl kernel::fmt::Display for Failure {
             Self::Edit(e) => write!(f, "{e}"),
             Self::Gather(e) => write!(f, "reading the system state failed: {e:?}"),
             Self::Write => write!(f, "mapping the elfcorehdr for writing failed"),
+            Self::IndexMemory(n) => write!(f, "no memory for the index of {n} program headers"),
         }
     }
 }
@@ -132,11 +164,10 @@ fn find_elfcorehdr(image: &mut CrashImage<'_>) -> Option<SegmentInfo> {
     if let Some(s) = image.elfcorehdr_index().and_then(|i| image.segment(i)) {
         return Some(s);
     }
-    let po = spec::page_offset();
     let mut found = None;
     for i in 0..kernel::bindings::KEXEC_SEGMENT_MAX as usize {
         let Some(s) = image.segment(i) else { break };
-        if Elfcorehdr::open(SegmentMem::new(image, s), po).is_ok() {
+        if validate(&SegmentMem::new(image, s)).is_ok() {
             found = Some(i);
         }
     }
@@ -145,8 +176,33 @@ fn find_elfcorehdr(image: &mut CrashImage<'_>) -> Option<SegmentInfo> {
     image.segment(i)
 }
 
+/// What an applied event did.
+struct Applied {
+    usage: Usage,
+    seg: SegmentInfo,
+    index_built: bool,
+}
+
+/// An index with room for the `n` slots of a segment: the one kept, or a larger one.
+fn index_for(
+    kept: &mut Option<Index<KVVec<Node>>>,
+    n: usize,
+) -> Result<&mut Index<KVVec<Node>>, Failure> {
+    if kept.as_ref().is_none_or(|ix| ix.slots() < n) {
+        *kept = None;
+        let nodes =
+            KVVec::from_elem(Node::EMPTY, n, GFP_KERNEL).map_err(|_| Failure::IndexMemory(n))?;
+        *kept = Some(Index::new(nodes));
+    }
+    kept.as_mut().ok_or(Failure::IndexMemory(n))
+}
+
 /// Applies `event` to the loaded image. `Ok(None)`: nothing to update.
-fn apply(lock: &KexecLock, event: Event) -> Result<Option<(Usage, SegmentInfo)>, Failure> {
+fn apply(
+    lock: &KexecLock,
+    event: Event,
+    kept: &mut Option<Index<KVVec<Node>>>,
+) -> Result<Option<Applied>, Failure> {
     let Some(mut image) = CrashImage::get(lock) else {
         return Ok(None);
     };
@@ -154,14 +210,21 @@ fn apply(lock: &KexecLock, event: Event) -> Result<Option<(Usage, SegmentInfo)>,
         return Ok(None);
     }
     let seg = find_elfcorehdr(&mut image).ok_or(Failure::NoSegment)?;
+    let index = index_for(kept, slots(seg.memsz))?;
+    if !image.elfcorehdr_updated() {
+        // A newly loaded image (kexec_load and kexec_file_load allocate a zeroed kimage), or
+        // one no event has updated yet: whatever the index holds is not about it.
+        index.invalidate();
+    }
     let adopt = backend::needs_adoption(image.file_mode(), image.elfcorehdr_updated());
     let notes = if adopt {
         Some(spec::cpu_notes().map_err(Failure::Gather)?)
     } else {
         None
     };
+    let builds = index.builds();
     let result = {
-        let mut hdr = Elfcorehdr::open(SegmentMem::new(&image, seg), spec::page_offset())
+        let mut hdr = Elfcorehdr::open(SegmentMem::new(&image, seg), spec::page_offset(), index)
             .map_err(Failure::Header)?;
         let r = (|| {
             if let Some((notes, size)) = &notes {
@@ -171,14 +234,25 @@ fn apply(lock: &KexecLock, event: Event) -> Result<Option<(Usage, SegmentInfo)>,
         })();
         match r {
             Ok(_) if hdr.segment().failed => Err(Failure::Write),
-            Ok(_) => Ok(Some((hdr.usage(), seg))),
+            Ok(_) => Ok(Some(Applied {
+                usage: hdr.usage(),
+                seg,
+                index_built: false,
+            })),
             Err(e) => Err(e),
         }
     };
+    let mut result = result;
+    if let Ok(Some(a)) = &mut result {
+        a.index_built = index.builds() != builds;
+    }
     if result.is_ok() {
         image.set_elfcorehdr_updated();
     } else {
         image.set_hp_action(HP_ACTION_STALE);
+        // A refused edit changed nothing, but a failed store may have changed part of the
+        // segment: rebuild the index from the segment next time either way.
+        index.invalidate();
     }
     result
 }
@@ -187,15 +261,20 @@ fn apply(lock: &KexecLock, event: Event) -> Result<Option<(Usage, SegmentInfo)>,
 /// notifier, both in process context.
 pub(crate) fn handle(event: Event) {
     let start = Instant::<Monotonic>::now();
-    let mut st = STATE.lock();
+    let mut guard = STATE.lock();
+    let State { stats: st, index } = &mut *guard;
     st.events.record(event);
     if image::kexec_in_progress() {
         return;
     }
+    let mut edit_ns = 0;
     let result = match KexecLock::acquire(LOCK_ATTEMPTS, LOCK_STEP_US) {
         Ok((lock, retries)) => {
             st.lock_retries += u64::from(retries);
-            apply(&lock, event)
+            let locked = Instant::<Monotonic>::now();
+            let r = apply(&lock, event, index);
+            edit_ns = locked.elapsed().as_nanos();
+            r
         }
         Err(n) => {
             st.lock_retries += u64::from(n);
@@ -203,23 +282,27 @@ pub(crate) fn handle(event: Event) {
         }
     };
     match result {
-        Ok(Some((usage, seg))) => {
-            st.elfcorehdr = (seg.mem, seg.memsz);
+        Ok(Some(a)) => {
             let ns = start.elapsed().as_nanos();
+            st.elfcorehdr = (a.seg.mem, a.seg.memsz);
             st.applied += 1;
+            st.index_builds += u64::from(a.index_built);
             st.last_ns = ns;
             st.max_ns = st.max_ns.max(ns);
             st.total_ns = st.total_ns.saturating_add(ns);
-            st.usage = usage;
-            pr_info!(
-                "{event}: elfcorehdr updated in {ns} ns ({} of {} program headers used)\n",
-                usage.phnum,
-                usage.capacity
+            st.last_edit_ns = edit_ns;
+            st.max_edit_ns = st.max_edit_ns.max(edit_ns);
+            st.total_edit_ns = st.total_edit_ns.saturating_add(edit_ns);
+            st.usage = a.usage;
+            pr_debug!(
+                "{event}: elfcorehdr updated in {edit_ns} ns ({} of {} program headers used)\n",
+                a.usage.phnum,
+                a.usage.capacity
             );
         }
         Ok(None) => {
             st.skipped += 1;
-            pr_info!("{event}: no loaded crash image allows updates\n");
+            pr_debug!("{event}: no loaded crash image allows updates\n");
         }
         Err(e) => {
             st.failed += 1;
@@ -234,7 +317,7 @@ pub(crate) fn handle(event: Event) {
 /// kept current by the kernel, 0 if not (none loaded, no update support, or a missed update),
 /// or -EBUSY if the kexec lock stayed busy (never a wrong 0 because of a busy lock).
 pub(crate) fn sysfs_value() -> c_int {
-    let _st = STATE.lock();
+    let _state = STATE.lock();
     let Ok((lock, _)) = KexecLock::acquire(SYSFS_LOCK_ATTEMPTS, LOCK_STEP_US) else {
         return EBUSY.to_errno();
     };
@@ -246,13 +329,14 @@ pub(crate) fn sysfs_value() -> c_int {
 
 /// debugfs `events`: the format of [`EventStats`]'s `Display`.
 pub(crate) fn show_events(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let st = STATE.lock();
-    write!(f, "{}", st.events)
+    let state = STATE.lock();
+    write!(f, "{}", state.stats.events)
 }
 
 /// debugfs `stats`: one `key value` line each.
 pub(crate) fn show_stats(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let st = STATE.lock();
+    let state = STATE.lock();
+    let st = &state.stats;
     writeln!(f, "applied {}", st.applied)?;
     writeln!(f, "skipped {}", st.skipped)?;
     writeln!(f, "failed {}", st.failed)?;
@@ -260,6 +344,10 @@ pub(crate) fn show_stats(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result 
     writeln!(f, "last_ns {}", st.last_ns)?;
     writeln!(f, "max_ns {}", st.max_ns)?;
     writeln!(f, "total_ns {}", st.total_ns)?;
+    writeln!(f, "last_edit_ns {}", st.last_edit_ns)?;
+    writeln!(f, "max_edit_ns {}", st.max_edit_ns)?;
+    writeln!(f, "total_edit_ns {}", st.total_edit_ns)?;
+    writeln!(f, "index_builds {}", st.index_builds)?;
     writeln!(f, "elfcorehdr_addr {:#x}", st.elfcorehdr.0)?;
     writeln!(f, "elfcorehdr_size {}", st.elfcorehdr.1)?;
     writeln!(f, "phnum {}", st.usage.phnum)?;

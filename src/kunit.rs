@@ -55,13 +55,19 @@ mod model_tests {
 
 #[kunit_tests(crash_hotplug_elfcorehdr)]
 mod elfcorehdr_tests {
-    use kernel::prelude::*;
+    use kernel::{
+        alloc::KVVec,
+        prelude::*, //
+    };
 
     use crate::model::{
         build,
+        slots,
         Elfcorehdr,
         HeaderSpec,
-        MemRange, //
+        Index,
+        MemRange,
+        Node, //
     };
 
     const PO: u64 = 0xffff_8880_0000_0000;
@@ -86,7 +92,9 @@ mod elfcorehdr_tests {
             end: 0x3fff_ffff,
         }];
         assert!(build(&mut buf, &spec(&base)).is_ok());
-        let mut hdr = match Elfcorehdr::open(&mut buf[..], PO) {
+        let nodes = KVVec::from_elem(Node::EMPTY, slots(buf.len()), GFP_KERNEL)?;
+        let mut ix = Index::new(nodes);
+        let mut hdr = match Elfcorehdr::open(&mut buf[..], PO, &mut ix) {
             Ok(h) => h,
             Err(_) => return Err(EINVAL),
         };
@@ -114,6 +122,7 @@ mod elfcorehdr_tests {
         }
         assert_eq!(n, 2);
         assert_eq!(covered, base[0].size() - inner.size());
+        assert!(hdr.index_matches());
         Ok(())
     }
 }

@@ -11,10 +11,13 @@
 //! - The kernel-text `PT_LOAD` and any entry userspace made that is not a direct-map RAM range
 //!   are kept as they are.
 
+use core::ops::DerefMut;
+
 use crate::model::{
     EditError,
     Elfcorehdr,
     Event,
+    Node,
     Segment, //
 };
 
@@ -24,7 +27,10 @@ pub(crate) fn needs_adoption(file_mode: bool, updated: bool) -> bool {
 }
 
 /// Applies `event` to the header. Returns the number of program headers written or tombstoned.
-pub(crate) fn apply<S: Segment>(hdr: &mut Elfcorehdr<S>, event: Event) -> Result<usize, EditError> {
+pub(crate) fn apply<S: Segment, N: DerefMut<Target = [Node]>>(
+    hdr: &mut Elfcorehdr<'_, S, N>,
+    event: Event,
+) -> Result<usize, EditError> {
     match event {
         Event::OnlineMemory(r) => hdr.add_ram(r),
         Event::OfflineMemory(r) => hdr.remove_ram(r),

@@ -29,9 +29,15 @@
 //!
 //! An edit that cannot be completed (no free slots) is refused before the first write.
 
-use core::fmt;
+use core::{fmt, ops::DerefMut};
 
-use crate::model::MemRange;
+use crate::model::{
+    index::{
+        Index,
+        Node, //
+    },
+    MemRange,
+};
 
 /// Size of an `Elf64_Ehdr`.
 pub const EHDR_SIZE: usize = 64;
@@ -126,6 +132,21 @@ pub enum HeaderError {
     BadSizes,
     /// `e_phoff` is not right after the ELF header, where the capture kernel reads them.
     BadPhoff(u64),
+    /// Two RAM `PT_LOAD`s overlap (a header the kernel did not build), so ranges cannot be
+    /// edited one by one.
+    Overlap {
+        /// One range.
+        range: MemRange,
+        /// A range listed before it that overlaps it.
+        listed: MemRange,
+    },
+    /// The index storage has fewer nodes than the segment has slots.
+    IndexTooSmall {
+        /// Slots of the segment.
+        need: usize,
+        /// Nodes of the storage.
+        have: usize,
+    },
 }
 
 impl fmt::Display for HeaderError {
@@ -138,6 +159,14 @@ impl fmt::Display for HeaderError {
             Self::NotCore(t) => write!(f, "e_type {t} is not ET_CORE"),
             Self::BadSizes => write!(f, "e_ehsize/e_phentsize are not the ELF64 sizes"),
             Self::BadPhoff(o) => write!(f, "e_phoff {o:#x} is misplaced"),
+            Self::Overlap { range, listed } => write!(
+                f,
+                "RAM PT_LOAD {:#x}-{:#x} overlaps {:#x}-{:#x}",
+                range.start, range.end, listed.start, listed.end
+            ),
+            Self::IndexTooSmall { need, have } => {
+                write!(f, "index has {have} nodes for {need} slots")
+            }
         }
     }
 }
@@ -404,6 +433,65 @@ pub fn build(buf: &mut [u8], spec: &HeaderSpec<'_>) -> Result<usize, TooSmall> {
     Ok(need)
 }
 
+/// Where the program headers of a valid elfcorehdr are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// `e_phnum`.
+    pub phnum: usize,
+    /// Program header slots the segment can hold.
+    pub capacity: usize,
+}
+
+/// Program header slots a segment of `len` bytes can hold.
+pub const fn slots(len: usize) -> usize {
+    let n = len.saturating_sub(EHDR_SIZE) / PHDR_SIZE;
+    if n > MAX_PHNUM {
+        MAX_PHNUM
+    } else {
+        n
+    }
+}
+
+/// Checks that `seg` holds an ELF64 little-endian core header the capture kernel reads as we do.
+pub fn validate<S: Segment>(seg: &S) -> Result<Layout, HeaderError> {
+    let len = seg.len();
+    if len < EHDR_SIZE {
+        return Err(HeaderError::Truncated {
+            need: EHDR_SIZE,
+            have: len,
+        });
+    }
+    let mut ehdr = [0u8; EHDR_SIZE];
+    seg.read(0, &mut ehdr);
+    let b = &ehdr[..];
+    // EI_MAG, EI_CLASS = ELFCLASS64, EI_DATA = ELFDATA2LSB, EI_VERSION = 1.
+    if b[..4] != *b"\x7fELF" || b[4] != 2 || b[5] != 1 || b[6] != 1 {
+        return Err(HeaderError::BadIdent);
+    }
+    let e_type = rd16(b, E_TYPE);
+    if e_type != ET_CORE {
+        return Err(HeaderError::NotCore(e_type));
+    }
+    if rd16(b, E_EHSIZE) as usize != EHDR_SIZE || rd16(b, E_PHENTSIZE) as usize != PHDR_SIZE {
+        return Err(HeaderError::BadSizes);
+    }
+    let phoff = rd64(b, E_PHOFF);
+    // The capture kernel (fs/proc/vmcore.c) reads the program headers right after the ELF
+    // header, whatever e_phoff says: anything else would be read wrongly.
+    if phoff != EHDR_SIZE as u64 {
+        return Err(HeaderError::BadPhoff(phoff));
+    }
+    let phnum = rd16(b, E_PHNUM) as usize;
+    let capacity = slots(len);
+    if phnum > capacity {
+        return Err(HeaderError::Truncated {
+            need: EHDR_SIZE + phnum * PHDR_SIZE,
+            have: len,
+        });
+    }
+    Ok(Layout { phnum, capacity })
+}
+
 /// Usage of an elfcorehdr's program header slots.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Usage {
@@ -426,67 +514,108 @@ impl Usage {
     }
 }
 
-/// A validated elfcorehdr in a [`Segment`].
+/// A validated elfcorehdr in a [`Segment`], with its [`Index`].
 ///
 /// # Invariants
 ///
-/// The segment holds a valid ELF64 little-endian core header whose `phoff + capacity * PHDR_SIZE`
-/// bytes are inside the segment, and `phnum <= capacity`.
-pub struct Elfcorehdr<S: Segment> {
+/// The segment holds a valid ELF64 little-endian core header (see [`validate`]) with `phnum`
+/// visible program headers of `capacity` slots, and `index` describes exactly its visible slots:
+/// every RAM `PT_LOAD` in the treap, every `PT_NULL` in the free list, the notes counted.
+pub struct Elfcorehdr<'x, S: Segment, N: DerefMut<Target = [Node]>> {
     seg: S,
-    phoff: usize,
     phnum: usize,
     capacity: usize,
     page_offset: u64,
+    index: &'x mut Index<N>,
 }
 
-impl<S: Segment> Elfcorehdr<S> {
-    /// Validates the header in `seg`. `page_offset` is the virtual address of physical 0 in the
-    /// direct map; RAM `PT_LOAD`s are recognised by it and new ones are written with it.
-    pub fn open(seg: S, page_offset: u64) -> Result<Self, HeaderError> {
-        let len = seg.len();
-        if len < EHDR_SIZE {
-            return Err(HeaderError::Truncated {
-                need: EHDR_SIZE,
-                have: len,
+impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
+    /// Validates the header in `seg` and brings `index` up to date with it (one scan of the
+    /// table if the index does not match it yet). `page_offset` is the virtual address of
+    /// physical 0 in the direct map; RAM `PT_LOAD`s are recognised by it and new ones are written
+    /// with it.
+    pub fn open(seg: S, page_offset: u64, index: &'x mut Index<N>) -> Result<Self, HeaderError> {
+        let Layout { phnum, capacity } = validate(&seg)?;
+        if index.slots() < capacity {
+            return Err(HeaderError::IndexTooSmall {
+                need: capacity,
+                have: index.slots(),
             });
         }
-        let mut ehdr = [0u8; EHDR_SIZE];
-        seg.read(0, &mut ehdr);
-        let b = &ehdr[..];
-        // EI_MAG, EI_CLASS = ELFCLASS64, EI_DATA = ELFDATA2LSB, EI_VERSION = 1.
-        if b[..4] != *b"\x7fELF" || b[4] != 2 || b[5] != 1 || b[6] != 1 {
-            return Err(HeaderError::BadIdent);
-        }
-        let e_type = rd16(b, E_TYPE);
-        if e_type != ET_CORE {
-            return Err(HeaderError::NotCore(e_type));
-        }
-        if rd16(b, E_EHSIZE) as usize != EHDR_SIZE || rd16(b, E_PHENTSIZE) as usize != PHDR_SIZE {
-            return Err(HeaderError::BadSizes);
-        }
-        let phoff64 = rd64(b, E_PHOFF);
-        // The capture kernel (fs/proc/vmcore.c) reads the program headers right after the ELF
-        // header, whatever e_phoff says: anything else would be read wrongly.
-        if phoff64 != EHDR_SIZE as u64 {
-            return Err(HeaderError::BadPhoff(phoff64));
-        }
-        let phoff = phoff64 as usize;
-        let phnum = rd16(b, E_PHNUM) as usize;
-        let capacity = ((len - phoff) / PHDR_SIZE).min(MAX_PHNUM);
-        if phnum > capacity {
-            return Err(HeaderError::Truncated {
-                need: phoff + phnum * PHDR_SIZE,
-                have: len,
-            });
-        }
-        Ok(Self {
+        let mut hdr = Self {
             seg,
-            phoff,
             phnum,
             capacity,
             page_offset,
-        })
+            index,
+        };
+        if !hdr.index.is_synced(phnum) {
+            hdr.reindex()?;
+        }
+        Ok(hdr)
+    }
+
+    /// Rebuilds the index from the segment.
+    fn reindex(&mut self) -> Result<(), HeaderError> {
+        self.index.clear();
+        for i in 0..self.phnum {
+            let p = self.phdr(i);
+            // `i < phnum <= MAX_PHNUM`, which fits the index's slot numbers.
+            let x = i as u16;
+            match p.p_type {
+                PT_NOTE => self.index.count_note(),
+                PT_NULL => self.index.push_free(x),
+                _ => {
+                    if let Some(r) = p.range().filter(|_| p.is_ram(self.page_offset)) {
+                        self.index.insert_ram(x, r).map_err(|o| {
+                            self.index.clear();
+                            HeaderError::Overlap {
+                                range: o.range,
+                                listed: o.listed,
+                            }
+                        })?;
+                    }
+                }
+            }
+        }
+        self.index.set_synced(self.phnum);
+        Ok(())
+    }
+
+    /// Whether the index describes the visible slots exactly (a fresh scan agrees with it).
+    /// O(n); for tests.
+    pub fn index_matches(&self) -> bool {
+        if !self.index.is_synced(self.phnum) || self.index.check().is_none() {
+            return false;
+        }
+        let (mut notes, mut free, mut ram) = (0, 0, 0);
+        for i in 0..self.phnum {
+            let p = self.phdr(i);
+            let ok = match p.p_type {
+                PT_NOTE => {
+                    notes += 1;
+                    !self.index.is_free(i) && !self.index.is_ram(i)
+                }
+                PT_NULL => {
+                    free += 1;
+                    self.index.is_free(i)
+                }
+                _ => match p.range().filter(|_| p.is_ram(self.page_offset)) {
+                    Some(r) => {
+                        ram += 1;
+                        self.index.is_ram(i) && self.index.range(i as u16) == r
+                    }
+                    None => !self.index.is_free(i) && !self.index.is_ram(i),
+                },
+            };
+            if !ok {
+                return false;
+            }
+        }
+        (self.phnum..self.capacity).all(|i| !self.index.is_free(i) && !self.index.is_ram(i))
+            && notes == self.index.note_count()
+            && free == self.index.tombstone_count()
+            && ram == self.index.ram_count()
     }
 
     /// The segment.
@@ -503,7 +632,7 @@ impl<S: Segment> Elfcorehdr<S> {
     pub fn phdr(&self, i: usize) -> Phdr {
         let mut b = [0u8; PHDR_SIZE];
         if i < self.capacity {
-            self.seg.read(self.phoff + i * PHDR_SIZE, &mut b);
+            self.seg.read(EHDR_SIZE + i * PHDR_SIZE, &mut b);
         }
         Phdr::decode(&b)
     }
@@ -513,7 +642,7 @@ impl<S: Segment> Elfcorehdr<S> {
         (0..self.phnum).map(|i| self.phdr(i))
     }
 
-    /// The ranges of the visible RAM `PT_LOAD`s, in table order.
+    /// The ranges of the visible RAM `PT_LOAD`s, in table order (read from the segment).
     pub fn ram_ranges(&self) -> impl Iterator<Item = MemRange> + '_ {
         let po = self.page_offset;
         self.phdrs()
@@ -521,63 +650,64 @@ impl<S: Segment> Elfcorehdr<S> {
             .filter_map(|p| p.range())
     }
 
-    /// Slot usage.
+    /// Slot usage. O(1).
     pub fn usage(&self) -> Usage {
-        let mut u = Usage {
+        Usage {
             phnum: self.phnum,
             capacity: self.capacity,
-            ..Usage::default()
-        };
-        for p in self.phdrs() {
-            match p.p_type {
-                PT_NOTE => u.notes += 1,
-                PT_NULL => u.tombstones += 1,
-                _ if p.is_ram(self.page_offset) => u.ram_loads += 1,
-                _ => {}
-            }
+            notes: self.index.note_count(),
+            ram_loads: self.index.ram_count(),
+            tombstones: self.index.tombstone_count(),
         }
-        u
-    }
-
-    /// Free slots, tombstones first (lowest index first), then past `e_phnum`.
-    fn free_slots(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.phnum)
-            .filter(|&i| self.phdr(i).p_type == PT_NULL)
-            .chain(self.phnum..self.capacity)
     }
 
     fn set_phnum(&mut self, n: usize) {
         self.seg.commit(E_PHNUM, &(n as u16).to_le_bytes());
         self.phnum = n;
+        self.index.set_synced(n);
     }
 
-    /// Writes `p` into free slot `i` and makes it visible with the last store.
+    /// A free slot: a listed tombstone (unlisted now), or the first slot past `e_phnum`.
+    fn take_slot(&mut self) -> usize {
+        match self.index.pop_free() {
+            Some(x) => usize::from(x),
+            None => self.phnum,
+        }
+    }
+
+    /// Writes `p` into free slot `i` (from [`take_slot`](Self::take_slot)) and makes it visible
+    /// with the last store.
     fn publish(&mut self, i: usize, p: &Phdr) {
         if i < self.phnum {
             // A tombstone: everything but p_type is invisible while p_type is PT_NULL.
             self.publish_as(i, p);
         } else {
-            // Past e_phnum: invisible until e_phnum covers it. Fill the gap up to it with
-            // tombstones first (slots between phnum and i).
-            for j in self.phnum..i {
-                let o = self.phoff + j * PHDR_SIZE;
-                self.seg.write(o, &[0u8; PHDR_SIZE]);
-            }
-            self.seg.write(self.phoff + i * PHDR_SIZE, &p.encode());
+            // Past e_phnum: invisible until e_phnum covers it.
+            self.seg.write(EHDR_SIZE + i * PHDR_SIZE, &p.encode());
             self.set_phnum(i + 1);
         }
     }
 
-    /// Turns visible slot `i` into a tombstone with one store.
+    /// Fills tombstone `i` with `p` and publishes it with its `p_type` store.
+    fn publish_as(&mut self, i: usize, p: &Phdr) {
+        let off = EHDR_SIZE + i * PHDR_SIZE;
+        let bytes = p.encode();
+        self.seg.write(off + P_FLAGS, &bytes[P_FLAGS..]);
+        self.seg.commit(off + P_TYPE, &bytes[P_TYPE..P_FLAGS]);
+    }
+
+    /// Turns visible slot `i` into a tombstone with one store (the index is updated by the
+    /// caller).
     fn tombstone(&mut self, i: usize) {
-        let off = self.phoff + i * PHDR_SIZE;
+        let off = EHDR_SIZE + i * PHDR_SIZE;
         self.seg.commit(off + P_TYPE, &PT_NULL.to_le_bytes());
     }
 
     /// Drops trailing tombstones by lowering `e_phnum` (the dumped set does not change).
     fn trim(&mut self) {
         let mut n = self.phnum;
-        while n > 0 && self.phdr(n - 1).p_type == PT_NULL {
+        while n > 0 && self.index.is_free(n - 1) {
+            self.index.take_free((n - 1) as u16);
             n -= 1;
         }
         if n != self.phnum {
@@ -593,27 +723,45 @@ impl<S: Segment> Elfcorehdr<S> {
         }
     }
 
+    /// The first part of `from..=to` that no listed RAM range covers.
+    fn next_gap(&self, from: u64, to: u64) -> Option<MemRange> {
+        let mut c = from;
+        while c <= to {
+            let next = self.index.first_ending_from(c).map(|x| self.index.range(x));
+            match next {
+                Some(cov) if cov.start <= c => c = cov.end.checked_add(1)?,
+                Some(cov) if cov.start <= to => {
+                    return Some(MemRange {
+                        start: c,
+                        end: cov.start - 1,
+                    })
+                }
+                _ => return Some(MemRange { start: c, end: to }),
+            }
+        }
+        None
+    }
+
+    /// The parts of `r` that no listed RAM range covers, in address order, passed to `f`.
+    fn for_each_gap(&mut self, r: MemRange, mut f: impl FnMut(&mut Self, MemRange)) {
+        let mut c = Some(r.start);
+        while let Some(g) = c.and_then(|c| self.next_gap(c, r.end)) {
+            f(self, g);
+            c = g.end.checked_add(1);
+        }
+    }
+
+    /// Lists RAM range `r`, just published in slot `i`, in the index.
+    fn index_ram(&mut self, i: usize, r: MemRange) {
+        // The caller only lists parts of gaps or of ranges it unlisted: no overlap is possible.
+        let _ = self.index.insert_ram(i as u16, r);
+    }
+
     /// Adds RAM range `r`. Parts already covered by a RAM `PT_LOAD` are not added again, so
     /// adding a range twice is harmless. Returns the number of `PT_LOAD`s written.
     pub fn add_ram(&mut self, r: MemRange) -> Result<usize, EditError> {
-        // The uncovered parts of `r`: walk the covered ranges that overlap it, in address order.
-        // At most one new piece per gap; gaps are found without allocating by repeatedly looking
-        // for the lowest covered range at or after the cursor.
         let mut pieces = 0usize;
-        let mut cursor = Some(r.start);
-        while let Some(c) = cursor.filter(|&c| c <= r.end) {
-            match self.next_covered(c, r.end) {
-                Some(cov) if cov.start <= c => cursor = cov.end.checked_add(1),
-                Some(cov) => {
-                    pieces += 1;
-                    cursor = cov.end.checked_add(1);
-                }
-                None => {
-                    pieces += 1;
-                    cursor = None;
-                }
-            }
-        }
+        self.for_each_gap(r, |_, _| pieces += 1);
         if pieces == 0 {
             return Ok(0);
         }
@@ -626,36 +774,28 @@ impl<S: Segment> Elfcorehdr<S> {
         if pieces > 1 && tail < pieces {
             return Err(self.full(pieces, tail));
         }
-        let mut cursor = Some(r.start);
-        let mut next_tail = self.phnum;
-        while let Some(c) = cursor.filter(|&c| c <= r.end) {
-            let (gap_end, next) = match self.next_covered(c, r.end) {
-                Some(cov) if cov.start <= c => {
-                    cursor = cov.end.checked_add(1);
-                    continue;
-                }
-                Some(cov) => (cov.start - 1, cov.end.checked_add(1)),
-                None => (r.end, None),
-            };
-            let p = Phdr::ram(
-                MemRange {
-                    start: c,
-                    end: gap_end,
-                },
-                self.page_offset,
-            );
-            if pieces == 1 {
-                let slot = self.free_slots().next().unwrap_or(self.phnum);
-                self.publish(slot, &p);
-            } else {
-                let off = self.phoff + next_tail * PHDR_SIZE;
-                self.seg.write(off, &p.encode());
-                next_tail += 1;
+        if pieces == 1 {
+            if let Some(g) = self.next_gap(r.start, r.end) {
+                let slot = self.take_slot();
+                self.publish(slot, &Phdr::ram(g, self.page_offset));
+                self.index_ram(slot, g);
             }
-            cursor = next;
+            return Ok(1);
         }
-        if pieces > 1 {
-            self.set_phnum(next_tail);
+        let base = self.phnum;
+        let mut k = base;
+        self.for_each_gap(r, |h, g| {
+            h.seg.write(
+                EHDR_SIZE + k * PHDR_SIZE,
+                &Phdr::ram(g, h.page_offset).encode(),
+            );
+            k += 1;
+        });
+        self.set_phnum(k);
+        for i in base..k {
+            if let Some(g) = self.phdr(i).range() {
+                self.index_ram(i, g);
+            }
         }
         Ok(pieces)
     }
@@ -670,7 +810,7 @@ impl<S: Segment> Elfcorehdr<S> {
     /// store; listed twice, same dump), then tombstoned (one store), then the note is published
     /// there (one store). The notes of CPUs that are not online at a crash are empty and left out
     /// by the capture kernel, so a new note changes no byte of a dump taken in between. Returns
-    /// how many notes were added.
+    /// how many notes were added. Runs once per image: it scans the table and rebuilds the index.
     pub fn adopt_notes(&mut self, notes: &[u64], note_size: u64) -> Result<usize, EditError> {
         let listed = |this: &Self, addr: u64| {
             this.phdrs()
@@ -694,7 +834,7 @@ impl<S: Segment> Elfcorehdr<S> {
                 .unwrap_or(self.phnum);
             let note = Phdr::note(addr, note_size);
             if j == self.phnum {
-                self.seg.write(self.phoff + j * PHDR_SIZE, &note.encode());
+                self.seg.write(EHDR_SIZE + j * PHDR_SIZE, &note.encode());
                 self.set_phnum(j + 1);
                 continue;
             }
@@ -702,69 +842,63 @@ impl<S: Segment> Elfcorehdr<S> {
             if displaced.p_type != PT_NULL {
                 let t = self.phnum;
                 self.seg
-                    .write(self.phoff + t * PHDR_SIZE, &displaced.encode());
+                    .write(EHDR_SIZE + t * PHDR_SIZE, &displaced.encode());
                 self.set_phnum(t + 1);
                 self.tombstone(j);
             }
             self.publish_as(j, &note);
         }
+        // The table was rearranged by slot: rebuild the index from it. The set of RAM ranges
+        // did not change, so this cannot find an overlap the open did not.
+        let _ = self.reindex();
         Ok(need)
     }
 
-    /// Fills tombstone `i` with `p` and publishes it with its `p_type` store.
-    fn publish_as(&mut self, i: usize, p: &Phdr) {
-        let off = self.phoff + i * PHDR_SIZE;
-        let bytes = p.encode();
-        self.seg.write(off + P_FLAGS, &bytes[P_FLAGS..]);
-        self.seg.commit(off + P_TYPE, &bytes[P_TYPE..P_FLAGS]);
+    /// The listed RAM range with the lowest start that overlaps `r`.
+    fn first_overlap(&self, r: MemRange) -> Option<u16> {
+        self.index
+            .first_ending_from(r.start)
+            .filter(|&x| self.index.range(x).start <= r.end)
     }
 
-    /// The covered RAM range with the lowest start among those that end at or after `from` and
-    /// start at or before `to`.
-    fn next_covered(&self, from: u64, to: u64) -> Option<MemRange> {
-        self.ram_ranges()
-            .filter(|c| c.end >= from && c.start <= to)
-            .min_by_key(|c| c.start)
+    /// The listed RAM ranges that overlap `r`, in address order, passed to `f` with their slot.
+    fn for_each_overlap(&mut self, r: MemRange, mut f: impl FnMut(&mut Self, usize, MemRange)) {
+        let mut x = self.first_overlap(r);
+        while let Some(i) = x {
+            let range = self.index.range(i);
+            if range.start > r.end {
+                break;
+            }
+            f(self, usize::from(i), range);
+            x = self.index.next(i);
+        }
     }
 
     /// Removes RAM range `r` from the dump. Returns the number of `PT_LOAD`s it touched.
     pub fn remove_ram(&mut self, r: MemRange) -> Result<usize, EditError> {
         let po = self.page_offset;
-        let overlaps = move |p: &Phdr| {
-            p.is_ram(po)
-                && p.range()
-                    .is_some_and(|x| x.start <= r.end && x.end >= r.start)
-        };
         // The entries that overlap `r` and, since they are disjoint, at most two remainders
-        // outside it: the left part of one that starts before `r`, the right part of one that
-        // ends after it.
-        let (mut m, mut first) = (0usize, 0usize);
-        let mut outside = [None::<MemRange>; 2];
-        for i in 0..self.phnum {
-            let p = self.phdr(i);
-            let Some(x) = p.range().filter(|_| overlaps(&p)) else {
-                continue;
-            };
-            if m == 0 {
-                first = i;
-            }
+        // outside it: the left part of the first if it starts before `r`, the right part of the
+        // last if it ends after it.
+        let (mut m, mut first, mut last) = (0usize, None::<MemRange>, None::<MemRange>);
+        self.for_each_overlap(r, |_, _, x| {
             m += 1;
-            if x.start < r.start {
-                outside[0] = Some(MemRange {
-                    start: x.start,
-                    end: r.start - 1,
-                });
-            }
-            if x.end > r.end {
-                outside[1] = Some(MemRange {
-                    start: r.end + 1,
-                    end: x.end,
-                });
-            }
-        }
-        if m == 0 {
+            first.get_or_insert(x);
+            last = Some(x);
+        });
+        let (Some(first), Some(last)) = (first, last) else {
             return Ok(0);
-        }
+        };
+        let outside = [
+            (first.start < r.start).then(|| MemRange {
+                start: first.start,
+                end: r.start - 1,
+            }),
+            (last.end > r.end).then(|| MemRange {
+                start: r.end + 1,
+                end: last.end,
+            }),
+        ];
         let n_out = outside.iter().flatten().count();
         let (free, tail) = (self.usage().free(), self.capacity - self.phnum);
         if m == 1 && free < n_out {
@@ -775,38 +909,45 @@ impl<S: Segment> Elfcorehdr<S> {
             return Err(self.full(n_out + m, tail));
         }
         // 1. Publish the remainders: covered twice until the originals go, same dumped set.
-        for piece in outside.into_iter().flatten() {
-            let slot = self.free_slots().next().unwrap_or(self.phnum);
-            self.publish(slot, &Phdr::ram(piece, po));
+        let mut published = [None::<(usize, MemRange)>; 2];
+        for (piece, done) in outside.into_iter().zip(published.iter_mut()) {
+            if let Some(piece) = piece {
+                let slot = self.take_slot();
+                self.publish(slot, &Phdr::ram(piece, po));
+                *done = Some((slot, piece));
+            }
         }
         if m == 1 {
             // 2. One store removes the original: the dumped set is the new one.
-            self.tombstone(first);
+            if let Some(i) = self.first_overlap(r) {
+                self.tombstone(usize::from(i));
+            }
         } else {
             // 2. Copy the inside parts of the originals past e_phnum; one store shows them.
             let base = self.phnum;
             let mut k = base;
-            for i in 0..base {
-                let p = self.phdr(i);
-                if let Some(x) = p.range().filter(|_| overlaps(&p)) {
-                    let inside = MemRange {
-                        start: x.start.max(r.start),
-                        end: x.end.min(r.end),
-                    };
-                    self.seg
-                        .write(self.phoff + k * PHDR_SIZE, &Phdr::ram(inside, po).encode());
-                    k += 1;
-                }
-            }
+            self.for_each_overlap(r, |h, _, x| {
+                let inside = MemRange {
+                    start: x.start.max(r.start),
+                    end: x.end.min(r.end),
+                };
+                h.seg
+                    .write(EHDR_SIZE + k * PHDR_SIZE, &Phdr::ram(inside, po).encode());
+                k += 1;
+            });
             self.set_phnum(k);
             // 3. Tombstone the originals: the copies keep the dumped set.
-            for i in 0..base {
-                if overlaps(&self.phdr(i)) {
-                    self.tombstone(i);
-                }
-            }
+            self.for_each_overlap(r, |h, i, _| h.tombstone(i));
             // 4. One store drops the copies: the dumped set is the new one.
             self.set_phnum(base);
+        }
+        // The index: the originals become tombstones, the remainders are listed.
+        while let Some(i) = self.first_overlap(r) {
+            self.index.remove_ram(i);
+            self.index.push_free(i);
+        }
+        for (slot, piece) in published.into_iter().flatten() {
+            self.index_ram(slot, piece);
         }
         self.trim();
         Ok(m)

@@ -7,15 +7,19 @@
 
 pub mod elf;
 pub mod event;
+pub mod index;
 pub mod ranges;
 
 pub use elf::{
     build,
+    slots,
+    validate,
     EditError,
     Elfcorehdr,
     HeaderError,
     HeaderSpec,
     KernelText,
+    Layout,
     Phdr,
     Segment,
     TooSmall,
@@ -26,6 +30,10 @@ pub use event::{
     EventKind,
     EventStats,
     MemRange, //
+};
+pub use index::{
+    Index,
+    Node, //
 };
 pub use ranges::{
     NoRoom,

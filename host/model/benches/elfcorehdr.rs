@@ -2,7 +2,9 @@
 //! a full rebuild of the header (what the upstream C handler does on every event), at 8, 256 and
 //! 8192 RAM ranges.
 
-use crash_hotplug_model::{build, Elfcorehdr, HeaderSpec, KernelText, MemRange};
+use crash_hotplug_model::{
+    build, slots, Elfcorehdr, HeaderSpec, Index, KernelText, MemRange, Node,
+};
 use criterion::{criterion_main, BenchmarkId, Criterion};
 use std::hint::black_box;
 
@@ -63,7 +65,9 @@ fn bench(c: &mut Criterion) {
             BenchmarkId::new("incremental online+offline", n),
             &n,
             |b, _| {
-                let mut hdr = Elfcorehdr::open(&mut seg[..], PAGE_OFFSET).expect("valid");
+                // The index lives as long as the image, as in the kernel: built once.
+                let mut ix = Index::new(vec![Node::EMPTY; slots(seg.len())]);
+                let mut hdr = Elfcorehdr::open(&mut seg[..], PAGE_OFFSET, &mut ix).expect("valid");
                 b.iter(|| {
                     black_box(hdr.add_ram(black_box(block)).expect("room"));
                     black_box(hdr.remove_ram(black_box(block)).expect("room"));

@@ -4,7 +4,7 @@
 //! same notes and addresses as one built from scratch.
 
 use crash_hotplug_model::{
-    build, EditError, Elfcorehdr, HeaderSpec, KernelText, MemRange, Segment,
+    build, slots, EditError, Elfcorehdr, HeaderSpec, Index, KernelText, MemRange, Node, Segment,
 };
 use goblin::{
     container::{Container, Ctx},
@@ -47,16 +47,27 @@ impl Segment for Recorder {
     }
 }
 
-/// Opens `buf` as a header whose stores are recorded.
-fn recorded(buf: Vec<u8>) -> Elfcorehdr<Recorder> {
-    Elfcorehdr::open(
+type Ix = Index<Vec<Node>>;
+
+/// An index for headers of `len` bytes.
+fn index_for(len: usize) -> Ix {
+    Index::new(vec![Node::EMPTY; slots(len)])
+}
+
+/// Opens `buf` as a header whose stores are recorded, with index `ix` (built at the first open,
+/// kept up to date by the edits after that).
+fn recorded(buf: Vec<u8>, ix: &mut Ix) -> Elfcorehdr<'_, Recorder, Vec<Node>> {
+    let h = Elfcorehdr::open(
         Recorder {
             buf,
             states: vec![],
         },
         PAGE_OFFSET,
+        ix,
     )
-    .expect("valid")
+    .expect("valid");
+    assert!(h.index_matches(), "index after open");
+    h
 }
 
 /// What a reader of the header would dump: the notes and the union of the RAM ranges.
@@ -178,7 +189,12 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 /// Applies `op` to the header in `buf`, checks every intermediate state, returns the new bytes.
-fn apply_checked(buf: Vec<u8>, op: &Op, bits: &mut [bool]) -> Result<Vec<u8>, TestCaseError> {
+fn apply_checked(
+    buf: Vec<u8>,
+    op: &Op,
+    bits: &mut [bool],
+    ix: &mut Ix,
+) -> Result<Vec<u8>, TestCaseError> {
     let before = view(&buf);
     let (s, e, add) = match *op {
         Op::Add(s, e) => (s, e, true),
@@ -193,12 +209,13 @@ fn apply_checked(buf: Vec<u8>, op: &Op, bits: &mut [bool]) -> Result<Vec<u8>, Te
         end: (e + 1) * UNIT - 1,
     };
     let orig = buf.clone();
-    let mut h = recorded(buf);
+    let mut h = recorded(buf, ix);
     let res = if add {
         h.add_ram(r).map(|_| ())
     } else {
         h.remove_ram(r).map(|_| ())
     };
+    prop_assert!(h.index_matches(), "index out of step after {:?}", op);
     let rec = h.into_segment();
     match res {
         Err(EditError::Full {
@@ -253,8 +270,9 @@ proptest! {
         let mut bits = init.clone();
         let ram = units_to_ranges(&init);
         let mut buf = built(&ram, CPU_NOTES.len() + 2 + ram.len() + spare);
+        let mut ix = index_for(buf.len());
         for op in &ops {
-            buf = apply_checked(buf, op, &mut bits)?;
+            buf = apply_checked(buf, op, &mut bits, &mut ix)?;
         }
         let rebuilt = built(&units_to_ranges(&bits), 600);
         prop_assert_eq!(view(&buf), view(&rebuilt));
@@ -274,7 +292,8 @@ fn removing_a_whole_entry_is_one_store_and_slots_are_reused() {
         },
     ];
     let buf = built(&ram, 16);
-    let mut h = recorded(buf);
+    let mut ix = index_for(buf.len());
+    let mut h = recorded(buf, &mut ix);
     let before = h.usage();
     h.remove_ram(ram[1]).expect("remove");
     assert_eq!(
@@ -318,7 +337,8 @@ fn full_header_refuses_and_stays_unchanged() {
     let n = CPU_NOTES.len() + 2 + 1;
     let buf = built(&ram, n + 1);
     let mut copy = buf.clone();
-    let mut h = Elfcorehdr::open(&mut copy[..], PAGE_OFFSET).expect("valid");
+    let mut ix = index_for(copy.len());
+    let mut h = Elfcorehdr::open(&mut copy[..], PAGE_OFFSET, &mut ix).expect("valid");
     assert_eq!(
         h.add_ram(MemRange {
             start: 0x10000,
@@ -367,8 +387,10 @@ proptest! {
         let mut buf = vec![0u8; 64 + 600 * 56];
         build(&mut buf, &user).expect("fits");
         let before = view(&buf);
-        let mut h = recorded(buf);
+        let mut ix = index_for(buf.len());
+        let mut h = recorded(buf, &mut ix);
         let added = h.adopt_notes(&CPU_NOTES, 0x150).expect("room");
+        prop_assert!(h.index_matches());
         prop_assert_eq!(added, CPU_NOTES.len() - present);
         let rec = h.into_segment();
         let after = view(&rec.buf);
@@ -396,4 +418,49 @@ proptest! {
             .collect();
         prop_assert_eq!(cpu_order, CPU_NOTES.to_vec());
     }
+}
+
+/// Thousands of block-sized edits on a header with thousands of ranges (deep treap, many
+/// rotations): the index stays exact and the header ends as a from-scratch build.
+#[test]
+fn index_stays_exact_over_thousands_of_edits() {
+    const BLOCKS: u64 = 4096;
+    let mut bits: Vec<bool> = (0..BLOCKS).map(|i| i % 3 != 1).collect();
+    let ram = units_to_ranges(&bits);
+    let mut buf = built(&ram, CPU_NOTES.len() + 2 + BLOCKS as usize);
+    let mut ix = index_for(buf.len());
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for k in 0..6000u32 {
+        // xorshift64: a fixed pseudo-random sequence.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let b = state % BLOCKS;
+        let len = 1 + (state >> 40) % 3;
+        let e = (b + len - 1).min(BLOCKS - 1);
+        let r = MemRange {
+            start: b * UNIT,
+            end: (e + 1) * UNIT - 1,
+        };
+        let add = state & (1 << 20) != 0;
+        let mut h = Elfcorehdr::open(&mut buf[..], PAGE_OFFSET, &mut ix).expect("valid");
+        if add {
+            h.add_ram(r).expect("room");
+        } else {
+            h.remove_ram(r).expect("room");
+        }
+        if k % 250 == 0 {
+            assert!(h.index_matches(), "index out of step after edit {k}");
+        }
+        for x in &mut bits[b as usize..=e as usize] {
+            *x = add;
+        }
+    }
+    let h = Elfcorehdr::open(&mut buf[..], PAGE_OFFSET, &mut ix).expect("valid");
+    assert!(h.index_matches());
+    let rebuilt = built(
+        &units_to_ranges(&bits),
+        CPU_NOTES.len() + 2 + BLOCKS as usize,
+    );
+    assert_eq!(view(&buf), view(&rebuilt));
 }

@@ -1,0 +1,461 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! An index of an elfcorehdr's program header table, so that an edit costs O(log n) in the
+//! number of RAM ranges instead of several scans of the table.
+//!
+//! The index has one [`Node`] per program header slot, in storage the caller allocates once per
+//! segment size (the kernel keeps it across events; it is a cache, rebuilt from the segment by one
+//! scan whenever it may not match, e.g. for a newly loaded image or after a failed edit):
+//!
+//! - the visible RAM `PT_LOAD`s form a treap ordered by start address (the ranges are disjoint, so
+//!   this is also their end order); the priority of a node is a hash of its start, so the shape
+//!   does not depend on the order of edits and the expected depth is O(log n);
+//! - the visible tombstones (`PT_NULL` slots below `e_phnum`) form a doubly linked free list;
+//! - counts of notes, RAM ranges and tombstones make the usage report O(1).
+//!
+//! Everything is iterative (no recursion) and allocation-free, and no operation can panic: an
+//! index past the storage reads as an empty node and writes to a scratch node.
+
+use core::ops::DerefMut;
+
+use crate::model::MemRange;
+
+/// No node.
+const NIL: u16 = u16::MAX;
+
+/// What a slot holds, as far as the index cares.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Kind {
+    /// Past `e_phnum`, or a note, the kernel text or an entry the index does not track.
+    #[default]
+    Other,
+    /// A visible RAM `PT_LOAD`, in the treap.
+    Ram,
+    /// A visible tombstone, in the free list.
+    Free,
+}
+
+/// One slot's entry in the index. For [`Kind::Ram`], `left`/`right`/`parent` are treap links; for
+/// [`Kind::Free`], `left`/`right` are the previous and next tombstone in the free list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Node {
+    start: u64,
+    end: u64,
+    left: u16,
+    right: u16,
+    parent: u16,
+    kind: Kind,
+}
+
+impl Node {
+    /// An unused node: the value to fill new storage with.
+    pub const EMPTY: Self = Self {
+        start: 0,
+        end: 0,
+        left: NIL,
+        right: NIL,
+        parent: NIL,
+        kind: Kind::Other,
+    };
+}
+
+impl Default for Node {
+    fn default() -> Self {
+        Self::EMPTY
+    }
+}
+
+/// The treap priority of a node starting at `start` (splitmix64's finaliser).
+const fn priority(start: u64) -> u64 {
+    let mut z = start.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Two RAM `PT_LOAD`s of a header overlap: the header cannot be edited range by range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Overlap {
+    /// The range being added to the index.
+    pub range: MemRange,
+    /// A range already in it that overlaps `range`.
+    pub listed: MemRange,
+}
+
+/// The index, over storage `N` of at least one node per slot of the header it indexes.
+pub struct Index<N: DerefMut<Target = [Node]>> {
+    nodes: N,
+    scratch: Node,
+    root: u16,
+    free_head: u16,
+    ram: usize,
+    tombstones: usize,
+    notes: usize,
+    /// `Some(e_phnum)` of the header the index matches, `None` if it must be rebuilt.
+    synced: Option<usize>,
+    /// Times the index was built from a segment.
+    builds: u64,
+}
+
+impl<N: DerefMut<Target = [Node]>> Index<N> {
+    /// An empty index over `nodes`; it is built at the first [`open`](super::Elfcorehdr::open).
+    pub fn new(nodes: N) -> Self {
+        Self {
+            nodes,
+            scratch: Node::EMPTY,
+            root: NIL,
+            free_head: NIL,
+            ram: 0,
+            tombstones: 0,
+            notes: 0,
+            synced: None,
+            builds: 0,
+        }
+    }
+
+    /// Times the index was built from a segment (one scan of its table each).
+    pub fn builds(&self) -> u64 {
+        self.builds
+    }
+
+    /// Slots the storage can index.
+    pub fn slots(&self) -> usize {
+        self.nodes.len().min(usize::from(NIL))
+    }
+
+    /// Forgets what the index knows, so that the next open rebuilds it from the segment. The
+    /// caller must do this when the segment may have changed behind the index's back (a new
+    /// image, an edit that failed half way).
+    pub fn invalidate(&mut self) {
+        self.synced = None;
+    }
+
+    /// Whether the index was built for a header with `phnum` visible entries and kept since.
+    pub(crate) fn is_synced(&self, phnum: usize) -> bool {
+        self.synced == Some(phnum)
+    }
+
+    pub(crate) fn set_synced(&mut self, phnum: usize) {
+        self.synced = Some(phnum);
+    }
+
+    /// Empties the index before a rebuild.
+    pub(crate) fn clear(&mut self) {
+        self.builds = self.builds.wrapping_add(1);
+        self.nodes.fill(Node::EMPTY);
+        self.root = NIL;
+        self.free_head = NIL;
+        self.ram = 0;
+        self.tombstones = 0;
+        self.notes = 0;
+        self.synced = None;
+    }
+
+    /// Visible RAM `PT_LOAD`s.
+    pub(crate) fn ram_count(&self) -> usize {
+        self.ram
+    }
+
+    /// Visible tombstones.
+    pub(crate) fn tombstone_count(&self) -> usize {
+        self.tombstones
+    }
+
+    /// Visible notes.
+    pub(crate) fn note_count(&self) -> usize {
+        self.notes
+    }
+
+    pub(crate) fn count_note(&mut self) {
+        self.notes += 1;
+    }
+
+    fn n(&self, x: u16) -> Node {
+        self.nodes
+            .get(usize::from(x))
+            .copied()
+            .unwrap_or(Node::EMPTY)
+    }
+
+    fn nm(&mut self, x: u16) -> &mut Node {
+        let Self { nodes, scratch, .. } = self;
+        match nodes.get_mut(usize::from(x)) {
+            Some(n) => n,
+            None => scratch,
+        }
+    }
+
+    fn prio(&self, x: u16) -> (u64, u16) {
+        (priority(self.n(x).start), x)
+    }
+
+    /// The range of RAM node `x`.
+    pub(crate) fn range(&self, x: u16) -> MemRange {
+        let n = self.n(x);
+        MemRange {
+            start: n.start,
+            end: n.end,
+        }
+    }
+
+    /// Whether slot `i` is a listed tombstone.
+    pub(crate) fn is_free(&self, i: usize) -> bool {
+        u16::try_from(i).is_ok_and(|x| self.n(x).kind == Kind::Free)
+    }
+
+    /// Whether slot `i` is a listed RAM range.
+    pub(crate) fn is_ram(&self, i: usize) -> bool {
+        u16::try_from(i).is_ok_and(|x| self.n(x).kind == Kind::Ram)
+    }
+
+    /// Points `g`'s link to `old` (or the root, if `g` is `NIL`) at `new`.
+    fn replace_child(&mut self, g: u16, old: u16, new: u16) {
+        if g == NIL {
+            self.root = new;
+        } else if self.n(g).left == old {
+            self.nm(g).left = new;
+        } else {
+            self.nm(g).right = new;
+        }
+    }
+
+    /// Rotates `x` above its parent.
+    fn rotate_up(&mut self, x: u16) {
+        let p = self.n(x).parent;
+        if p == NIL {
+            return;
+        }
+        let g = self.n(p).parent;
+        if self.n(p).left == x {
+            let b = self.n(x).right;
+            self.nm(p).left = b;
+            if b != NIL {
+                self.nm(b).parent = p;
+            }
+            self.nm(x).right = p;
+        } else {
+            let b = self.n(x).left;
+            self.nm(p).right = b;
+            if b != NIL {
+                self.nm(b).parent = p;
+            }
+            self.nm(x).left = p;
+        }
+        self.nm(p).parent = x;
+        self.nm(x).parent = g;
+        self.replace_child(g, p, x);
+    }
+
+    /// The RAM node with the lowest start among those that end at or after `from`.
+    pub(crate) fn first_ending_from(&self, from: u64) -> Option<u16> {
+        let (mut cur, mut best) = (self.root, None);
+        while cur != NIL {
+            let n = self.n(cur);
+            if n.end >= from {
+                best = Some(cur);
+                cur = n.left;
+            } else {
+                cur = n.right;
+            }
+        }
+        best
+    }
+
+    /// The RAM node after `x` in address order.
+    pub(crate) fn next(&self, x: u16) -> Option<u16> {
+        let mut c = self.n(x).right;
+        if c != NIL {
+            while self.n(c).left != NIL {
+                c = self.n(c).left;
+            }
+            return Some(c);
+        }
+        let (mut c, mut p) = (x, self.n(x).parent);
+        while p != NIL && self.n(p).right == c {
+            c = p;
+            p = self.n(p).parent;
+        }
+        (p != NIL).then_some(p)
+    }
+
+    /// The RAM node before `x` in address order.
+    fn prev(&self, x: u16) -> Option<u16> {
+        let mut c = self.n(x).left;
+        if c != NIL {
+            while self.n(c).right != NIL {
+                c = self.n(c).right;
+            }
+            return Some(c);
+        }
+        let (mut c, mut p) = (x, self.n(x).parent);
+        while p != NIL && self.n(p).left == c {
+            c = p;
+            p = self.n(p).parent;
+        }
+        (p != NIL).then_some(p)
+    }
+
+    /// Lists RAM range `r` in slot `slot`, which must be untracked. Refused, with the index
+    /// unchanged, if `r` overlaps a listed range.
+    pub(crate) fn insert_ram(&mut self, slot: u16, r: MemRange) -> Result<(), Overlap> {
+        if let Some(y) = self.first_ending_from(r.start) {
+            let listed = self.range(y);
+            if listed.start <= r.end {
+                return Err(Overlap { range: r, listed });
+            }
+        }
+        let (mut p, mut cur, mut left) = (NIL, self.root, false);
+        while cur != NIL {
+            p = cur;
+            left = r.start < self.n(cur).start;
+            cur = if left {
+                self.n(cur).left
+            } else {
+                self.n(cur).right
+            };
+        }
+        *self.nm(slot) = Node {
+            start: r.start,
+            end: r.end,
+            left: NIL,
+            right: NIL,
+            parent: p,
+            kind: Kind::Ram,
+        };
+        if p == NIL {
+            self.root = slot;
+        } else if left {
+            self.nm(p).left = slot;
+        } else {
+            self.nm(p).right = slot;
+        }
+        while self.n(slot).parent != NIL && self.prio(slot) > self.prio(self.n(slot).parent) {
+            self.rotate_up(slot);
+        }
+        self.ram += 1;
+        Ok(())
+    }
+
+    /// Unlists RAM node `x`.
+    pub(crate) fn remove_ram(&mut self, x: u16) {
+        if self.n(x).kind != Kind::Ram {
+            return;
+        }
+        // Rotate `x` down below the child of higher priority until it is a leaf.
+        loop {
+            let n = self.n(x);
+            let c = match (n.left, n.right) {
+                (NIL, NIL) => break,
+                (NIL, c) | (c, NIL) => c,
+                (l, r) if self.prio(l) > self.prio(r) => l,
+                (_, r) => r,
+            };
+            self.rotate_up(c);
+        }
+        let p = self.n(x).parent;
+        self.replace_child(p, x, NIL);
+        *self.nm(x) = Node::EMPTY;
+        self.ram -= 1;
+    }
+
+    /// Lists slot `x` as a tombstone.
+    pub(crate) fn push_free(&mut self, x: u16) {
+        let head = self.free_head;
+        *self.nm(x) = Node {
+            left: NIL,
+            right: head,
+            kind: Kind::Free,
+            ..Node::EMPTY
+        };
+        if head != NIL {
+            self.nm(head).left = x;
+        }
+        self.free_head = x;
+        self.tombstones += 1;
+    }
+
+    /// Unlists tombstone `x` (it is being filled, or dropped past `e_phnum`).
+    pub(crate) fn take_free(&mut self, x: u16) {
+        let n = self.n(x);
+        if n.kind != Kind::Free {
+            return;
+        }
+        if n.left == NIL {
+            self.free_head = n.right;
+        } else {
+            self.nm(n.left).right = n.right;
+        }
+        if n.right != NIL {
+            self.nm(n.right).left = n.left;
+        }
+        *self.nm(x) = Node::EMPTY;
+        self.tombstones -= 1;
+    }
+
+    /// A listed tombstone, if any, unlisted.
+    pub(crate) fn pop_free(&mut self) -> Option<u16> {
+        let x = self.free_head;
+        if x == NIL {
+            return None;
+        }
+        self.take_free(x);
+        Some(x)
+    }
+
+    /// Checks the index's own invariants: the treap is a binary search tree of disjoint ranges
+    /// with heap-ordered priorities and consistent parent links, and the counts match. Returns
+    /// the number of RAM nodes visited, or `None` on any violation. O(n); for tests.
+    pub fn check(&self) -> Option<usize> {
+        let mut seen = 0usize;
+        let mut prev: Option<MemRange> = None;
+        // In-order walk without recursion.
+        let mut x = self.root;
+        if x != NIL {
+            if self.n(x).parent != NIL {
+                return None;
+            }
+            while self.n(x).left != NIL {
+                x = self.n(x).left;
+            }
+        }
+        let mut cur = (x != NIL).then_some(x);
+        while let Some(x) = cur {
+            let n = self.n(x);
+            if n.kind != Kind::Ram || n.start > n.end {
+                return None;
+            }
+            for c in [n.left, n.right] {
+                if c != NIL && (self.n(c).parent != x || self.prio(c) > self.prio(x)) {
+                    return None;
+                }
+            }
+            if prev.is_some_and(|p| p.end >= n.start) {
+                return None;
+            }
+            if self.prev(x).map(|p| self.range(p)) != prev {
+                return None;
+            }
+            prev = Some(self.range(x));
+            seen += 1;
+            if seen > self.slots() {
+                return None;
+            }
+            cur = self.next(x);
+        }
+        let mut free = 0usize;
+        let mut f = self.free_head;
+        let mut back = NIL;
+        while f != NIL {
+            let n = self.n(f);
+            if n.kind != Kind::Free || n.left != back {
+                return None;
+            }
+            free += 1;
+            if free > self.slots() {
+                return None;
+            }
+            back = f;
+            f = n.right;
+        }
+        (seen == self.ram && free == self.tombstones).then_some(seen)
+    }
+}
