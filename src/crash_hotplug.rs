@@ -42,6 +42,7 @@ module! {
 struct CrashHotplug {
     _events: Pin<KBox<File<()>>>,
     _stats: Pin<KBox<File<()>>>,
+    _max_slots: Pin<KBox<File<()>>>,
     _dir: Dir,
 }
 
@@ -57,6 +58,15 @@ impl kernel::Module for CrashHotplug {
             dir.read_callback_file(c"stats", (), &handler::show_stats),
             GFP_KERNEL,
         )?;
+        let max_slots = KBox::pin_init(
+            dir.read_write_callback_file(
+                c"max_slots",
+                (),
+                &handler::show_max_slots,
+                &handler::store_max_slots,
+            ),
+            GFP_KERNEL,
+        )?;
         #[cfg(CONFIG_MEMORY_HOTPLUG)]
         sys::register_memory_notifier()?;
         #[cfg(CONFIG_HOTPLUG_CPU)]
@@ -67,6 +77,7 @@ impl kernel::Module for CrashHotplug {
         Ok(Self {
             _events: events,
             _stats: stats,
+            _max_slots: max_slots,
             _dir: dir,
         })
     }

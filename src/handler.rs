@@ -18,6 +18,7 @@ use kernel::{
         Instant,
         Monotonic, //
     },
+    uaccess::UserSliceReader,
 };
 
 use crate::{
@@ -94,6 +95,9 @@ pub(crate) struct State {
     /// Kept across events and images (reallocated only to grow); invalidated whenever the image
     /// may have changed behind it.
     index: Option<Index<KVVec<Node>>>,
+    /// Fault injection (debugfs `max_slots`): use at most this many program header slots, 0 for
+    /// all the segment holds.
+    max_slots: usize,
 }
 
 global_lock! {
@@ -117,6 +121,7 @@ global_lock! {
             index_builds: 0,
         },
         index: None,
+        max_slots: 0,
     };
 }
 
@@ -202,6 +207,7 @@ fn apply(
     lock: &KexecLock,
     event: Event,
     kept: &mut Option<Index<KVVec<Node>>>,
+    max_slots: usize,
 ) -> Result<Option<Applied>, Failure> {
     let Some(mut image) = CrashImage::get(lock) else {
         return Ok(None);
@@ -226,6 +232,9 @@ fn apply(
     let result = {
         let mut hdr = Elfcorehdr::open(SegmentMem::new(&image, seg), spec::page_offset(), index)
             .map_err(Failure::Header)?;
+        if max_slots != 0 {
+            hdr.limit_capacity(max_slots);
+        }
         let r = (|| {
             if let Some((notes, size)) = &notes {
                 hdr.adopt_notes(notes, *size).map_err(Failure::Edit)?;
@@ -262,7 +271,11 @@ fn apply(
 pub(crate) fn handle(event: Event) {
     let start = Instant::<Monotonic>::now();
     let mut guard = STATE.lock();
-    let State { stats: st, index } = &mut *guard;
+    let State {
+        stats: st,
+        index,
+        max_slots,
+    } = &mut *guard;
     st.events.record(event);
     if image::kexec_in_progress() {
         return;
@@ -272,7 +285,7 @@ pub(crate) fn handle(event: Event) {
         Ok((lock, retries)) => {
             st.lock_retries += u64::from(retries);
             let locked = Instant::<Monotonic>::now();
-            let r = apply(&lock, event, index);
+            let r = apply(&lock, event, index, *max_slots);
             edit_ns = locked.elapsed().as_nanos();
             r
         }
@@ -355,4 +368,26 @@ pub(crate) fn show_stats(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result 
     writeln!(f, "notes {}", st.usage.notes)?;
     writeln!(f, "ram_loads {}", st.usage.ram_loads)?;
     writeln!(f, "tombstones {}", st.usage.tombstones)
+}
+
+/// debugfs `max_slots`: the fault-injection limit on program header slots (0: none).
+pub(crate) fn show_max_slots(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(f, "{}", STATE.lock().max_slots)
+}
+
+/// Writing a number to debugfs `max_slots` makes later events behave as if the elfcorehdr segment
+/// had only that many program header slots, so that the full-header path (kernel error, image
+/// marked stale, `crash_hotplug` reading 0, udev reloading) can be tested on a live system.
+pub(crate) fn store_max_slots(_data: &(), r: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; 24];
+    let n = r.len();
+    let text = buf.get_mut(..n).ok_or(EINVAL)?;
+    r.read_slice(text)?;
+    let v = core::str::from_utf8(text)
+        .map_err(|_| EINVAL)?
+        .trim()
+        .parse::<usize>()
+        .map_err(|_| EINVAL)?;
+    STATE.lock().max_slots = v;
+    Ok(())
 }

@@ -555,6 +555,12 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
         Ok(hdr)
     }
 
+    /// Uses at most `max` program header slots (never fewer than are visible), as if the segment
+    /// were smaller: the fault-injection hook for a full header.
+    pub fn limit_capacity(&mut self, max: usize) {
+        self.capacity = self.capacity.min(max.max(self.phnum));
+    }
+
     /// Rebuilds the index from the segment.
     fn reindex(&mut self) -> Result<(), HeaderError> {
         self.index.clear();

@@ -82,6 +82,9 @@ enum Cmd {
         /// Hot-add memory while kdump is reloaded back to back.
         #[arg(long)]
         contend: bool,
+        /// Limit the header so that the hot-add fills it; check errors, crash_hotplug 0, reload.
+        #[arg(long)]
+        full_header: bool,
         /// udevadm to test the udev rules with in the guest.
         #[arg(long)]
         udevadm: Option<PathBuf>,
@@ -111,6 +114,9 @@ enum Cmd {
         /// Offline/online rounds over the DIMM's blocks.
         #[arg(long, default_value_t = 5)]
         rounds: u32,
+        /// Numbers of `memmap=` holes in boot memory to measure at (each adds a RAM range).
+        #[arg(long, value_delimiter = ',', default_value = "0,248")]
+        holes: Vec<u32>,
     },
     /// The suite: C-backed scenario and its negative control, then the Rust implementation with
     /// both load paths, several DIMMs with an unplug, and crashes during hotplug storms. Prints one
@@ -201,6 +207,7 @@ fn main() -> ExitCode {
             unplug,
             storm,
             contend,
+            full_header,
             udevadm,
             udev_rules,
             no_crash,
@@ -216,19 +223,21 @@ fn main() -> ExitCode {
                 unplug,
                 storm,
                 contend,
+                full_header,
                 udev: udevadm.map(|u| (u, udev_rules)),
                 crash: !no_crash,
                 ..Scenario::new(&name, &kernel, &kexec, &pattern_tool, &out)
             };
             exit(run_one(&s, Expect::Pass))
         }
-        Cmd::Bench { k, rounds } => match bench::run(
+        Cmd::Bench { k, rounds, holes } => match bench::run(
             &k.kernel_c,
             &k.kernel_rust,
             &k.kexec,
             &k.pattern_tool,
             &k.out,
             rounds,
+            &holes,
         ) {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => {
@@ -317,6 +326,16 @@ fn main() -> ExitCode {
                         ..rust("rust-negative-control-kexec-load")
                     },
                     Expect::DimmMissing,
+                ),
+                (
+                    Scenario {
+                        load: Load::LegacyHotplug,
+                        kexec: kexec_hotplug.clone(),
+                        udev: udev.clone(),
+                        full_header: true,
+                        ..rust("rust-full-header-reload")
+                    },
+                    Expect::Pass,
                 ),
             ];
             runs.push((

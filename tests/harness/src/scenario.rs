@@ -82,6 +82,9 @@ pub struct Scenario {
     pub contend: bool,
     /// Crash and verify the dump (otherwise stop after hotplug).
     pub crash: bool,
+    /// Limit the header (debugfs `max_slots`) to 3 more program headers than it has at load, so
+    /// that the DIMM's later blocks are refused: errors, `crash_hotplug` 0, reload, then 1.
+    pub full_header: bool,
 }
 
 impl Scenario {
@@ -102,6 +105,7 @@ impl Scenario {
             storm: false,
             contend: false,
             crash: true,
+            full_header: false,
         }
     }
 }
@@ -149,6 +153,8 @@ struct Run<'a> {
     report: Report,
     phase: String,
     t: Instant,
+    /// The `max_slots` limit set for a full-header scenario.
+    full_limit: Option<u64>,
 }
 
 impl Run<'_> {
@@ -192,6 +198,7 @@ pub fn run(s: &Scenario) -> std::result::Result<Report, Box<Failure>> {
         report: Report::default(),
         phase: String::new(),
         t: Instant::now(),
+        full_limit: None,
     };
     match steps(&mut r) {
         Ok(()) => {
@@ -290,6 +297,26 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
     r.ok(format!(
         "kdump loaded with kexec {flags}; cpu and memory crash_hotplug read {want}"
     ));
+    if s.full_header {
+        // One event makes the handler report the loaded header's size.
+        let stats = r.vm()?.sh(
+            "echo 0 > /sys/devices/system/cpu/cpu1/online && echo 1 > /sys/devices/system/cpu/cpu1/online \
+             && cat /sys/kernel/debug/crash_hotplug/stats",
+            CMD_TIMEOUT,
+        )?;
+        let phnum = dump::stat(&stats, "phnum")
+            .filter(|&p| p > 0)
+            .ok_or_else(|| Error::Unexpected(format!("no phnum in stats: {stats:?}")))?;
+        let limit = phnum + 3;
+        r.vm()?.sh(
+            &format!("echo {limit} > /sys/kernel/debug/crash_hotplug/max_slots"),
+            CMD_TIMEOUT,
+        )?;
+        r.full_limit = Some(limit);
+        r.ok(format!(
+            "the header has {phnum} program headers; debugfs max_slots set to {limit}"
+        ));
+    }
     let possible = r
         .vm()?
         .sh("cat /sys/devices/system/cpu/possible", CMD_TIMEOUT)?;
@@ -327,6 +354,11 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
             blocks: (b0, b1),
             pattern: None,
         });
+    }
+
+    if s.full_header {
+        r.phase("full elfcorehdr");
+        check_full_header(r, &dimms[0], flags)?;
     }
 
     if s.contend {
@@ -458,40 +490,7 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
 
     if s.udev.is_some() {
         r.phase("udev rules");
-        let reload_expected = s.load.crash_hotplug() == "0";
-        let b0 = dimms[0].blocks.0;
-        for (action, dev) in [
-            ("online", format!("/devices/system/memory/memory{b0}")),
-            ("add", "/devices/system/cpu/cpu1".to_string()),
-        ] {
-            let out = r.vm()?.sh(
-                &format!("udevadm test --action={action} {dev} 2>&1; true"),
-                CMD_TIMEOUT,
-            )?;
-            r.save(&format!("udevadm-test-{action}.txt"), out.as_bytes())?;
-            if !out.contains("rules.d") {
-                return Err(Error::Unexpected(format!(
-                    "udevadm test did not read the rules: {}",
-                    out.lines().take(3).collect::<Vec<_>>().join(" | ")
-                )));
-            }
-            // Fedora style: the reload is a RUN key; Debian style: a PROGRAM, run in test mode too.
-            let fedora = out
-                .lines()
-                .any(|l| l.contains("run:") && l.contains("kdump-udev-throttler"));
-            let debian = out.lines().any(|l| l.contains("kdump-config"));
-            if fedora != reload_expected || debian != reload_expected {
-                return Err(Error::Unexpected(format!(
-                    "udevadm test --action={action} {dev}: reload by the Fedora rule {fedora}, by the \
-                     Debian rule {debian}; expected {reload_expected} (crash_hotplug reads {})",
-                    s.load.crash_hotplug()
-                )));
-            }
-        }
-        r.ok(format!(
-            "udevadm test (memory online, cpu add): both rule styles {} the kdump reload",
-            if reload_expected { "trigger" } else { "skip" }
-        ));
+        check_udev(r, dimms[0].blocks.0, s.load.crash_hotplug() == "0")?;
     }
 
     let mut removed = None;
@@ -726,6 +725,132 @@ struct Dimm {
 }
 
 /// Waits until memory blocks `b0..=b1` are in `state` ("online" matches any online zone).
+/// Checks what happens when the elfcorehdr is full: the handler was limited (debugfs `max_slots`,
+/// set before the hot-add) to 3 program headers more than the loaded header has, so of the DIMM's
+/// blocks 3 were added and the others refused. Each refusal is a kernel error that names the
+/// numbers; `crash_hotplug` then reads 0, the udev rules reload, and after the reload (done here as
+/// the rules would) it reads 1 again with a header that lists the whole DIMM.
+fn check_full_header(r: &mut Run<'_>, d: &Dimm, flags: &str) -> Result<()> {
+    let limit = r
+        .full_limit
+        .ok_or_else(|| Error::Unexpected("no max_slots set".into()))?;
+    let blocks = d.blocks.1 - d.blocks.0 + 1;
+    let want_failed = blocks.saturating_sub(3);
+    let stats = r
+        .vm()?
+        .sh("cat /sys/kernel/debug/crash_hotplug/stats", CMD_TIMEOUT)?;
+    r.save("stats-full.txt", stats.as_bytes())?;
+    let failed = dump::stat(&stats, "failed").unwrap_or(u64::MAX);
+    if failed != want_failed {
+        return Err(VerifyError::Events(format!(
+            "with max_slots {limit} and {blocks} blocks hot-added: failed {failed}, want {want_failed}"
+        ))
+        .into());
+    }
+    let dmesg = r.vm()?.sh("dmesg", CMD_TIMEOUT)?;
+    let want = format!("elfcorehdr full: edit needs 1 program header slots, 0 free of {limit}");
+    let errors = dmesg
+        .lines()
+        .filter(|l| l.contains(&want) && l.contains("crash_hotplug now reads 0"))
+        .count() as u64;
+    if errors != want_failed {
+        return Err(Error::Unexpected(format!(
+            "{errors} kernel errors say {want:?} (want {want_failed})"
+        )));
+    }
+    let hp = read_crash_hotplug(r.vm()?)?;
+    if hp != ["0", "0"] {
+        return Err(Error::Unexpected(format!(
+            "crash_hotplug (cpu, memory) reads {hp:?} after refused updates, want 0 0"
+        )));
+    }
+    r.ok(format!(
+        "max_slots {limit}: {want_failed} of {blocks} block events refused with \"{want}\"; \
+         crash_hotplug reads 0 0"
+    ));
+    if r.s.udev.is_some() {
+        check_udev(r, d.blocks.0, true)?;
+    }
+    r.vm()?.sh(
+        &format!(
+            "kexec -p -u && kexec {flags} /boot/bzImage --initrd=/boot/capture.cpio --append='{CAPTURE_ARGS}'"
+        ),
+        CMD_TIMEOUT,
+    )?;
+    let hp = read_crash_hotplug(r.vm()?)?;
+    if hp != ["1", "1"] {
+        return Err(Error::Unexpected(format!(
+            "crash_hotplug reads {hp:?} after the reload, want 1 1"
+        )));
+    }
+    // One more event on the new image: the index is rebuilt for it and the edit applies.
+    r.vm()?.sh(
+        "echo 0 > /sys/devices/system/cpu/cpu1/online && echo 1 > /sys/devices/system/cpu/cpu1/online",
+        CMD_TIMEOUT,
+    )?;
+    let stats = r
+        .vm()?
+        .sh("cat /sys/kernel/debug/crash_hotplug/stats", CMD_TIMEOUT)?;
+    let failed_after = dump::stat(&stats, "failed").unwrap_or(u64::MAX);
+    if failed_after != want_failed {
+        return Err(VerifyError::Events(format!(
+            "events failed on the reloaded image: failed {failed_after}, was {want_failed}"
+        ))
+        .into());
+    }
+    r.ok("reloaded as the udev rules do: crash_hotplug reads 1 1, later events apply".into());
+    Ok(())
+}
+
+/// Runs `udevadm test` in the guest for a memory block coming online and a CPU being added, and
+/// checks that both rule styles trigger the kdump reload exactly when `reload_expected`.
+fn check_udev(r: &mut Run<'_>, block: u64, reload_expected: bool) -> Result<()> {
+    for (action, dev) in [
+        ("online", format!("/devices/system/memory/memory{block}")),
+        ("add", "/devices/system/cpu/cpu1".to_string()),
+    ] {
+        let out = r.vm()?.sh(
+            &format!("udevadm test --action={action} {dev} 2>&1; true"),
+            CMD_TIMEOUT,
+        )?;
+        r.save(&format!("udevadm-test-{action}.txt"), out.as_bytes())?;
+        if !out.contains("rules.d") {
+            return Err(Error::Unexpected(format!(
+                "udevadm test did not read the rules: {}",
+                out.lines().take(3).collect::<Vec<_>>().join(" | ")
+            )));
+        }
+        // Fedora style: the reload is a RUN key; Debian style: a PROGRAM, run in test mode too.
+        let fedora = out
+            .lines()
+            .any(|l| l.contains("run:") && l.contains("kdump-udev-throttler"));
+        let debian = out.lines().any(|l| l.contains("kdump-config"));
+        if fedora != reload_expected || debian != reload_expected {
+            return Err(Error::Unexpected(format!(
+                "udevadm test --action={action} {dev}: reload by the Fedora rule {fedora}, by the \
+                 Debian rule {debian}; expected {reload_expected}"
+            )));
+        }
+    }
+    r.ok(format!(
+        "udevadm test (memory online, cpu add): both rule styles {} the kdump reload",
+        if reload_expected { "trigger" } else { "skip" }
+    ));
+    Ok(())
+}
+
+/// Reads the two `crash_hotplug` attributes (cpu, memory).
+fn read_crash_hotplug(vm: &mut Vm) -> Result<Vec<String>> {
+    Ok(vm
+        .sh(
+            "cat /sys/devices/system/cpu/crash_hotplug /sys/devices/system/memory/crash_hotplug",
+            CMD_TIMEOUT,
+        )?
+        .split_whitespace()
+        .map(str::to_string)
+        .collect())
+}
+
 fn wait_blocks(vm: &mut Vm, b0: u64, b1: u64, state: &str) -> Result<()> {
     vm.sh(
         &format!(
