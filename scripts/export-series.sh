@@ -41,14 +41,17 @@ header is valid and lists either the old or the new set of memory
   lists with crash_exclude_mem_range() semantics, and the elfcorehdr
   model whose edits fill free slots and publish them with one aligned
   store, tombstone removed ranges, and refuse an edit that does not
-  fit before writing anything. The same files are built and tested
-  on the host.
+  fit before writing anything; a per-image index (treap of the RAM
+  ranges, free list of tombstones) makes an edit O(log n). The same
+  files are built and tested on the host.
 - src/handler.rs: events serialised by a mutex; the kexec lock is
   retried rather than the event dropped; an event that cannot be
   applied marks the image stale so that crash_hotplug reads 0.
 - src/image.rs: struct kimage, the kexec lock, and segment memory,
-  written through per-page vmap aliases so that the direct map keeps
-  kexec's read-only protection.
+  written through per-page vm_map_ram aliases so that the direct map
+  keeps kexec's read-only protection.
+- src/probe.rs: an optional benchmark probe (its own crate) that
+  times the memory notifier chain with either implementation.
 - arch/x86/backend.rs: memory online/offline edit the RAM PT_LOADs
   (offlined memory leaves the dump at once); a kexec_load header is
   replaced once by one with a note per possible CPU.

@@ -44,6 +44,11 @@ if [ -f "$kc" ] && [ -f "$kr" ]; then
     --kexec-hotplug "$CRASHHP_CACHE/kexec-tools-2.0.29/kexec" \
     --pattern-tool "$repo/target/x86_64-unknown-linux-gnu/release/crashhp-pattern" \
     --udevadm "$CRASHHP_CACHE/udev-252.39-1~deb12u2/bin/udevadm" --udev-rules "$repo/udev"
+  # Benchmark: prints numbers (per-event handler cost, C vs Rust, at ~12 and ~256 RAM ranges);
+  # it fails only if it cannot run, never on a figure.
+  stage "bench: in-guest handler cost per memory event, C vs Rust" "$repo/target/release/crashhp" bench \
+    --kernel-c "$kc" --kernel-rust "$kr" --out "$repo/target/artifacts" --rounds 3 --ranges 12,256 \
+    --pattern-tool "$repo/target/x86_64-unknown-linux-gnu/release/crashhp-pattern"
 else
   failed=$((failed + 1)); failed_names+=("qemu: scenario suite (no kernels)")
 fi

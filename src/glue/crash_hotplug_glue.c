@@ -52,12 +52,13 @@ void *crash_hotplug_map_page(phys_addr_t phys)
 {
 	struct page *page = pfn_to_page(PHYS_PFN(phys));
 
-	return vmap(&page, 1, VM_MAP, PAGE_KERNEL);
+	/* Per-CPU vmap blocks: no vmap_area allocation per call, unlike vmap(). */
+	return vm_map_ram(&page, 1, NUMA_NO_NODE);
 }
 
 void crash_hotplug_unmap_page(void *addr)
 {
-	vunmap(addr);
+	vm_unmap_ram(addr, 1);
 }
 
 u64 crash_hotplug_page_offset(void)

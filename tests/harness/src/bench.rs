@@ -3,8 +3,17 @@
 //!
 //! Each kernel boots the same guest, hot-adds the same DIMM, and times `ROUNDS` offline/online
 //! cycles of its memory blocks (each write is one memory notifier event) twice: with kdump loaded
-//! (the handler updates the elfcorehdr) and unloaded (the handler returns at once). The difference
-//! of the medians is the handler's cost per event.
+//! (the handler updates the elfcorehdr) and unloaded (the handler returns at once). The kernels
+//! have the benchmark probe (`CONFIG_CRASH_HOTPLUG_PROBE`), which times the memory notifier chain
+//! around whichever handler is built: the difference of its means, loaded minus unloaded, is the
+//! handler's cost per event. (The block writes' medians are printed too; they carry the whole
+//! online/offline work and are too noisy on a shared machine to resolve the Rust handler's cost.)
+//!
+//! The number of RAM ranges is set in two ways that both implementations see alike, so that they
+//! list the same ranges (which the C handler walks and rewrites on every event): `memmap=1$<n>M`
+//! holes in the boot memory (one byte reserved per MiB from 128 MiB up splits "System RAM"
+//! there; at most 150, the x86 e820 table holds 320 entries), then 128 MiB DIMMs hot-added
+//! before the measured 1 GiB one (each one "System RAM" resource, one memory block).
 
 use std::{fs, path::Path, time::Duration};
 
@@ -16,9 +25,14 @@ use crate::{
 };
 
 const GIB: u64 = 1 << 30;
+/// Most `memmap=` holes: each takes two of the e820 table's 320 entries.
+const MAX_HOLES: u32 = 150;
+/// Ranges a guest has without holes or extra DIMMs, and the measured DIMM's blocks.
+const BASE_RANGES: u32 = 12;
 const T: Duration = Duration::from_secs(300);
 
-/// Median ns of an offline and of an online write, and the number of events timed.
+/// Median ns of an offline and of an online write, the mean time of the memory notifier chain
+/// (the in-kernel probe), and the number of events timed.
 #[derive(Clone, Copy, Debug)]
 pub struct Timing {
     /// Median ns of `offline`.
@@ -27,6 +41,39 @@ pub struct Timing {
     pub online: f64,
     /// Events timed.
     pub events: u64,
+    /// Mean ns of the memory notifier chain per event (`crash_hotplug_probe/memory_chain`).
+    pub chain: f64,
+}
+
+const PROBE: &str = "/sys/kernel/debug/crash_hotplug_probe/memory_chain";
+
+/// `(events, total_ns)` of the notifier-chain probe.
+fn probe(vm: &mut Vm) -> Result<(u64, u64)> {
+    let text = vm.sh(&format!("cat {PROBE}"), T).map_err(|e| {
+        Error::Unexpected(format!(
+            "{PROBE}: {e} (kernel built without CONFIG_CRASH_HOTPLUG_PROBE?)"
+        ))
+    })?;
+    match (dump::stat(&text, "events"), dump::stat(&text, "total_ns")) {
+        (Some(n), Some(t)) => Ok((n, t)),
+        _ => Err(Error::Unexpected(format!("{PROBE}: {text:?}"))),
+    }
+}
+
+/// Runs the timing command, with the probe read around it.
+fn timed(vm: &mut Vm, cmd: &str) -> Result<Timing> {
+    let (n0, t0) = probe(vm)?;
+    let mut t = parse(&vm.sh(cmd, T)?)?;
+    let (n1, t1) = probe(vm)?;
+    if n1 < n0 + t.events {
+        return Err(Error::Unexpected(format!(
+            "the probe saw {} events for {} block writes",
+            n1 - n0,
+            t.events
+        )));
+    }
+    t.chain = (t1 - t0) as f64 / (n1 - n0) as f64;
+    Ok(t)
 }
 
 fn parse(out: &str) -> Result<Timing> {
@@ -39,6 +86,7 @@ fn parse(out: &str) -> Result<Timing> {
             offline: off,
             online: on,
             events: n as u64,
+            chain: 0.0,
         }),
         _ => Err(Error::Unexpected(format!("bench output {out:?}"))),
     }
@@ -52,7 +100,11 @@ pub fn measure(
     pattern_tool: &Path,
     workdir: &Path,
     rounds: u32,
+    ranges: u32,
 ) -> Result<(Timing, Timing)> {
+    let extra = ranges.saturating_sub(BASE_RANGES);
+    let holes = extra.min(MAX_HOLES);
+    let small = extra - holes;
     let _ = fs::remove_dir_all(workdir);
     fs::create_dir_all(workdir).ctx(|| format!("creating {}", workdir.display()))?;
     let images = initramfs::build(kernel, kexec, pattern_tool, &workdir.join("initramfs"))?;
@@ -60,17 +112,29 @@ pub fn measure(
     let mut vm = Vm::start(&VmConfig {
         kernel: kernel.to_path_buf(),
         initrd: images.first,
-        append: "console=ttyS0 crashkernel=256M memhp_default_state=online_movable panic=-1".into(),
+        append: format!(
+            "console=ttyS0 crashkernel=256M memhp_default_state=online_movable panic=-1{}",
+            memmap(holes)
+        ),
         workdir: workdir.to_path_buf(),
+        slots: (small + 2, small.div_ceil(8) + 2),
     })?;
     vm.console.wait_str("@@READY first", 0, T)?;
-    let addr = vm.add_dimm("dimm1", GIB)?;
     let block = u64::from_str_radix(
         vm.sh("cat /sys/devices/system/memory/block_size_bytes", T)?
             .trim(),
         16,
     )
     .map_err(|e| Error::Unexpected(format!("block_size_bytes: {e}")))?;
+    for i in 0..small {
+        vm.add_dimm(&format!("r{i}"), block)?;
+    }
+    vm.sh(
+        "n=0; while grep -qx offline /sys/devices/system/memory/memory*/state; do \
+         n=$((n+1)); [ $n -gt 600 ] && exit 1; sleep 0.1; done",
+        T,
+    )?;
+    let addr = vm.add_dimm("dimm1", GIB)?;
     let (b0, b1) = (addr / block, (addr + GIB) / block - 1);
     vm.sh(
         &format!(
@@ -89,25 +153,33 @@ pub fn measure(
         "==> [bench {label}] {} events with kdump loaded",
         rounds as u64 * 2 * blocks.len() as u64
     );
+    let iomem_ram = vm.sh("grep -c '^[0-9a-f].*: System RAM$' /proc/iomem", T)?;
+    println!(
+        "    [bench {label}] {holes} memmap holes, {small} extra 128 MiB DIMMs: {} top-level \
+         System RAM ranges in /proc/iomem",
+        iomem_ram.trim()
+    );
     let before = vm.sh(
         "cat /sys/kernel/debug/crash_hotplug/stats 2>/dev/null; true",
         T,
     )?;
-    let loaded = parse(&vm.sh(&cmd, T)?)?;
+    let loaded = timed(&mut vm, &cmd)?;
     let after = vm.sh(
         "cat /sys/kernel/debug/crash_hotplug/stats 2>/dev/null; true",
         T,
     )?;
     let get = |t: &str, k: &str| dump::stat(t, k).map(|v| v as f64);
-    if let (Some(n0), Some(n1), Some(t0), Some(t1)) = (
+    if let (Some(n0), Some(n1), Some(t0), Some(t1), Some(ram)) = (
         get(&before, "applied"),
         get(&after, "applied"),
-        get(&before, "total_ns"),
-        get(&after, "total_ns"),
+        get(&before, "total_edit_ns"),
+        get(&after, "total_edit_ns"),
+        get(&after, "ram_loads"),
     ) {
         if n1 > n0 {
             println!(
-                "    [bench {label}] in-kernel handler time (debugfs): mean {:.0} ns over {} events",
+                "    [bench {label}] in-kernel edit time (debugfs): mean {:.0} ns over {} events, \
+                 {ram} RAM PT_LOADs listed",
                 (t1 - t0) / (n1 - n0),
                 n1 - n0
             );
@@ -115,12 +187,22 @@ pub fn measure(
     }
     vm.sh("kexec -p -u", T)?;
     println!("==> [bench {label}] the same with kdump unloaded");
-    let unloaded = parse(&vm.sh(&cmd, T)?)?;
+    let unloaded = timed(&mut vm, &cmd)?;
     vm.quit();
     Ok((loaded, unloaded))
 }
 
-/// Runs both kernels and prints the comparison.
+/// `memmap=` holes: one byte reserved at every MiB from 128 MiB, `holes` of them (empty for 0).
+fn memmap(holes: u32) -> String {
+    if holes == 0 {
+        return String::new();
+    }
+    let list: Vec<String> = (0..holes).map(|i| format!("1${}M", 128 + i)).collect();
+    format!(" memmap={}", list.join(","))
+}
+
+/// Runs both kernels at each number of RAM ranges and prints the comparison. Returns the C/Rust
+/// ratio at the largest number.
 pub fn run(
     kernel_c: &Path,
     kernel_rust: &Path,
@@ -128,34 +210,49 @@ pub fn run(
     pattern_tool: &Path,
     out: &Path,
     rounds: u32,
+    ranges: &[u32],
 ) -> Result<f64> {
-    let c = measure(
-        "C",
-        kernel_c,
-        kexec,
-        pattern_tool,
-        &out.join("bench-c"),
-        rounds,
-    )?;
-    let r = measure(
-        "Rust",
-        kernel_rust,
-        kexec,
-        pattern_tool,
-        &out.join("bench-rust"),
-        rounds,
-    )?;
-    let cost = |(l, u): (Timing, Timing)| ((l.offline - u.offline) + (l.online - u.online)) / 2.0;
-    let (cc, rc) = (cost(c), cost(r));
-    println!("bench: median ns per memory block write (kdump loaded / unloaded):");
-    for (name, (l, u)) in [("C", c), ("Rust", r)] {
+    // The handler's cost: the notifier chain's mean time with kdump loaded minus unloaded.
+    let cost = |(l, u): (Timing, Timing)| l.chain - u.chain;
+    let mut rows = Vec::new();
+    for &h in ranges {
+        let c = measure(
+            "C",
+            kernel_c,
+            kexec,
+            pattern_tool,
+            &out.join(format!("bench-c-{h}")),
+            rounds,
+            h,
+        )?;
+        let r = measure(
+            "Rust",
+            kernel_rust,
+            kexec,
+            pattern_tool,
+            &out.join(format!("bench-rust-{h}")),
+            rounds,
+            h,
+        )?;
         println!(
-            "    {name:<5} offline {:>10.0} / {:>10.0}   online {:>10.0} / {:>10.0}   ({} events each)",
-            l.offline, u.offline, l.online, u.online, l.events
+            "bench (~{h} ranges): ns per event, kdump loaded / unloaded: memory notifier chain \
+             (mean), block write (median offline, online)"
+        );
+        for (name, (l, u)) in [("C", c), ("Rust", r)] {
+            println!(
+                "    {name:<5} chain {:>9.0} / {:>7.0}   offline {:>10.0} / {:>10.0}   online {:>10.0} / {:>10.0}   ({} events each)",
+                l.chain, u.chain, l.offline, u.offline, l.online, u.online, l.events
+            );
+        }
+        rows.push((h, cost(c), cost(r)));
+    }
+    let mut ratio = f64::INFINITY;
+    for &(h, cc, rc) in &rows {
+        ratio = if rc > 0.0 { cc / rc } else { f64::INFINITY };
+        println!(
+            "bench: ~{h} ranges: crash hotplug handler cost per memory event: C {cc:.0} ns, \
+             Rust {rc:.0} ns, C/Rust ratio {ratio:.1}"
         );
     }
-    println!("bench: crash hotplug handler cost per memory event: C {cc:.0} ns, Rust {rc:.0} ns");
-    let ratio = if rc > 0.0 { cc / rc } else { f64::INFINITY };
-    println!("bench: C/Rust ratio {ratio:.1}");
     Ok(ratio)
 }

@@ -114,9 +114,9 @@ enum Cmd {
         /// Offline/online rounds over the DIMM's blocks.
         #[arg(long, default_value_t = 5)]
         rounds: u32,
-        /// Numbers of `memmap=` holes in boot memory to measure at (each adds a RAM range).
-        #[arg(long, value_delimiter = ',', default_value = "0,248")]
-        holes: Vec<u32>,
+        /// Numbers of RAM ranges to measure at (boot memory holes, then extra small DIMMs).
+        #[arg(long, value_delimiter = ',', default_value = "12,256")]
+        ranges: Vec<u32>,
     },
     /// The suite: C-backed scenario and its negative control, then the Rust implementation with
     /// both load paths, several DIMMs with an unplug, and crashes during hotplug storms. Prints one
@@ -230,14 +230,14 @@ fn main() -> ExitCode {
             };
             exit(run_one(&s, Expect::Pass))
         }
-        Cmd::Bench { k, rounds, holes } => match bench::run(
+        Cmd::Bench { k, rounds, ranges } => match bench::run(
             &k.kernel_c,
             &k.kernel_rust,
             &k.kexec,
             &k.pattern_tool,
             &k.out,
             rounds,
-            &holes,
+            &ranges,
         ) {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => {

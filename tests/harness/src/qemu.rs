@@ -36,6 +36,13 @@ pub struct VmConfig {
     pub append: String,
     /// Directory for the console log, sockets and the scratch disk.
     pub workdir: PathBuf,
+    /// DIMM slots (at most 256) and the most memory they may add, in GiB.
+    pub slots: (u32, u32),
+}
+
+impl VmConfig {
+    /// 8 DIMM slots, up to 8 GiB: what the scenarios need.
+    pub const SLOTS: (u32, u32) = (8, 8);
 }
 
 /// A running guest.
@@ -73,7 +80,12 @@ impl Vm {
             // detects VMware through the backdoor port and the DMI serial.
             .args(["-machine", "q35,vmport=on", "-cpu", "qemu64,-hypervisor"])
             .args(["-smbios", "type=1,serial=VMware-56-4d-00-00-00-00-00-00"])
-            .args(["-m", "1G,slots=8,maxmem=8G", "-smp", "2,maxcpus=4"])
+            .args([
+                "-m",
+                &format!("1G,slots={},maxmem={}G", cfg.slots.0, cfg.slots.1 + 1),
+                "-smp",
+                "2,maxcpus=4",
+            ])
             .arg("-kernel")
             .arg(&cfg.kernel)
             .arg("-initrd")

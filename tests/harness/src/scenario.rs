@@ -245,6 +245,7 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         // Hot-added memory goes to ZONE_MOVABLE, so that it can be offlined again.
         append: "console=ttyS0 crashkernel=256M memhp_default_state=online_movable panic=-1".into(),
         workdir: s.workdir.clone(),
+        slots: VmConfig::SLOTS,
     })?;
     let boot_log_end = vm.console.wait_str("@@READY first", 0, BOOT_TIMEOUT)?;
     let boot_log = vm.console.slice(0, boot_log_end);

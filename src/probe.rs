@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! Benchmark probe (`CONFIG_CRASH_HOTPLUG_PROBE`): the time of the memory notifier chain for each
+//! `MEM_ONLINE` and `MEM_OFFLINE` event, measured from a notifier that runs first to one that
+//! runs last, so that it covers whichever crash hotplug implementation is built (the C one in
+//! `kernel/crash_core.c` or the Rust one) the same way. The in-guest benchmark compares it with
+//! kdump loaded and unloaded; the difference is the crash hotplug handler's cost per event.
+//!
+//! debugfs `crash_hotplug_probe/memory_chain`: `events`, `total_ns`, `last_ns`, `max_ns` lines.
+//!
+//! C header: [`include/linux/memory.h`](srctree/include/linux/memory.h).
+
+use core::fmt;
+
+use kernel::{
+    bindings,
+    debugfs::{
+        Dir,
+        File, //
+    },
+    ffi::{
+        c_int,
+        c_ulong,
+        c_void, //
+    },
+    prelude::*,
+    sync::global_lock,
+    time::{
+        Instant,
+        Monotonic, //
+    },
+    types::Opaque,
+};
+
+module! {
+    type: Probe,
+    name: "crash_hotplug_probe",
+    authors: ["crash_hotplug developers"],
+    description: "Times the memory notifier chain (crash hotplug benchmark)",
+    license: "GPL",
+}
+
+/// What the probe has measured.
+struct Chain {
+    /// When the first notifier ran for the event under way.
+    started: Option<Instant<Monotonic>>,
+    events: u64,
+    total_ns: i64,
+    last_ns: i64,
+    max_ns: i64,
+}
+
+global_lock! {
+    // SAFETY: `Probe::init` initialises the lock before registering the notifiers and creating
+    // the debugfs file, its only users.
+    unsafe(uninit) static CHAIN: Mutex<Chain> = Chain {
+        started: None,
+        events: 0,
+        total_ns: 0,
+        last_ns: 0,
+        max_ns: 0,
+    };
+}
+
+/// `MEM_ONLINE` or `MEM_OFFLINE`: the events a crash hotplug handler acts on.
+fn timed(action: c_ulong) -> bool {
+    action == bindings::memory_block_state_MEM_ONLINE as c_ulong
+        || action == bindings::memory_block_state_MEM_OFFLINE as c_ulong
+}
+
+/// The first notifier of the chain (highest priority): notes the time.
+///
+/// # Safety
+///
+/// Called by the memory notifier chain only.
+unsafe extern "C" fn chain_start(
+    _nb: *mut bindings::notifier_block,
+    action: c_ulong,
+    _arg: *mut c_void,
+) -> c_int {
+    if timed(action) {
+        CHAIN.lock().started = Some(Instant::<Monotonic>::now());
+    }
+    bindings::NOTIFY_OK as c_int
+}
+
+/// The last notifier of the chain (lowest priority): records the time since the first.
+///
+/// # Safety
+///
+/// Called by the memory notifier chain only.
+unsafe extern "C" fn chain_end(
+    _nb: *mut bindings::notifier_block,
+    action: c_ulong,
+    _arg: *mut c_void,
+) -> c_int {
+    if timed(action) {
+        let mut c = CHAIN.lock();
+        if let Some(t0) = c.started.take() {
+            let ns = t0.elapsed().as_nanos();
+            c.events += 1;
+            c.total_ns = c.total_ns.saturating_add(ns);
+            c.last_ns = ns;
+            c.max_ns = c.max_ns.max(ns);
+        }
+    }
+    bindings::NOTIFY_OK as c_int
+}
+
+/// A `struct notifier_block` that can live in a `static`.
+struct StaticNotifier(Opaque<bindings::notifier_block>);
+
+// SAFETY: After registration only the notifier chain code uses the block, under the chain's lock;
+// Rust code never reads or writes it.
+unsafe impl Sync for StaticNotifier {}
+
+static START: StaticNotifier = StaticNotifier(Opaque::new(bindings::notifier_block {
+    notifier_call: Some(chain_start),
+    next: core::ptr::null_mut(),
+    priority: c_int::MAX,
+}));
+
+static END: StaticNotifier = StaticNotifier(Opaque::new(bindings::notifier_block {
+    notifier_call: Some(chain_end),
+    next: core::ptr::null_mut(),
+    priority: c_int::MIN,
+}));
+
+fn show(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let c = CHAIN.lock();
+    writeln!(f, "events {}", c.events)?;
+    writeln!(f, "total_ns {}", c.total_ns)?;
+    writeln!(f, "last_ns {}", c.last_ns)?;
+    writeln!(f, "max_ns {}", c.max_ns)
+}
+
+/// The probe: its debugfs file. The notifiers stay registered (the probe is built in).
+struct Probe {
+    _file: Pin<KBox<File<()>>>,
+    _dir: Dir,
+}
+
+impl kernel::Module for Probe {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        // SAFETY: Called once, before any user of `CHAIN`.
+        unsafe { CHAIN.init() };
+        let dir = Dir::new(c"crash_hotplug_probe");
+        let file = KBox::pin_init(
+            dir.read_callback_file(c"memory_chain", (), &show),
+            GFP_KERNEL,
+        )?;
+        for nb in [&START, &END] {
+            // SAFETY: A static notifier block, registered once and never freed.
+            kernel::error::to_result(unsafe { bindings::register_memory_notifier(nb.0.get()) })?;
+        }
+        Ok(Self {
+            _file: file,
+            _dir: dir,
+        })
+    }
+}
