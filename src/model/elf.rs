@@ -265,10 +265,13 @@ impl Phdr {
         }
     }
 
-    /// Whether this is the `PT_LOAD` of a RAM range in the direct map at `page_offset` (and not,
-    /// e.g., the kernel-text map).
+    /// Whether this is the `PT_LOAD` of a RAM range in the direct map at `page_offset`, dumped
+    /// from where it is (and not, e.g., the kernel-text map, or ppc64's backup region, whose
+    /// `p_offset` is the copy's address).
     pub const fn is_ram(&self, page_offset: u64) -> bool {
-        self.p_type == PT_LOAD && self.p_vaddr == self.p_paddr.wrapping_add(page_offset)
+        self.p_type == PT_LOAD
+            && self.p_vaddr == self.p_paddr.wrapping_add(page_offset)
+            && self.p_offset == self.p_paddr
     }
 
     fn encode(&self) -> [u8; PHDR_SIZE] {

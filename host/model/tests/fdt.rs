@@ -1,0 +1,263 @@
+//! The crash FDT `/cpus` editor against an independent FDT writer (`vm-fdt`) and parser (`fdt`):
+//! every byte state an edit passes through must be an FDT that the capture kernel accepts
+//! (libfdt's header checks) and whose `/cpus` lists exactly the old or exactly the new CPU nodes;
+//! the new node has exactly the properties given; refused edits write nothing.
+
+use crash_hotplug_model::{
+    fdt::{Fdt, FdtError, FDT_MAGIC},
+    Segment,
+};
+use vm_fdt::FdtWriter;
+
+/// A segment that keeps every state it passes through.
+struct Recorder {
+    buf: Vec<u8>,
+    states: Vec<Vec<u8>>,
+}
+
+impl Segment for Recorder {
+    fn len(&self) -> usize {
+        self.buf.len()
+    }
+    fn read(&self, off: usize, buf: &mut [u8]) {
+        buf.copy_from_slice(&self.buf[off..off + buf.len()]);
+    }
+    fn write(&mut self, off: usize, data: &[u8]) {
+        self.buf[off..off + data.len()].copy_from_slice(data);
+        self.states.push(self.buf.clone());
+    }
+    fn commit(&mut self, off: usize, data: &[u8]) {
+        assert_eq!(data.len(), 4, "FDT commits are one cell");
+        assert_eq!(off % 4, 0, "a commit is naturally aligned");
+        self.buf[off..off + data.len()].copy_from_slice(data);
+        self.states.push(self.buf.clone());
+    }
+}
+
+fn be(b: &[u8], o: usize) -> usize {
+    u32::from_be_bytes(b[o..o + 4].try_into().unwrap()) as usize
+}
+
+/// libfdt's `fdt_check_header()` for version 17, as the capture kernel runs it.
+fn header_ok(b: &[u8]) -> bool {
+    let total = be(b, 4);
+    let block = |off: usize, size: usize| off >= 0x28 && off <= total && off + size <= total;
+    be(b, 0) == FDT_MAGIC as usize
+        && be(b, 0x14) >= 17
+        && total <= b.len()
+        && block(be(b, 8), be(b, 0x24))
+        && block(be(b, 0xc), be(b, 0x20))
+        && be(b, 0x10) >= 0x28
+}
+
+/// A node's name and its properties.
+type Node = (String, Vec<(String, Vec<u8>)>);
+
+/// The CPU node names under `/cpus` as `fdt` parses them, with each node's properties.
+fn cpus(b: &[u8]) -> Vec<Node> {
+    assert!(header_ok(b), "libfdt would reject the header");
+    let f = fdt::Fdt::new(b).expect("fdt parses");
+    let cpus = f.find_node("/cpus").expect("/cpus");
+    cpus.children()
+        .map(|c| {
+            (
+                c.name.to_string(),
+                c.properties()
+                    .map(|p| (p.name.to_string(), p.value.to_vec()))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+fn cpu_props(reg: u32) -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("device_type", b"cpu\0".to_vec()),
+        ("reg", reg.to_be_bytes().to_vec()),
+        (
+            "ibm,ppc-interrupt-server#s",
+            [reg, reg + 1]
+                .iter()
+                .flat_map(|x| x.to_be_bytes())
+                .collect(),
+        ),
+        ("clock-frequency", 1_000_000_000u32.to_be_bytes().to_vec()),
+        ("ibm,pft-size", vec![0, 0, 0, 0, 0, 0, 0, 0x18]),
+        ("64-bit", vec![]),
+    ]
+}
+
+/// A pseries-like FDT with `n` CPU nodes, padded with `spare` free bytes at the end.
+fn pseries(n: u32, spare: usize) -> Vec<u8> {
+    let mut w = FdtWriter::new().unwrap();
+    let root = w.begin_node("").unwrap();
+    w.property_string("compatible", "qemu,pseries").unwrap();
+    w.property_u32("#address-cells", 2).unwrap();
+    w.property_u32("#size-cells", 2).unwrap();
+    let chosen = w.begin_node("chosen").unwrap();
+    w.property_string("bootargs", "console=hvc0").unwrap();
+    w.end_node(chosen).unwrap();
+    let cpus = w.begin_node("cpus").unwrap();
+    w.property_u32("#address-cells", 1).unwrap();
+    w.property_u32("#size-cells", 0).unwrap();
+    for i in 0..n {
+        let c = w
+            .begin_node(&format!("PowerPC,POWER9@{:x}", i * 8))
+            .unwrap();
+        for (name, v) in cpu_props(i * 8) {
+            w.property(name, &v).unwrap();
+        }
+        w.end_node(c).unwrap();
+    }
+    w.end_node(cpus).unwrap();
+    let mem = w.begin_node("memory@0").unwrap();
+    w.property_string("device_type", "memory").unwrap();
+    w.property_array_u64("reg", &[0, 0x4000_0000]).unwrap();
+    w.end_node(mem).unwrap();
+    let rtas = w.begin_node("rtas").unwrap();
+    w.property_u32("linux,rtas-base", 0x2fff_0000).unwrap();
+    w.end_node(rtas).unwrap();
+    w.end_node(root).unwrap();
+    let mut b = w.finish().unwrap();
+    let total = b.len() + spare;
+    b.resize(total, 0);
+    b[4..8].copy_from_slice(&(total as u32).to_be_bytes());
+    b
+}
+
+fn add(b: Vec<u8>, reg: u32) -> (Result<bool, FdtError>, Recorder) {
+    let props = cpu_props(reg);
+    let list: Vec<(&[u8], &[u8])> = props.iter().map(|(n, v)| (n.as_bytes(), &v[..])).collect();
+    let mut f = Fdt::open(Recorder {
+        buf: b,
+        states: vec![],
+    })
+    .expect("valid FDT");
+    let name = format!("PowerPC,POWER9@{reg:x}");
+    let r = f.add_cpu_node(name.as_bytes(), &list[..]);
+    (r, f.into_segment())
+}
+
+#[test]
+fn adding_a_cpu_is_valid_at_every_store_and_exact() {
+    let b = pseries(2, 4096);
+    let before = cpus(&b);
+    let (r, rec) = add(b, 0x10);
+    assert_eq!(r, Ok(true));
+    let after = cpus(&rec.buf);
+    assert_eq!(after.len(), 3);
+    assert_eq!(&after[..2], &before[..]);
+    let (name, props) = &after[2];
+    assert_eq!(name, "PowerPC,POWER9@10");
+    let want: Vec<(String, Vec<u8>)> = cpu_props(0x10)
+        .into_iter()
+        .map(|(n, v)| (n.to_string(), v))
+        .collect();
+    assert_eq!(props, &want);
+    // Everything else parses as before.
+    let f = fdt::Fdt::new(&rec.buf).unwrap();
+    assert_eq!(
+        f.find_node("/chosen")
+            .unwrap()
+            .property("bootargs")
+            .unwrap()
+            .as_str(),
+        Some("console=hvc0")
+    );
+    assert!(f.find_node("/rtas").is_some());
+    for (k, st) in rec.states.iter().enumerate() {
+        let c = cpus(st);
+        assert!(
+            c == before || c == after,
+            "store {k}: /cpus is neither old nor new"
+        );
+    }
+    // Only the two header cells are stores the parser sees.
+    assert!(rec.states.len() > 2);
+}
+
+#[test]
+fn existing_node_is_not_added_twice() {
+    let b = pseries(2, 4096);
+    let (r, rec) = add(b.clone(), 8);
+    assert_eq!(r, Ok(false));
+    assert!(rec.states.is_empty());
+    assert_eq!(rec.buf, b);
+}
+
+#[test]
+fn no_room_is_refused_before_any_write() {
+    let b = pseries(2, 64);
+    let (r, rec) = add(b.clone(), 0x10);
+    assert!(
+        matches!(r, Err(FdtError::Full { need, free }) if need > free),
+        "{r:?}"
+    );
+    assert!(rec.states.is_empty());
+    assert_eq!(rec.buf, b);
+}
+
+#[test]
+fn unknown_property_name_is_refused() {
+    let b = pseries(1, 4096);
+    let mut f = Fdt::open(Recorder {
+        buf: b.clone(),
+        states: vec![],
+    })
+    .unwrap();
+    let props: [(&[u8], &[u8]); 1] = [(b"no-such-name", b"x")];
+    assert_eq!(
+        f.add_cpu_node(b"PowerPC,POWER9@8", &props[..]),
+        Err(FdtError::UnknownName)
+    );
+    assert!(f.into_segment().states.is_empty());
+}
+
+#[test]
+fn header_errors_are_named() {
+    let mut b = pseries(1, 0);
+    b[..4].copy_from_slice(&FDT_MAGIC.to_le_bytes());
+    let e = Fdt::open(&mut b[..]).err().unwrap();
+    assert!(e.to_string().contains("byte-swapped"), "{e}");
+    let mut b = pseries(1, 0);
+    b[0x14..0x18].copy_from_slice(&16u32.to_be_bytes());
+    assert_eq!(Fdt::open(&mut b[..]).err(), Some(FdtError::Version(16)));
+    let mut b = pseries(1, 0);
+    let total = b.len() as u32;
+    b[4..8].copy_from_slice(&(total + 1).to_be_bytes());
+    assert_eq!(Fdt::open(&mut b[..]).err(), Some(FdtError::Truncated));
+}
+
+/// Repeated adds reuse the space of structure blocks given up before, until the FDT is full;
+/// every intermediate state of every add is valid.
+#[test]
+fn many_adds_until_full() {
+    let mut b = pseries(2, 3 * 1024);
+    let mut n = 2;
+    let mut reg = 0x10;
+    loop {
+        let before = cpus(&b);
+        let (r, rec) = add(b, reg);
+        match r {
+            Ok(true) => {
+                n += 1;
+                let after = cpus(&rec.buf);
+                assert_eq!(after.len(), n);
+                for st in &rec.states {
+                    let c = cpus(st);
+                    assert!(c == before || c == after);
+                }
+            }
+            Err(FdtError::Full { .. }) => {
+                assert!(rec.states.is_empty());
+                assert_eq!(cpus(&rec.buf), before);
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+        b = rec.buf;
+        reg += 8;
+        assert!(n < 100);
+    }
+    assert!(n >= 3, "at least one add fits in 3 KiB of spare room");
+}

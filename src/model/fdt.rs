@@ -1,0 +1,472 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! The crash kernel's flattened device tree (FDT): adding a hot-added CPU's node to `/cpus`.
+//!
+//! FDT data is big-endian whatever the CPU: every cell is read and written through [`Be32`].
+//!
+//! # Crash consistency
+//!
+//! The capture kernel reads the FDT at the instant of a panic, so an edit never shifts live
+//! bytes. Adding a node writes a whole new structure block (the old one with the node inserted
+//! at the end of `/cpus`) into space the header does not reference, then switches to it with
+//! two aligned 4-byte stores: `size_dt_struct` first (the old block, still in use, ends with
+//! `FDT_END` well inside the larger size, and the larger block stays inside `totalsize`), then
+//! `off_dt_struct`. Between any two stores the FDT is valid and lists either the old or the new
+//! set of CPU nodes. The strings block is not touched: the new node may only use property names
+//! it already has (a CPU node's names are those of the CPU nodes already there). An edit that
+//! cannot be done this way (no free space of the new block's size, an unknown property name) is
+//! refused before the first write.
+
+use core::fmt;
+
+use crate::model::elf::Segment;
+
+/// A big-endian 32-bit FDT cell, as it is stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Be32(pub [u8; 4]);
+
+impl Be32 {
+    /// The cell holding `v`.
+    pub const fn new(v: u32) -> Self {
+        Self(v.to_be_bytes())
+    }
+
+    /// The value of the cell.
+    pub const fn get(self) -> u32 {
+        u32::from_be_bytes(self.0)
+    }
+}
+
+/// `FDT_MAGIC`.
+pub const FDT_MAGIC: u32 = 0xd00d_feed;
+const FDT_BEGIN_NODE: u32 = 1;
+const FDT_END_NODE: u32 = 2;
+const FDT_PROP: u32 = 3;
+const FDT_NOP: u32 = 4;
+const FDT_END: u32 = 9;
+
+const H_MAGIC: usize = 0x00;
+const H_TOTALSIZE: usize = 0x04;
+const H_OFF_STRUCT: usize = 0x08;
+const H_OFF_STRINGS: usize = 0x0c;
+const H_OFF_RSVMAP: usize = 0x10;
+const H_VERSION: usize = 0x14;
+const H_LAST_COMP: usize = 0x18;
+const H_SIZE_STRINGS: usize = 0x20;
+const H_SIZE_STRUCT: usize = 0x24;
+/// Size of a version 17 header.
+pub const HEADER_SIZE: usize = 0x28;
+
+/// Why an FDT cannot be read or edited. Nothing was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FdtError {
+    /// The segment is shorter than the header or than `totalsize`.
+    Truncated,
+    /// Not `FDT_MAGIC` (a byte-swapped magic is reported as such).
+    BadMagic(u32),
+    /// Not a version this editor understands (17, compatible with 16).
+    Version(u32),
+    /// A block lies outside `totalsize`, or is misaligned.
+    Layout,
+    /// A malformed token stream at this offset of the structure block.
+    Malformed(usize),
+    /// No `/cpus` node.
+    NoCpus,
+    /// A property name of the new node is not in the strings block.
+    UnknownName,
+    /// No free space for the new structure block.
+    Full {
+        /// Bytes needed.
+        need: usize,
+        /// Largest free space found.
+        free: usize,
+    },
+}
+
+impl fmt::Display for FdtError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Truncated => write!(f, "FDT truncated"),
+            Self::BadMagic(m) if m.swap_bytes() == FDT_MAGIC => {
+                write!(f, "FDT magic {m:#x} is byte-swapped (endianness mismatch)")
+            }
+            Self::BadMagic(m) => write!(f, "bad FDT magic {m:#x}"),
+            Self::Version(v) => write!(f, "FDT version {v} not supported"),
+            Self::Layout => write!(f, "FDT blocks outside totalsize or misaligned"),
+            Self::Malformed(o) => write!(f, "FDT structure block malformed at {o:#x}"),
+            Self::NoCpus => write!(f, "FDT has no /cpus node"),
+            Self::UnknownName => {
+                write!(
+                    f,
+                    "a property name of the new CPU node is not in the FDT strings"
+                )
+            }
+            Self::Full { need, free } => write!(
+                f,
+                "FDT full: the new structure block needs {need} bytes, {free} free"
+            ),
+        }
+    }
+}
+
+/// The properties of a node to add, as `(name, value)` pairs, given twice (once to size the
+/// node, once to write it) in the same order.
+pub trait NodeSource {
+    /// Calls `f` with each property.
+    fn for_each_prop(&self, f: &mut dyn FnMut(&[u8], &[u8]));
+}
+
+impl NodeSource for [(&[u8], &[u8])] {
+    fn for_each_prop(&self, f: &mut dyn FnMut(&[u8], &[u8])) {
+        for (n, v) in self {
+            f(n, v);
+        }
+    }
+}
+
+const fn align4(n: usize) -> usize {
+    (n + 3) & !3
+}
+
+/// The length of the NUL-terminated string at `off` of `seg`, if it ends before `limit`.
+fn strlen<S: Segment>(seg: &S, off: usize, limit: usize) -> Option<usize> {
+    let mut n = 0;
+    let mut chunk = [0u8; 32];
+    while off + n < limit {
+        let avail = (limit - off - n).min(chunk.len());
+        seg.read(off + n, &mut chunk[..avail]);
+        if let Some(z) = chunk[..avail].iter().position(|&c| c == 0) {
+            return Some(n + z);
+        }
+        n += avail;
+    }
+    None
+}
+
+/// Whether the bytes at `off` of `seg` are `s` followed by a NUL.
+fn str_eq<S: Segment>(seg: &S, off: usize, s: &[u8]) -> bool {
+    let mut chunk = [0u8; 32];
+    let mut i = 0;
+    while i < s.len() {
+        let n = (s.len() - i).min(chunk.len());
+        seg.read(off + i, &mut chunk[..n]);
+        if chunk[..n] != s[i..i + n] {
+            return false;
+        }
+        i += n;
+    }
+    let mut z = [1u8];
+    seg.read(off + s.len(), &mut z);
+    z[0] == 0
+}
+
+/// The offset of `name` in the strings block of `l`.
+fn string_offset<S: Segment>(seg: &S, l: &Layout, name: &[u8]) -> Option<usize> {
+    let (start, end) = (l.off_strings, l.off_strings + l.size_strings);
+    let mut o = start;
+    while o < end {
+        let n = strlen(seg, o, end)?;
+        if n == name.len() && str_eq(seg, o, name) {
+            return Some(o - start);
+        }
+        o += n + 1;
+    }
+    None
+}
+
+/// Where the blocks of a valid FDT are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Layout {
+    totalsize: usize,
+    off_struct: usize,
+    size_struct: usize,
+    off_strings: usize,
+    size_strings: usize,
+    rsvmap_end: usize,
+}
+
+/// Where `/cpus` is in the structure block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CpusNode {
+    /// Offset (in the segment) of `/cpus`'s `FDT_END_NODE`: new children go right before it.
+    pub end: usize,
+    /// Child nodes of `/cpus`.
+    pub children: usize,
+}
+
+/// A validated FDT in a [`Segment`].
+///
+/// # Invariants
+///
+/// The segment holds an FDT of version 17 whose header, memory reservation map, structure and
+/// strings blocks lie inside `totalsize`, which is inside the segment.
+pub struct Fdt<S: Segment> {
+    seg: S,
+    l: Layout,
+}
+
+impl<S: Segment> Fdt<S> {
+    /// Validates the FDT in `seg`.
+    pub fn open(seg: S) -> Result<Self, FdtError> {
+        if seg.len() < HEADER_SIZE {
+            return Err(FdtError::Truncated);
+        }
+        let h = |o: usize| {
+            let mut b = [0u8; 4];
+            seg.read(o, &mut b);
+            Be32(b).get() as usize
+        };
+        let magic = h(H_MAGIC) as u32;
+        if magic != FDT_MAGIC {
+            return Err(FdtError::BadMagic(magic));
+        }
+        let (version, last_comp) = (h(H_VERSION) as u32, h(H_LAST_COMP) as u32);
+        if version < 17 || last_comp > 17 {
+            return Err(FdtError::Version(version));
+        }
+        let l = Layout {
+            totalsize: h(H_TOTALSIZE),
+            off_struct: h(H_OFF_STRUCT),
+            size_struct: h(H_SIZE_STRUCT),
+            off_strings: h(H_OFF_STRINGS),
+            size_strings: h(H_SIZE_STRINGS),
+            rsvmap_end: 0,
+        };
+        if l.totalsize > seg.len() {
+            return Err(FdtError::Truncated);
+        }
+        let inside = |off: usize, size: usize| {
+            off >= HEADER_SIZE && off.checked_add(size).is_some_and(|e| e <= l.totalsize)
+        };
+        let off_rsvmap = h(H_OFF_RSVMAP);
+        if !inside(l.off_struct, l.size_struct)
+            || !inside(l.off_strings, l.size_strings)
+            || !inside(off_rsvmap, 16)
+            || l.off_struct % 4 != 0
+            || off_rsvmap % 8 != 0
+        {
+            return Err(FdtError::Layout);
+        }
+        let mut fdt = Self { seg, l };
+        // The memory reservation map ends with an all-zero entry.
+        let mut o = off_rsvmap;
+        loop {
+            if !inside(o, 16) {
+                return Err(FdtError::Layout);
+            }
+            let mut e = [0u8; 16];
+            fdt.seg.read(o, &mut e);
+            o += 16;
+            if e == [0u8; 16] {
+                break;
+            }
+        }
+        fdt.l.rsvmap_end = o;
+        Ok(fdt)
+    }
+
+    /// The segment.
+    pub fn segment(&self) -> &S {
+        &self.seg
+    }
+
+    /// Gives the segment back.
+    pub fn into_segment(self) -> S {
+        self.seg
+    }
+
+    fn cell(&self, off: usize) -> u32 {
+        let mut b = [0u8; 4];
+        self.seg.read(off, &mut b);
+        Be32(b).get()
+    }
+
+    /// The token at `off` and the offset of the next one.
+    fn token(&self, off: usize) -> Result<(u32, usize), FdtError> {
+        let end = self.l.off_struct + self.l.size_struct;
+        if off + 4 > end {
+            return Err(FdtError::Malformed(off));
+        }
+        let tag = self.cell(off);
+        let next = match tag {
+            FDT_BEGIN_NODE => {
+                let n = strlen(&self.seg, off + 4, end).ok_or(FdtError::Malformed(off))?;
+                off + 4 + align4(n + 1)
+            }
+            FDT_PROP => {
+                if off + 12 > end {
+                    return Err(FdtError::Malformed(off));
+                }
+                let len = self.cell(off + 4) as usize;
+                off + 12 + align4(len)
+            }
+            FDT_END_NODE | FDT_NOP | FDT_END => off + 4,
+            _ => return Err(FdtError::Malformed(off)),
+        };
+        if next > end {
+            return Err(FdtError::Malformed(off));
+        }
+        Ok((tag, next))
+    }
+
+    /// Finds `/cpus` and counts its children.
+    pub fn cpus(&self) -> Result<CpusNode, FdtError> {
+        self.find_cpus(|_| {})
+    }
+
+    /// Whether `/cpus` has a child named `name` (with its unit address, e.g. `PowerPC,POWER9@8`).
+    pub fn has_cpu_node(&self, name: &[u8]) -> Result<bool, FdtError> {
+        let mut found = false;
+        self.find_cpus(|off| found |= str_eq(&self.seg, off, name))?;
+        Ok(found)
+    }
+
+    /// Walks the structure block to `/cpus`, calling `child` with the name offset of each child.
+    fn find_cpus(&self, mut child: impl FnMut(usize)) -> Result<CpusNode, FdtError> {
+        let mut off = self.l.off_struct;
+        let mut depth = 0usize;
+        let mut in_cpus = false;
+        let mut children = 0usize;
+        loop {
+            let (tag, next) = self.token(off)?;
+            match tag {
+                FDT_BEGIN_NODE => {
+                    depth += 1;
+                    if depth == 2 && str_eq(&self.seg, off + 4, b"cpus") {
+                        in_cpus = true;
+                    } else if in_cpus && depth == 3 {
+                        children += 1;
+                        child(off + 4);
+                    }
+                }
+                FDT_END_NODE => {
+                    if depth == 0 {
+                        return Err(FdtError::Malformed(off));
+                    }
+                    if in_cpus && depth == 2 {
+                        return Ok(CpusNode { end: off, children });
+                    }
+                    depth -= 1;
+                }
+                FDT_END => return Err(FdtError::NoCpus),
+                _ => {}
+            }
+            off = next;
+        }
+    }
+
+    /// Size of the node `name` with `props`, or `UnknownName`.
+    fn node_size(
+        &self,
+        name: &[u8],
+        props: &(impl NodeSource + ?Sized),
+    ) -> Result<usize, FdtError> {
+        let mut size = 4 + align4(name.len() + 1) + 4;
+        let mut known = true;
+        props.for_each_prop(&mut |n, v| {
+            known &= string_offset(&self.seg, &self.l, n).is_some();
+            size += 12 + align4(v.len());
+        });
+        if known {
+            Ok(size)
+        } else {
+            Err(FdtError::UnknownName)
+        }
+    }
+
+    /// The lowest offset where `need` bytes fit without touching any block the header references,
+    /// and from which a larger structure block at the old offset would still be inside
+    /// `totalsize`; or the largest free span found.
+    fn free_space(&self, need: usize) -> Result<usize, usize> {
+        let l = &self.l;
+        let used = [
+            (0, l.rsvmap_end),
+            (l.off_struct, l.off_struct + l.size_struct),
+            (l.off_strings, l.off_strings + l.size_strings),
+        ];
+        let mut best = 0usize;
+        for &(_, end) in &used {
+            let start = (end + 7) & !7;
+            // The span from `start` to the next used block (or `totalsize`).
+            let limit = used
+                .iter()
+                .map(|&(s, _)| s)
+                .filter(|&s| s >= start)
+                .min()
+                .unwrap_or(l.totalsize)
+                .min(l.totalsize);
+            let span = limit.saturating_sub(start);
+            if used.iter().any(|&(s, e)| s < start && e > start) {
+                continue;
+            }
+            best = best.max(span);
+            if span >= need && l.off_struct + need <= l.totalsize {
+                return Ok(start);
+            }
+        }
+        Err(best)
+    }
+
+    /// Copies `len` bytes from `from` to `to` through a small buffer (the ranges do not overlap).
+    fn copy(&mut self, from: usize, to: usize, len: usize) {
+        let mut buf = [0u8; 256];
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(buf.len());
+            self.seg.read(from + done, &mut buf[..n]);
+            self.seg.write(to + done, &buf[..n]);
+            done += n;
+        }
+    }
+
+    /// Adds node `name` (e.g. `PowerPC,POWER9@8`) with `props` as the last child of `/cpus`, unless
+    /// a child of that name exists. Returns whether it was added.
+    pub fn add_cpu_node(
+        &mut self,
+        name: &[u8],
+        props: &(impl NodeSource + ?Sized),
+    ) -> Result<bool, FdtError> {
+        if self.has_cpu_node(name)? {
+            return Ok(false);
+        }
+        let cpus = self.cpus()?;
+        let node = self.node_size(name, props)?;
+        let new_size = self.l.size_struct + node;
+        let at = self.free_space(new_size).map_err(|free| FdtError::Full {
+            need: new_size,
+            free,
+        })?;
+        // 1. The new structure block, in space no reader looks at: the old block up to the end
+        //    of /cpus, the node, the rest of the old block.
+        let head = cpus.end - self.l.off_struct;
+        self.copy(self.l.off_struct, at, head);
+        let mut o = at + head;
+        self.seg.write(o, &Be32::new(FDT_BEGIN_NODE).0);
+        self.seg.write(o + 4, name);
+        let pad = align4(name.len() + 1) - name.len();
+        self.seg.write(o + 4 + name.len(), &[0u8; 4][..pad]);
+        o += 4 + align4(name.len() + 1);
+        let mut props_at = o;
+        let (seg, l) = (&mut self.seg, &self.l);
+        props.for_each_prop(&mut |n, v| {
+            // Every name was found by `node_size` above.
+            let nameoff = string_offset(&*seg, l, n).unwrap_or(0);
+            seg.write(props_at, &Be32::new(FDT_PROP).0);
+            seg.write(props_at + 4, &Be32::new(v.len() as u32).0);
+            seg.write(props_at + 8, &Be32::new(nameoff as u32).0);
+            seg.write(props_at + 12, v);
+            let pad = align4(v.len()) - v.len();
+            seg.write(props_at + 12 + v.len(), &[0u8; 4][..pad]);
+            props_at += 12 + align4(v.len());
+        });
+        self.seg.write(props_at, &Be32::new(FDT_END_NODE).0);
+        let tail = self.l.size_struct - head;
+        self.copy(cpus.end, props_at + 4, tail);
+        // 2. Grow the size (the old block ends with FDT_END inside it), then switch blocks.
+        self.seg
+            .commit(H_SIZE_STRUCT, &Be32::new(new_size as u32).0);
+        self.seg.commit(H_OFF_STRUCT, &Be32::new(at as u32).0);
+        self.l.size_struct = new_size;
+        self.l.off_struct = at;
+        Ok(true)
+    }
+}
