@@ -6,7 +6,8 @@
 #     vmlinux  default $CRASHHP_CACHE/out/ppc64le/vmlinux-c (scripts/build-kernel.sh c ppc64le)
 #     file     kexec -p -s (kexec_file_load; default); load: kexec -p -c --hotplug (kexec_load)
 #     stale    negative control: kexec -p -c (kexec_load without --hotplug); the dump must miss
-#              the DIMM and the hot-added CPU, or the checks cannot see a stale header
+#              the DIMM, or the checks cannot see a stale header
+# Environment: SMOKE_CRASH_CPU=new|0 (default: new, stale: 0), SMOKE_CAPTURE_TIMEOUT (s, 300).
 # Output: target/artifacts/ppc-smoke-<mode>/ (console.log, qemu.stderr, qmp.log, vmcore-head.bin).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -104,7 +105,9 @@ echo "$kexec_args" >"$work/first/kexec-args"
 # A stale header without the new CPU in the capture FDT hangs the capture kernel after purgatory when
 # the crash runs on that CPU (see Documentation/ppc64le-notes.md): the negative control crashes on
 # CPU 0 so that it reaches the dump checks.
-if [ "$mode" = stale ]; then echo 0; else echo new; fi >"$work/first/crash-cpu"
+# SMOKE_CRASH_CPU=new|0 overrides the choice.
+crash_cpu=${SMOKE_CRASH_CPU:-$([ "$mode" = stale ] && echo 0 || echo new)}
+echo "$crash_cpu" >"$work/first/crash-cpu"
 (cd "$work/first" && find . | cpio -o -H newc --quiet) >"$work/initramfs.cpio"
 truncate -s 64M "$work/disk.img"
 
@@ -189,7 +192,7 @@ printf -v dimm_hex '0x%x-0x%x' "$dimm_addr" "$((dimm_addr + dimm_size - 1))"
 phase "DIMM at $dimm_hex"
 t_crash=$(wait_for 'SMOKE: crashing' 300) || fail "the guest did not see the hotplug"
 phase "crash after ${t_crash} s (hotplug sent at $t_hp s)"
-t_cap=$(wait_for 'SMOKE: capture kernel up' 300) || fail "capture kernel did not reach /init"
+t_cap=$(wait_for 'SMOKE: capture kernel up' "${SMOKE_CAPTURE_TIMEOUT:-300}") || fail "capture kernel did not reach /init"
 phase "capture kernel /init after ${t_cap} s"
 wait_for 'SMOKE: capture done' 120 >/dev/null || fail "capture kernel did not finish"
 wait "$qpid" 2>/dev/null || true
