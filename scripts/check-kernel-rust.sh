@@ -5,10 +5,18 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 . "$repo/scripts/lib.sh"
-log="$CRASHHP_CACHE/out/x86_64/build-rust.log"
-[ -f "$log" ] || die "no Rust-variant build log ($log): run scripts/build-kernel.sh rust"
-if grep -n 'crash_hotplug/' "$log" | grep -iE 'warning|error'; then
-  die "the kernel build reported the diagnostics above for kernel/crash_hotplug"
-fi
+# usage: check-kernel-rust.sh [ARCH...]   (default: x86_64)
+[ "$#" -gt 0 ] || set -- x86_64
+for arch in "$@"; do
+  log="$CRASHHP_CACHE/out/$arch/build-rust.log"
+  [ -f "$log" ] || die "no $arch Rust-variant build log ($log): run scripts/build-kernel.sh rust $arch"
+  # A diagnostic names its file on the line after "warning:"/"error:"; look at both.
+  if grep -n -B1 -- '--> .*crash_hotplug/' "$log" | grep -iE 'warning|error'; then
+    die "the $arch kernel build reported the diagnostics above for kernel/crash_hotplug"
+  fi
+  if grep -n 'crash_hotplug/' "$log" | grep -iE 'warning|error'; then
+    die "the $arch kernel build reported the diagnostics above for kernel/crash_hotplug"
+  fi
+done
 rustfmt --check --edition 2021 --config-path "$repo/.rustfmt.toml" "$repo"/src/*.rs "$repo"/arch/*/*.rs
-echo "kernel Rust: no clippy/rustc diagnostics in kernel/crash_hotplug, rustfmt clean"
+echo "kernel Rust ($*): no clippy/rustc diagnostics in kernel/crash_hotplug, rustfmt clean"

@@ -19,6 +19,9 @@ use kernel::{
 #[cfg(CONFIG_X86_64)]
 #[path = "../arch/x86/backend.rs"]
 mod backend;
+#[cfg(CONFIG_PPC64)]
+#[path = "../arch/powerpc/backend.rs"]
+mod backend;
 mod handler;
 mod image;
 pub mod model;

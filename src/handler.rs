@@ -132,7 +132,7 @@ pub(crate) fn init() {
 }
 
 /// Why an event could not be applied.
-enum Failure {
+pub(crate) enum Failure {
     Lock(u32),
     NoSegment,
     Header(crate::model::HeaderError),
@@ -140,6 +140,14 @@ enum Failure {
     Gather(Error),
     Write,
     IndexMemory(usize),
+    /// The live device tree has no node for this CPU.
+    #[cfg(CONFIG_PPC64)]
+    NoCpuNode(u32),
+    /// The crash image has no FDT segment.
+    #[cfg(CONFIG_PPC64)]
+    NoFdt,
+    #[cfg(CONFIG_PPC64)]
+    Fdt(crate::model::fdt::FdtError),
 }
 
 impl kernel::fmt::Display for Failure {
@@ -152,6 +160,12 @@ impl kernel::fmt::Display for Failure {
             Self::Gather(e) => write!(f, "reading the system state failed: {e:?}"),
             Self::Write => write!(f, "mapping the elfcorehdr for writing failed"),
             Self::IndexMemory(n) => write!(f, "no memory for the index of {n} program headers"),
+            #[cfg(CONFIG_PPC64)]
+            Self::NoCpuNode(c) => write!(f, "CPU {c} has no device tree node"),
+            #[cfg(CONFIG_PPC64)]
+            Self::NoFdt => write!(f, "no FDT segment in the crash image"),
+            #[cfg(CONFIG_PPC64)]
+            Self::Fdt(e) => write!(f, "crash FDT not updated: {e}"),
         }
     }
 }
@@ -239,7 +253,7 @@ fn apply(
             if let Some((notes, size)) = &notes {
                 hdr.adopt_notes(notes, *size).map_err(Failure::Edit)?;
             }
-            backend::apply(&mut hdr, event).map_err(Failure::Edit)
+            hdr.apply_event(event).map_err(Failure::Edit)
         })();
         match r {
             Ok(_) if hdr.segment().failed => Err(Failure::Write),
@@ -251,7 +265,10 @@ fn apply(
             Err(e) => Err(e),
         }
     };
-    let mut result = result;
+    let mut result = result.and_then(|a| {
+        backend::update_others(&image, event)?;
+        Ok(a)
+    });
     if let Ok(Some(a)) = &mut result {
         a.index_built = index.builds() != builds;
     }

@@ -19,6 +19,8 @@ use kernel::{
     },
 };
 
+#[cfg(CONFIG_PPC64)]
+use crate::model::fdt::NodeSource;
 use crate::model::Segment;
 
 /// The kexec lock (`__kexec_lock`), held. Released on drop.
@@ -312,5 +314,71 @@ impl Drop for SegmentMem<'_> {
             // SAFETY: `va` is a live alias created by `crash_hotplug_map_page` (type invariant).
             unsafe { bindings::crash_hotplug_unmap_page(va.cast()) };
         }
+    }
+}
+
+/// The live device tree node of a CPU (on powerpc, its core's node), referenced until dropped.
+///
+/// # Invariants
+///
+/// `0` is a valid `struct device_node` on which this holds a reference.
+#[cfg(CONFIG_PPC64)]
+pub(crate) struct CpuNode(NonNull<bindings::device_node>);
+
+#[cfg(CONFIG_PPC64)]
+impl CpuNode {
+    /// The node of `cpu`, if the device tree has one.
+    pub(crate) fn of_cpu(cpu: u32) -> Option<Self> {
+        // SAFETY: `of_get_cpu_node()` returns a node with a reference taken, or NULL.
+        let np = unsafe { bindings::crash_hotplug_cpu_node(cpu) };
+        // INVARIANT: A node with a reference, dropped in `drop`.
+        NonNull::new(np).map(Self)
+    }
+
+    /// The node's name with its unit address, e.g. `PowerPC,POWER9@8`.
+    pub(crate) fn name(&self) -> &[u8] {
+        // SAFETY: The node is valid (type invariant).
+        let p = unsafe { (*self.0.as_ptr()).full_name };
+        if p.is_null() {
+            return b"";
+        }
+        // SAFETY: `full_name` is a NUL-terminated string owned by the node, which outlives `self`.
+        unsafe { CStr::from_char_ptr(p) }.to_bytes()
+    }
+}
+
+#[cfg(CONFIG_PPC64)]
+impl NodeSource for CpuNode {
+    fn for_each_prop(&self, f: &mut dyn FnMut(&[u8], &[u8])) {
+        // SAFETY: The node is valid (type invariant).
+        let mut pp = unsafe { (*self.0.as_ptr()).properties };
+        while let Some(p) = NonNull::new(pp) {
+            // SAFETY: `p` is on the node's property list; properties are not freed while the
+            // node is referenced (updated ones move to `deadprops`).
+            let prop = unsafe { p.as_ref() };
+            let name: &[u8] = if prop.name.is_null() {
+                b""
+            } else {
+                // SAFETY: `name` is a NUL-terminated string owned by the property.
+                unsafe { CStr::from_char_ptr(prop.name) }.to_bytes()
+            };
+            let len = usize::try_from(prop.length).unwrap_or(0);
+            let value: &[u8] = if prop.value.is_null() || len == 0 {
+                &[]
+            } else {
+                // SAFETY: `value` points to `length` bytes owned by the property.
+                unsafe { core::slice::from_raw_parts(prop.value.cast::<u8>(), len) }
+            };
+            f(name, value);
+            pp = prop.next;
+        }
+    }
+}
+
+#[cfg(CONFIG_PPC64)]
+impl Drop for CpuNode {
+    fn drop(&mut self) {
+        // SAFETY: Drops the reference this holds (type invariant).
+        unsafe { bindings::crash_hotplug_node_put(self.0.as_ptr()) };
     }
 }

@@ -5,7 +5,9 @@
 //! `kernel/crash_core.c` or the Rust one) the same way. The in-guest benchmark compares it with
 //! kdump loaded and unloaded; the difference is the crash hotplug handler's cost per event.
 //!
-//! debugfs `crash_hotplug_probe/memory_chain`: `events`, `total_ns`, `last_ns`, `max_ns` lines.
+//! debugfs `crash_hotplug_probe/memory_chain`: `events`, `total_ns`, `last_ns`, `max_ns` lines,
+//! then `samples` and the times of the last [`SAMPLES`] events, oldest first (the benchmark takes
+//! their median, which a preempted vCPU on a busy host does not move).
 //!
 //! C header: [`include/linux/memory.h`](srctree/include/linux/memory.h).
 
@@ -39,6 +41,9 @@ module! {
     license: "GPL",
 }
 
+/// Events whose times are kept.
+const SAMPLES: usize = 512;
+
 /// What the probe has measured.
 struct Chain {
     /// When the first notifier ran for the event under way.
@@ -47,6 +52,8 @@ struct Chain {
     total_ns: i64,
     last_ns: i64,
     max_ns: i64,
+    /// The last `SAMPLES` times; `events % SAMPLES` is the next slot.
+    samples: [i64; SAMPLES],
 }
 
 global_lock! {
@@ -58,6 +65,7 @@ global_lock! {
         total_ns: 0,
         last_ns: 0,
         max_ns: 0,
+        samples: [0; SAMPLES],
     };
 }
 
@@ -97,6 +105,11 @@ unsafe extern "C" fn chain_end(
         let mut c = CHAIN.lock();
         if let Some(t0) = c.started.take() {
             let ns = t0.elapsed().as_nanos();
+            // The remainder is below `SAMPLES`.
+            let slot = (c.events % SAMPLES as u64) as usize;
+            if let Some(s) = c.samples.get_mut(slot) {
+                *s = ns;
+            }
             c.events += 1;
             c.total_ns = c.total_ns.saturating_add(ns);
             c.last_ns = ns;
@@ -130,7 +143,19 @@ fn show(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "events {}", c.events)?;
     writeln!(f, "total_ns {}", c.total_ns)?;
     writeln!(f, "last_ns {}", c.last_ns)?;
-    writeln!(f, "max_ns {}", c.max_ns)
+    writeln!(f, "max_ns {}", c.max_ns)?;
+    write!(f, "samples")?;
+    let n = c.events.min(SAMPLES as u64);
+    for k in (c.events - n)..c.events {
+        // The remainder is below `SAMPLES`.
+        let v = c
+            .samples
+            .get((k % SAMPLES as u64) as usize)
+            .copied()
+            .unwrap_or(0);
+        write!(f, " {v}")?;
+    }
+    writeln!(f)
 }
 
 /// The probe: its debugfs file. The notifiers stay registered (the probe is built in).

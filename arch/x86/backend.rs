@@ -1,24 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0-only
-//! The x86_64 backend: how an event changes the elfcorehdr.
+//! The x86_64 backend.
 //!
-//! - Memory online adds the block's range; memory offline removes it at once. (Upstream rebuilds
-//!   the header from "System RAM" resources, which still list an offlined block until it is
-//!   removed, so its dump keeps reading memory that may be gone.)
+//! - Memory online adds the block's range; memory offline removes it at once
+//!   ([`Elfcorehdr::apply_event`](crate::model::Elfcorehdr::apply_event)). (Upstream rebuilds the
+//!   header from "System RAM" resources, which still list an offlined block until it is removed,
+//!   so its dump keeps reading memory that may be gone.)
 //! - A kexec_file_load header has one `PT_NOTE` per possible CPU, so CPU events change nothing.
 //!   A kexec_load header was built by userspace with a note per CPU present at load time; at the
 //!   first event the notes of the other possible CPUs are appended once (the handler does that
 //!   through [`needs_adoption`]), after which CPU events change nothing either.
 //! - The kernel-text `PT_LOAD` and any entry userspace made that is not a direct-map RAM range
 //!   are kept as they are.
+//! - No other segment changes.
 
-use core::ops::DerefMut;
-
-use crate::model::{
-    EditError,
-    Elfcorehdr,
-    Event,
-    Node,
-    Segment, //
+use crate::{
+    handler::Failure,
+    image::CrashImage,
+    model::Event, //
 };
 
 /// Whether an image's header was built by userspace and has not been adopted yet.
@@ -26,14 +24,7 @@ pub(crate) fn needs_adoption(file_mode: bool, updated: bool) -> bool {
     !file_mode && !updated
 }
 
-/// Applies `event` to the header. Returns the number of program headers written or tombstoned.
-pub(crate) fn apply<S: Segment, N: DerefMut<Target = [Node]>>(
-    hdr: &mut Elfcorehdr<'_, S, N>,
-    event: Event,
-) -> Result<usize, EditError> {
-    match event {
-        Event::OnlineMemory(r) => hdr.add_ram(r),
-        Event::OfflineMemory(r) => hdr.remove_ram(r),
-        Event::AddCpu(_) | Event::RemoveCpu(_) => Ok(0),
-    }
+/// Updates the segments other than the elfcorehdr for `event`: nothing on x86_64.
+pub(crate) fn update_others(_image: &CrashImage<'_>, _event: Event) -> Result<(), Failure> {
+    Ok(())
 }

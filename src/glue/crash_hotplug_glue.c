@@ -6,6 +6,7 @@
 #include <linux/crash_core.h>
 #include <linux/kexec.h>
 #include <linux/mm.h>
+#include <linux/of.h>
 #include <linux/percpu.h>
 #include <linux/vmalloc.h>
 #include <linux/vmcore_info.h>
@@ -79,4 +80,14 @@ phys_addr_t crash_hotplug_cpu_notes(unsigned int cpu)
 u64 crash_hotplug_cpu_notes_size(void)
 {
 	return sizeof(note_buf_t);
+}
+
+struct device_node *crash_hotplug_cpu_node(unsigned int cpu)
+{
+	return of_get_cpu_node(cpu, NULL);
+}
+
+void crash_hotplug_node_put(struct device_node *np)
+{
+	of_node_put(np);
 }

@@ -9,6 +9,7 @@
 #include <linux/types.h>
 
 struct kimage;
+struct device_node;
 
 /* The NMI-safe kexec lock of kernel/kexec_internal.h. */
 bool crash_hotplug_kexec_trylock(void);
@@ -31,5 +32,9 @@ u64 crash_hotplug_page_offset(void);
 unsigned int crash_hotplug_next_possible_cpu(int prev);
 phys_addr_t crash_hotplug_cpu_notes(unsigned int cpu);
 u64 crash_hotplug_cpu_notes_size(void);
+
+/* The live device tree node of a CPU (a core node on powerpc), with a reference; NULL if none. */
+struct device_node *crash_hotplug_cpu_node(unsigned int cpu);
+void crash_hotplug_node_put(struct device_node *np);
 
 #endif /* _CRASH_HOTPLUG_GLUE_H */

@@ -36,7 +36,7 @@ use crate::model::{
         Index,
         Node, //
     },
-    MemRange,
+    Event, MemRange,
 };
 
 /// Size of an `Elf64_Ehdr`.
@@ -556,6 +556,17 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
             hdr.reindex()?;
         }
         Ok(hdr)
+    }
+
+    /// Applies a hotplug event's memory change: online adds the range, offline removes it at
+    /// once; CPU events change nothing (the header has a note per possible CPU). Returns the
+    /// number of program headers written or tombstoned.
+    pub fn apply_event(&mut self, event: Event) -> Result<usize, EditError> {
+        match event {
+            Event::OnlineMemory(r) => self.add_ram(r),
+            Event::OfflineMemory(r) => self.remove_ram(r),
+            Event::AddCpu(_) | Event::RemoveCpu(_) => Ok(0),
+        }
     }
 
     /// Uses at most `max` program header slots (never fewer than are visible), as if the segment

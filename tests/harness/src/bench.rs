@@ -5,7 +5,7 @@
 //! cycles of its memory blocks (each write is one memory notifier event) twice: with kdump loaded
 //! (the handler updates the elfcorehdr) and unloaded (the handler returns at once). The kernels
 //! have the benchmark probe (`CONFIG_CRASH_HOTPLUG_PROBE`), which times the memory notifier chain
-//! around whichever handler is built: the difference of its means, loaded minus unloaded, is the
+//! around whichever handler is built: the difference of its medians, loaded minus unloaded, is the
 //! handler's cost per event. (The block writes' medians are printed too; they carry the whole
 //! online/offline work and are too noisy on a shared machine to resolve the Rust handler's cost.)
 //!
@@ -31,7 +31,7 @@ const MAX_HOLES: u32 = 150;
 const BASE_RANGES: u32 = 12;
 const T: Duration = Duration::from_secs(300);
 
-/// Median ns of an offline and of an online write, the mean time of the memory notifier chain
+/// Median ns of an offline and of an online write, the median time of the memory notifier chain
 /// (the in-kernel probe), and the number of events timed.
 #[derive(Clone, Copy, Debug)]
 pub struct Timing {
@@ -41,38 +41,53 @@ pub struct Timing {
     pub online: f64,
     /// Events timed.
     pub events: u64,
-    /// Mean ns of the memory notifier chain per event (`crash_hotplug_probe/memory_chain`).
+    /// Median ns of the memory notifier chain per event (`crash_hotplug_probe/memory_chain`).
     pub chain: f64,
 }
 
 const PROBE: &str = "/sys/kernel/debug/crash_hotplug_probe/memory_chain";
 
-/// `(events, total_ns)` of the notifier-chain probe.
-fn probe(vm: &mut Vm) -> Result<(u64, u64)> {
+/// `(events, samples)` of the notifier-chain probe: the event count and the times of the last
+/// events, oldest first.
+fn probe(vm: &mut Vm) -> Result<(u64, Vec<f64>)> {
     let text = vm.sh(&format!("cat {PROBE}"), T).map_err(|e| {
         Error::Unexpected(format!(
             "{PROBE}: {e} (kernel built without CONFIG_CRASH_HOTPLUG_PROBE?)"
         ))
     })?;
-    match (dump::stat(&text, "events"), dump::stat(&text, "total_ns")) {
-        (Some(n), Some(t)) => Ok((n, t)),
+    let samples = text
+        .lines()
+        .find_map(|l| l.strip_prefix("samples"))
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect()
+        });
+    match (dump::stat(&text, "events"), samples) {
+        (Some(n), Some(s)) => Ok((n, s)),
         _ => Err(Error::Unexpected(format!("{PROBE}: {text:?}"))),
     }
 }
 
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
 /// Runs the timing command, with the probe read around it.
 fn timed(vm: &mut Vm, cmd: &str) -> Result<Timing> {
-    let (n0, t0) = probe(vm)?;
+    let (n0, _) = probe(vm)?;
     let mut t = parse(&vm.sh(cmd, T)?)?;
-    let (n1, t1) = probe(vm)?;
-    if n1 < n0 + t.events {
+    let (n1, samples) = probe(vm)?;
+    let seen = n1 - n0;
+    if seen < t.events || seen as usize > samples.len() {
         return Err(Error::Unexpected(format!(
-            "the probe saw {} events for {} block writes",
-            n1 - n0,
-            t.events
+            "the probe saw {seen} events for {} block writes ({} samples kept; use fewer rounds)",
+            t.events,
+            samples.len()
         )));
     }
-    t.chain = (t1 - t0) as f64 / (n1 - n0) as f64;
+    t.chain = median(samples[samples.len() - seen as usize..].to_vec());
     Ok(t)
 }
 
@@ -212,7 +227,7 @@ pub fn run(
     rounds: u32,
     ranges: &[u32],
 ) -> Result<f64> {
-    // The handler's cost: the notifier chain's mean time with kdump loaded minus unloaded.
+    // The handler's cost: the notifier chain's median time with kdump loaded minus unloaded.
     let cost = |(l, u): (Timing, Timing)| l.chain - u.chain;
     let mut rows = Vec::new();
     for &h in ranges {
@@ -236,7 +251,7 @@ pub fn run(
         )?;
         println!(
             "bench (~{h} ranges): ns per event, kdump loaded / unloaded: memory notifier chain \
-             (mean), block write (median offline, online)"
+             (median), block write (median offline, online)"
         );
         for (name, (l, u)) in [("C", c), ("Rust", r)] {
             println!(

@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! The ppc64 (pseries) kdump backend.
+//!
+//! - Memory online adds the LMB's range, memory offline removes it at once
+//!   ([`Elfcorehdr::apply_event`](crate::model::Elfcorehdr::apply_event)), as on x86_64. The
+//!   header the load path built keeps its other entries as they are: the 64 KiB backup region's
+//!   `PT_LOAD` (`p_paddr` 0, `p_offset` the copy) and the RTAS/OPAL ranges. (Upstream rebuilds
+//!   the whole header from memblock on every memory event.)
+//! - CPU add: the crash kernel must see the new CPU in its FDT, so the CPU's (core's) node of the
+//!   live device tree is added to the crash FDT's `/cpus`, crash-consistently and only if it is
+//!   not there yet (the threads of a core share one node); see [`crate::model::fdt`]. (Upstream
+//!   deletes and re-adds every CPU node in place under `kexec_crash_image = NULL`, and can leave
+//!   the FDT half rewritten when it runs out of room.)
+//! - CPU remove changes nothing: an offline CPU may stay in the FDT.
+//! - A kexec_load header is adopted once as on x86_64 (notes of all possible CPUs).
+
+use crate::{
+    handler::Failure,
+    image::{
+        CpuNode,
+        CrashImage,
+        SegmentInfo,
+        SegmentMem, //
+    },
+    model::{
+        fdt::{
+            Be32,
+            Fdt,
+            FDT_MAGIC, //
+        },
+        Event,
+        Segment, //
+    },
+};
+
+/// Whether an image's header was built by userspace and has not been adopted yet.
+pub(crate) fn needs_adoption(file_mode: bool, updated: bool) -> bool {
+    !file_mode && !updated
+}
+
+/// The segment holding the crash kernel's FDT (the one starting with `FDT_MAGIC`).
+fn find_fdt(image: &CrashImage<'_>) -> Option<SegmentInfo> {
+    (0..kernel::bindings::KEXEC_SEGMENT_MAX as usize)
+        .map_while(|i| image.segment(i))
+        .find(|&s| {
+            let mut magic = [0u8; 4];
+            SegmentMem::new(image, s).read(0, &mut magic);
+            Be32(magic).get() == FDT_MAGIC
+        })
+}
+
+/// Updates the segments other than the elfcorehdr for `event`: a hot-added CPU's node goes
+/// into the crash FDT's `/cpus`.
+pub(crate) fn update_others(image: &CrashImage<'_>, event: Event) -> Result<(), Failure> {
+    let Event::AddCpu(cpu) = event else {
+        return Ok(());
+    };
+    let node = CpuNode::of_cpu(cpu).ok_or(Failure::NoCpuNode(cpu))?;
+    let seg = find_fdt(image).ok_or(Failure::NoFdt)?;
+    let mut fdt = Fdt::open(SegmentMem::new(image, seg)).map_err(Failure::Fdt)?;
+    fdt.add_cpu_node(node.name(), &node).map_err(Failure::Fdt)?;
+    if fdt.segment().failed {
+        return Err(Failure::Write);
+    }
+    Ok(())
+}
