@@ -4,7 +4,8 @@
 # Order (each step builds): the powerpc fix to rust/kernel/bug.rs (Rust with CONFIG_BUG=y), the
 # bindings patch, the Rust implementation (kernel/crash_hotplug/, not yet reachable from Kconfig),
 # the Kconfig/Makefile hook, the guard that compiles the C handler out, and
-# crash_exclude_mem_range() from Rust. A cover letter comes first.
+# crash_exclude_mem_range() from Rust, the powerpc kexec_file FDT room for a crash-consistent CPU
+# add. A cover letter comes first.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 . "$repo/scripts/lib.sh"
@@ -59,7 +60,7 @@ header is valid and lists either the old or the new set of memory
 
 Not reachable from Kconfig until the next patch.
 MSG
-for p in 0001 0002 0004; do am "$repo"/patches/$p-*.patch; done
+for p in 0001 0002 0004 0006; do am "$repo"/patches/$p-*.patch; done
 
 rm -rf "$out"; mkdir -p "$out"
 g format-patch -q --cover-letter --zero-commit -o "$out" "$base"
