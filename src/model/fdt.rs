@@ -11,10 +11,10 @@
 //! two aligned 4-byte stores: `size_dt_struct` first (the old block, still in use, ends with
 //! `FDT_END` well inside the larger size, and the larger block stays inside `totalsize`), then
 //! `off_dt_struct`. Between any two stores the FDT is valid and lists either the old or the new
-//! set of CPU nodes. The strings block is not touched: the new node may only use property names
-//! it already has (a CPU node's names are those of the CPU nodes already there). An edit that
-//! cannot be done this way (no free space of the new block's size, an unknown property name) is
-//! refused before the first write.
+//! set of CPU nodes. Property names the strings block lacks are first appended to a copy of it,
+//! switched to the same way (`off_dt_strings`, then `size_dt_strings`), which the old structure
+//! block reads exactly as before. An edit without the free space for the new blocks is refused
+//! before the first write.
 
 use core::fmt;
 
@@ -71,8 +71,6 @@ pub enum FdtError {
     Malformed(usize),
     /// No `/cpus` node.
     NoCpus,
-    /// A property name of the new node is not in the strings block.
-    UnknownName,
     /// No free space for the new structure block.
     Full {
         /// Bytes needed.
@@ -94,12 +92,6 @@ impl fmt::Display for FdtError {
             Self::Layout => write!(f, "FDT blocks outside totalsize or misaligned"),
             Self::Malformed(o) => write!(f, "FDT structure block malformed at {o:#x}"),
             Self::NoCpus => write!(f, "FDT has no /cpus node"),
-            Self::UnknownName => {
-                write!(
-                    f,
-                    "a property name of the new CPU node is not in the FDT strings"
-                )
-            }
             Self::Full { need, free } => write!(
                 f,
                 "FDT full: the new structure block needs {need} bytes, {free} free"
@@ -354,52 +346,52 @@ impl<S: Segment> Fdt<S> {
         }
     }
 
-    /// Size of the node `name` with `props`, or `UnknownName`.
-    fn node_size(
-        &self,
-        name: &[u8],
-        props: &(impl NodeSource + ?Sized),
-    ) -> Result<usize, FdtError> {
+    /// Size of the node `name` with `props`, and the bytes its property names not yet in the
+    /// strings block take there (each once, with its NUL).
+    fn node_size(&self, name: &[u8], props: &(impl NodeSource + ?Sized)) -> (usize, usize) {
         let mut size = 4 + align4(name.len() + 1) + 4;
-        let mut known = true;
+        let mut new_names = 0usize;
         props.for_each_prop(&mut |n, v| {
-            known &= string_offset(&self.seg, &self.l, n).is_some();
+            if string_offset(&self.seg, &self.l, n).is_none() {
+                new_names += n.len() + 1;
+            }
             size += 12 + align4(v.len());
         });
-        if known {
-            Ok(size)
-        } else {
-            Err(FdtError::UnknownName)
-        }
+        (size, new_names)
     }
 
-    /// The lowest offset where `need` bytes fit without touching any block the header references,
-    /// and from which a larger structure block at the old offset would still be inside
-    /// `totalsize`; or the largest free span found.
-    fn free_space(&self, need: usize) -> Result<usize, usize> {
+    /// The lowest offset where `need` bytes fit without touching any block the header references
+    /// nor `also` (a block being written), and for which `fits` holds; or the largest free span.
+    fn free_space(
+        &self,
+        need: usize,
+        also: (usize, usize),
+        fits: impl Fn(usize) -> bool,
+    ) -> Result<usize, usize> {
         let l = &self.l;
         let used = [
             (0, l.rsvmap_end),
             (l.off_struct, l.off_struct + l.size_struct),
             (l.off_strings, l.off_strings + l.size_strings),
+            also,
         ];
         let mut best = 0usize;
         for &(_, end) in &used {
             let start = (end + 7) & !7;
+            if used.iter().any(|&(s, e)| s <= start && e > start) {
+                continue;
+            }
             // The span from `start` to the next used block (or `totalsize`).
             let limit = used
                 .iter()
-                .map(|&(s, _)| s)
+                .map(|&(s, e)| if e > s { s } else { usize::MAX })
                 .filter(|&s| s >= start)
                 .min()
                 .unwrap_or(l.totalsize)
                 .min(l.totalsize);
             let span = limit.saturating_sub(start);
-            if used.iter().any(|&(s, e)| s < start && e > start) {
-                continue;
-            }
             best = best.max(span);
-            if span >= need && l.off_struct + need <= l.totalsize {
+            if span >= need && fits(start) {
                 return Ok(start);
             }
         }
@@ -420,6 +412,10 @@ impl<S: Segment> Fdt<S> {
 
     /// Adds node `name` (e.g. `PowerPC,POWER9@8`) with `props` as the last child of `/cpus`, unless
     /// a child of that name exists. Returns whether it was added.
+    ///
+    /// Property names the strings block lacks are appended to a copy of it first (switched to
+    /// with `off_dt_strings`, whose first `size_dt_strings` bytes are the old block, then
+    /// `size_dt_strings`), so that the old structure block keeps reading the same names.
     pub fn add_cpu_node(
         &mut self,
         name: &[u8],
@@ -429,13 +425,58 @@ impl<S: Segment> Fdt<S> {
             return Ok(false);
         }
         let cpus = self.cpus()?;
-        let node = self.node_size(name, props)?;
+        let (node, new_names) = self.node_size(name, props);
         let new_size = self.l.size_struct + node;
-        let at = self.free_space(new_size).map_err(|free| FdtError::Full {
-            need: new_size,
-            free,
-        })?;
-        // 1. The new structure block, in space no reader looks at: the old block up to the end
+        let strings_size = self.l.size_strings + new_names;
+        // Room for both new blocks is found before anything is written.
+        let strings_at = if new_names > 0 {
+            let at = self
+                .free_space(strings_size, (0, 0), |_| true)
+                .map_err(|free| FdtError::Full {
+                    need: strings_size,
+                    free,
+                })?;
+            Some(at)
+        } else {
+            None
+        };
+        let also = strings_at.map_or((0, 0), |a| (a, a + strings_size));
+        let (old_off, total) = (self.l.off_struct, self.l.totalsize);
+        let at = self
+            .free_space(new_size, also, |_| old_off + new_size <= total)
+            .map_err(|free| FdtError::Full {
+                need: new_size + strings_at.map_or(0, |_| strings_size),
+                free,
+            })?;
+        if let Some(sat) = strings_at {
+            // 1. The strings block with the missing names appended, then the switch: the offset
+            //    first (the copy starts with the old block), then the size.
+            self.copy(self.l.off_strings, sat, self.l.size_strings);
+            let mut o = sat + self.l.size_strings;
+            let (seg, l) = (&mut self.seg, self.l);
+            let appended = Layout {
+                off_strings: sat + l.size_strings,
+                size_strings: 0,
+                ..l
+            };
+            props.for_each_prop(&mut |n, _| {
+                let mut grown = appended;
+                grown.size_strings = o - appended.off_strings;
+                if string_offset(&*seg, &l, n).is_none()
+                    && string_offset(&*seg, &grown, n).is_none()
+                {
+                    seg.write(o, n);
+                    seg.write(o + n.len(), &[0]);
+                    o += n.len() + 1;
+                }
+            });
+            self.seg.commit(H_OFF_STRINGS, &Be32::new(sat as u32).0);
+            self.seg
+                .commit(H_SIZE_STRINGS, &Be32::new(strings_size as u32).0);
+            self.l.off_strings = sat;
+            self.l.size_strings = strings_size;
+        }
+        // 2. The new structure block, in space no reader looks at: the old block up to the end
         //    of /cpus, the node, the rest of the old block.
         let head = cpus.end - self.l.off_struct;
         self.copy(self.l.off_struct, at, head);
@@ -448,7 +489,7 @@ impl<S: Segment> Fdt<S> {
         let mut props_at = o;
         let (seg, l) = (&mut self.seg, &self.l);
         props.for_each_prop(&mut |n, v| {
-            // Every name was found by `node_size` above.
+            // Every name is in the strings block now.
             let nameoff = string_offset(&*seg, l, n).unwrap_or(0);
             seg.write(props_at, &Be32::new(FDT_PROP).0);
             seg.write(props_at + 4, &Be32::new(v.len() as u32).0);
@@ -461,7 +502,7 @@ impl<S: Segment> Fdt<S> {
         self.seg.write(props_at, &Be32::new(FDT_END_NODE).0);
         let tail = self.l.size_struct - head;
         self.copy(cpus.end, props_at + 4, tail);
-        // 2. Grow the size (the old block ends with FDT_END inside it), then switch blocks.
+        // 3. Grow the size (the old block ends with FDT_END inside it), then switch blocks.
         self.seg
             .commit(H_SIZE_STRUCT, &Be32::new(new_size as u32).0);
         self.seg.commit(H_OFF_STRUCT, &Be32::new(at as u32).0);
