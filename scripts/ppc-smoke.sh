@@ -51,6 +51,26 @@ if [ -e /proc/vmcore ]; then
   say "vmcore size $(stat -c %s /proc/vmcore)"
   # the headers and the merged notes of /proc/vmcore (notes at 64 KiB: page size) to the host
   dd if=/proc/vmcore of=/dev/vda bs=65536 count=4 2>/dev/null && sync && say "vmcore head written"
+  say "capture cpus: $(ls /proc/device-tree/cpus | tr '\n' ' ')"
+  # The pattern's page: its offset in /proc/vmcore from the program headers; its first 64 bytes
+  # go to the transfer disk at 256 KiB for the host to compare.
+  pa=$(cat /pattern-addr)
+  rd() { od -A n -t "u$2" -j "$1" -N "$2" /proc/vmcore | tr -d ' '; }
+  phoff=$(rd 32 8); phnum=$(rd 56 2); i=0; off=
+  while [ "$i" -lt "$phnum" ]; do
+    h=$((phoff + i * 56))
+    if [ "$(rd "$h" 4)" = 1 ]; then
+      o=$(rd $((h + 8)) 8); p=$(rd $((h + 24)) 8); z=$(rd $((h + 32)) 8)
+      [ "$pa" -ge "$p" ] && [ "$pa" -lt $((p + z)) ] && off=$((o + pa - p))
+    fi
+    i=$((i + 1))
+  done
+  if [ -n "$off" ]; then
+    dd if=/proc/vmcore of=/dev/vda bs=64 skip=$((off / 64)) seek=4096 count=1 conv=notrunc 2>/dev/null
+    sync; say "pattern page at vmcore offset $off written"
+  else
+    say "pattern address $pa is in no PT_LOAD"
+  fi
   vmcore-dmesg /proc/vmcore 2>&1 | tail -n 4
   say "capture done"
   echo o >/proc/sysrq-trigger
@@ -87,6 +107,21 @@ say "after hotplug: $(ls -d /sys/devices/system/memory/memory* | wc -l) blocks, 
 for m in /sys/devices/system/memory/memory*; do
   [ "$(cat "$m/state")" = online ] || say "$(basename "$m") $(cat "$m/state")"
 done
+# The pattern, in a free page of the DIMM through /dev/mem (STRICT_DEVMEM is off).
+pa=$(cat /pattern-addr)
+printf '%s' "$(cat /pattern)" | dd of=/dev/mem bs=64 seek=$((pa / 64)) count=1 conv=notrunc 2>/dev/null
+say "pattern written at $pa: $(dd if=/dev/mem bs=64 skip=$((pa / 64)) count=1 2>/dev/null)"
+hp="$(cat /sys/devices/system/memory/crash_hotplug) $(cat /sys/devices/system/cpu/crash_hotplug)"
+say "after hotplug crash_hotplug memory/cpu: $hp"
+if [ "$hp" != "1 1" ] && [ -e /reload-on-0 ]; then
+  # What the udev rules do when crash_hotplug reads 0: reload kdump.
+  /bin/kexec -p -u
+  # shellcheck disable=SC2086
+  /bin/kexec $KARGS --initrd=/capture.cpio \
+    --append="console=hvc0 irqpoll nr_cpus=1 reset_devices rdinit=/init panic=-1" /vmlinux
+  say "reloaded as the udev rules do: crash_hotplug memory/cpu $(cat /sys/devices/system/memory/crash_hotplug) $(cat /sys/devices/system/cpu/crash_hotplug)"
+fi
+[ -d /sys/kernel/debug/crash_hotplug ] && say "stats: $(tr '\n' ' ' </sys/kernel/debug/crash_hotplug/stats)"
 # The capture kernel starts on the CPU that crashed: crash on the hot-added one (the highest online
 # CPU) unless told to crash on CPU 0, so that the updated /cpus of the capture FDT is exercised.
 cpu=0
@@ -109,6 +144,16 @@ echo "$kexec_args" >"$work/first/kexec-args"
 # SMOKE_CRASH_CPU=new|0 overrides the choice.
 crash_cpu=${SMOKE_CRASH_CPU:-$([ "$mode" = stale ] && echo 0 || echo new)}
 echo "$crash_cpu" >"$work/first/crash-cpu"
+# The first DIMM lands at 2 GiB (right after the boot memory); the pattern goes 16 MiB into it.
+pattern_pa=$(( 0x81000000 ))
+nonce=$(date +%s%N)
+pattern=$(printf 'CRASHHP-PPC %x %s' "$pattern_pa" "$nonce")
+pattern=$(printf '%-64.64s' "$pattern" | tr ' ' '.')
+echo "$pattern_pa" >"$work/first/pattern-addr"; echo "$pattern_pa" >"$work/capture/pattern-addr"
+echo "$pattern" >"$work/first/pattern"
+[ "$mode" = stale ] || touch "$work/first/reload-on-0"
+(cd "$work/capture" && find . | cpio -o -H newc --quiet) >"$work/capture.cpio"
+cp "$work/capture.cpio" "$work/first/capture.cpio"
 (cd "$work/first" && find . | cpio -o -H newc --quiet) >"$work/initramfs.cpio"
 truncate -s 64M "$work/disk.img"
 
@@ -201,6 +246,13 @@ t_end=$(sec $(( $(ms) - t_start )))
 
 # --- checks ----------------------------------------------------------------------------------------
 dd if="$work/disk.img" of="$art/vmcore-head.bin" bs=65536 count=4 2>/dev/null
+got=$(dd if="$work/disk.img" bs=64 skip=4096 count=1 2>/dev/null | tr -d '\0')
+[ "$((pattern_pa))" -ge "$dimm_addr" ] && [ "$((pattern_pa))" -lt $((dimm_addr + dimm_size)) ] ||
+  die "the DIMM at $dimm_hex does not hold the pattern address $pattern_pa"
+if [ "$got" = "$pattern" ]; then pattern_ok=1; else pattern_ok=0; fi
+# The capture kernel's /proc/device-tree/cpus must list the hot-added core's node too.
+cap_cpus=$(sed -n 's/.*SMOKE: capture cpus: //p' "$art/console.log" | tr -d '\r')
+ncpu_nodes=$(tr ' ' '\n' <<<"$cap_cpus" | grep -c '^PowerPC,' || true)
 grep -q 'sysrq triggered crash\|Trigger a crash' "$art/console.log" || fail "no sysrq crash message"
 rc=0
 python3 - "$art/vmcore-head.bin" "$dimm_addr" "$dimm_size" <<'PY' || rc=$?
@@ -237,5 +289,9 @@ if [ "$mode" = stale ]; then
   echo "ppc-smoke ($mode): ok, the stale dump was detected (artifacts: $art)"
 else
   [ "$rc" = 0 ] || die "the dump misses the hot-added DIMM or CPU (want 2 NT_PRSTATUS and VMCOREINFO)"
+  [ "$pattern_ok" = 1 ] || die "pattern not found at $pattern_pa in the dump (got '$got')"
+  echo "verified: pattern at $pattern_pa found in /proc/vmcore (read back on the host)"
+  [ "$ncpu_nodes" = 2 ] || die "capture kernel /proc/device-tree/cpus: '$cap_cpus' (want 2 CPU nodes)"
+  echo "verified: capture kernel /proc/device-tree/cpus: $cap_cpus"
   echo "ppc-smoke ($mode): ok (artifacts: $art)"
 fi

@@ -8,11 +8,15 @@
 //!   the whole header from memblock on every memory event.)
 //! - CPU add: the crash kernel must see the new CPU in its FDT, so the CPU's (core's) node of the
 //!   live device tree is added to the crash FDT's `/cpus`, crash-consistently and only if it is
-//!   not there yet (the threads of a core share one node); see [`crate::model::fdt`]. (Upstream
-//!   deletes and re-adds every CPU node in place under `kexec_crash_image = NULL`, and can leave
-//!   the FDT half rewritten when it runs out of room.)
+//!   not there yet (the threads of a core share one node); see [`crate::model::fdt`]. An FDT
+//!   without room for that (kexec-tools pads the crash FDT by the new nodes' size only) is
+//!   updated in place, checked for room first, with the kexec lock keeping a crash kexec out
+//!   meanwhile. (Upstream deletes and re-adds every CPU node in place, and can leave the FDT half
+//!   rewritten when it runs out of room.)
 //! - CPU remove changes nothing: an offline CPU may stay in the FDT.
 //! - A kexec_load header is adopted once as on x86_64 (notes of all possible CPUs).
+
+use kernel::prelude::*;
 
 use crate::{
     handler::Failure,
@@ -26,6 +30,7 @@ use crate::{
         fdt::{
             Be32,
             Fdt,
+            FdtError,
             FDT_MAGIC, //
         },
         Event,
@@ -58,7 +63,21 @@ pub(crate) fn update_others(image: &CrashImage<'_>, event: Event) -> Result<(), 
     let node = CpuNode::of_cpu(cpu).ok_or(Failure::NoCpuNode(cpu))?;
     let seg = find_fdt(image).ok_or(Failure::NoFdt)?;
     let mut fdt = Fdt::open(SegmentMem::new(image, seg)).map_err(Failure::Fdt)?;
-    fdt.add_cpu_node(node.name(), &node).map_err(Failure::Fdt)?;
+    match fdt.add_cpu_node(node.name(), &node) {
+        Ok(_) => {}
+        Err(FdtError::Full { need, free }) => {
+            // No room for the block switch (kexec-tools' crash FDTs): add the node in place, as
+            // upstream does. The kexec lock, held for the whole update, keeps a crash kexec from
+            // starting while the FDT is not valid.
+            pr_info!(
+                "cpu{cpu}: crash FDT has {free} of {need} bytes for a crash-consistent update; \
+                 updating in place under the kexec lock\n"
+            );
+            fdt.add_cpu_node_in_place(node.name(), &node)
+                .map_err(Failure::Fdt)?;
+        }
+        Err(e) => return Err(Failure::Fdt(e)),
+    }
     if fdt.segment().failed {
         return Err(Failure::Write);
     }

@@ -151,6 +151,57 @@ fn str_eq<S: Segment>(seg: &S, off: usize, s: &[u8]) -> bool {
     z[0] == 0
 }
 
+/// Appends to the strings block of `l` (its bytes end at `at`, free space follows) every name of
+/// `props` it lacks, once each. Returns the bytes written.
+fn append_names<S: Segment>(
+    seg: &mut S,
+    l: &Layout,
+    at: usize,
+    props: &(impl NodeSource + ?Sized),
+) -> usize {
+    let mut o = at;
+    props.for_each_prop(&mut |n, _| {
+        let grown = Layout {
+            size_strings: o - l.off_strings,
+            ..*l
+        };
+        if string_offset(&*seg, &grown, n).is_none() {
+            seg.write(o, n);
+            seg.write(o + n.len(), &[0]);
+            o += n.len() + 1;
+        }
+    });
+    o - at
+}
+
+/// Writes node `name` with `props` at `at`, its names from the strings block of `l` (which has
+/// them all). Returns the end of the node.
+fn write_node<S: Segment>(
+    seg: &mut S,
+    l: &Layout,
+    at: usize,
+    name: &[u8],
+    props: &(impl NodeSource + ?Sized),
+) -> usize {
+    seg.write(at, &Be32::new(FDT_BEGIN_NODE).0);
+    seg.write(at + 4, name);
+    let pad = align4(name.len() + 1) - name.len();
+    seg.write(at + 4 + name.len(), &[0u8; 4][..pad]);
+    let mut o = at + 4 + align4(name.len() + 1);
+    props.for_each_prop(&mut |n, v| {
+        let nameoff = string_offset(&*seg, l, n).unwrap_or(0);
+        seg.write(o, &Be32::new(FDT_PROP).0);
+        seg.write(o + 4, &Be32::new(v.len() as u32).0);
+        seg.write(o + 8, &Be32::new(nameoff as u32).0);
+        seg.write(o + 12, v);
+        let pad = align4(v.len()) - v.len();
+        seg.write(o + 12 + v.len(), &[0u8; 4][..pad]);
+        o += 12 + align4(v.len());
+    });
+    seg.write(o, &Be32::new(FDT_END_NODE).0);
+    o + 4
+}
+
 /// The offset of `name` in the strings block of `l`.
 fn string_offset<S: Segment>(seg: &S, l: &Layout, name: &[u8]) -> Option<usize> {
     let (start, end) = (l.off_strings, l.off_strings + l.size_strings);
@@ -452,24 +503,11 @@ impl<S: Segment> Fdt<S> {
             // 1. The strings block with the missing names appended, then the switch: the offset
             //    first (the copy starts with the old block), then the size.
             self.copy(self.l.off_strings, sat, self.l.size_strings);
-            let mut o = sat + self.l.size_strings;
-            let (seg, l) = (&mut self.seg, self.l);
-            let appended = Layout {
-                off_strings: sat + l.size_strings,
-                size_strings: 0,
-                ..l
+            let copy = Layout {
+                off_strings: sat,
+                ..self.l
             };
-            props.for_each_prop(&mut |n, _| {
-                let mut grown = appended;
-                grown.size_strings = o - appended.off_strings;
-                if string_offset(&*seg, &l, n).is_none()
-                    && string_offset(&*seg, &grown, n).is_none()
-                {
-                    seg.write(o, n);
-                    seg.write(o + n.len(), &[0]);
-                    o += n.len() + 1;
-                }
-            });
+            append_names(&mut self.seg, &copy, sat + self.l.size_strings, props);
             self.seg.commit(H_OFF_STRINGS, &Be32::new(sat as u32).0);
             self.seg
                 .commit(H_SIZE_STRINGS, &Be32::new(strings_size as u32).0);
@@ -480,34 +518,75 @@ impl<S: Segment> Fdt<S> {
         //    of /cpus, the node, the rest of the old block.
         let head = cpus.end - self.l.off_struct;
         self.copy(self.l.off_struct, at, head);
-        let mut o = at + head;
-        self.seg.write(o, &Be32::new(FDT_BEGIN_NODE).0);
-        self.seg.write(o + 4, name);
-        let pad = align4(name.len() + 1) - name.len();
-        self.seg.write(o + 4 + name.len(), &[0u8; 4][..pad]);
-        o += 4 + align4(name.len() + 1);
-        let mut props_at = o;
-        let (seg, l) = (&mut self.seg, &self.l);
-        props.for_each_prop(&mut |n, v| {
-            // Every name is in the strings block now.
-            let nameoff = string_offset(&*seg, l, n).unwrap_or(0);
-            seg.write(props_at, &Be32::new(FDT_PROP).0);
-            seg.write(props_at + 4, &Be32::new(v.len() as u32).0);
-            seg.write(props_at + 8, &Be32::new(nameoff as u32).0);
-            seg.write(props_at + 12, v);
-            let pad = align4(v.len()) - v.len();
-            seg.write(props_at + 12 + v.len(), &[0u8; 4][..pad]);
-            props_at += 12 + align4(v.len());
-        });
-        self.seg.write(props_at, &Be32::new(FDT_END_NODE).0);
-        let tail = self.l.size_struct - head;
-        self.copy(cpus.end, props_at + 4, tail);
+        let l = self.l;
+        let end = write_node(&mut self.seg, &l, at + head, name, props);
+        self.copy(cpus.end, end, self.l.size_struct - head);
         // 3. Grow the size (the old block ends with FDT_END inside it), then switch blocks.
         self.seg
             .commit(H_SIZE_STRUCT, &Be32::new(new_size as u32).0);
         self.seg.commit(H_OFF_STRUCT, &Be32::new(at as u32).0);
         self.l.size_struct = new_size;
         self.l.off_struct = at;
+        Ok(true)
+    }
+
+    /// Adds node `name` like [`add_cpu_node`](Self::add_cpu_node), but in place: everything after
+    /// the end of `/cpus` moves up by the node's size. The FDT is **not** valid while the bytes
+    /// move, so the caller must keep a crash kexec from starting meanwhile (holding the kexec lock
+    /// does; that is how upstream updates it, for every CPU). For FDTs without room for the
+    /// block switch, which kexec-tools makes (it pads the crash FDT by the new nodes' size only).
+    /// Refused before the first write if the free space after the last block is too small.
+    pub fn add_cpu_node_in_place(
+        &mut self,
+        name: &[u8],
+        props: &(impl NodeSource + ?Sized),
+    ) -> Result<bool, FdtError> {
+        if self.has_cpu_node(name)? {
+            return Ok(false);
+        }
+        let cpus = self.cpus()?;
+        let (node, new_names) = self.node_size(name, props);
+        let l = self.l;
+        let used_end = l
+            .rsvmap_end
+            .max(l.off_struct + l.size_struct)
+            .max(l.off_strings + l.size_strings);
+        let free = l.totalsize - used_end;
+        // New names go at the end of the strings block, which must be the last block then.
+        let strings_last = l.off_strings >= cpus.end;
+        if node + new_names > free || (new_names > 0 && !strings_last) {
+            return Err(FdtError::Full {
+                need: node + new_names,
+                free,
+            });
+        }
+        // 1. Move everything after the end of /cpus up by the node's size, last bytes first.
+        let mut left = used_end - cpus.end;
+        let mut buf = [0u8; 256];
+        while left > 0 {
+            let n = left.min(buf.len());
+            let from = cpus.end + left - n;
+            self.seg.read(from, &mut buf[..n]);
+            self.seg.write(from + node, &buf[..n]);
+            left -= n;
+        }
+        let mut nl = l;
+        nl.size_struct += node;
+        if strings_last {
+            nl.off_strings += node;
+        }
+        // 2. The missing names after the strings block, then the node.
+        let added = append_names(&mut self.seg, &nl, nl.off_strings + nl.size_strings, props);
+        nl.size_strings += added;
+        write_node(&mut self.seg, &nl, cpus.end, name, props);
+        // 3. The header.
+        self.seg
+            .commit(H_OFF_STRINGS, &Be32::new(nl.off_strings as u32).0);
+        self.seg
+            .commit(H_SIZE_STRINGS, &Be32::new(nl.size_strings as u32).0);
+        self.seg
+            .commit(H_SIZE_STRUCT, &Be32::new(nl.size_struct as u32).0);
+        self.l = nl;
         Ok(true)
     }
 }

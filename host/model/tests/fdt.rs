@@ -286,3 +286,48 @@ fn many_adds_until_full() {
     }
     assert!(n >= 3, "at least one add fits in 3 KiB of spare room");
 }
+
+/// Without room for the block switch (kexec-tools pads the crash FDT by the new nodes' size
+/// only), the node can be added in place; the result is exact, other nodes read the same, and a
+/// missing name is appended.
+#[test]
+fn in_place_add_when_there_is_no_room_to_switch() {
+    let b = pseries(2, 600);
+    let before = cpus(&b);
+    let mut props = cpu_props(0x10);
+    props.push(("ibm,my-drc-index", 0x1000_0001u32.to_be_bytes().to_vec()));
+    let list: Vec<(&[u8], &[u8])> = props.iter().map(|(n, v)| (n.as_bytes(), &v[..])).collect();
+    let mut buf = b.clone();
+    let mut f = Fdt::open(&mut buf[..]).unwrap();
+    assert!(matches!(
+        f.add_cpu_node(b"PowerPC,POWER9@10", &list[..]),
+        Err(FdtError::Full { .. })
+    ));
+    assert_eq!(
+        f.add_cpu_node_in_place(b"PowerPC,POWER9@10", &list[..]),
+        Ok(true)
+    );
+    assert_eq!(
+        f.add_cpu_node_in_place(b"PowerPC,POWER9@10", &list[..]),
+        Ok(false)
+    );
+    let after = cpus(&buf);
+    assert_eq!(&after[..2], &before[..]);
+    let want: Vec<(String, Vec<u8>)> = props
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.clone()))
+        .collect();
+    assert_eq!(after[2].1, want);
+    let f = fdt::Fdt::new(&buf).unwrap();
+    assert!(f.find_node("/rtas").is_some());
+    assert!(f.find_node("/memory@0").is_some());
+    // Not even room in place: refused, nothing written.
+    let small = pseries(2, 16);
+    let mut copy = small.clone();
+    let mut f = Fdt::open(&mut copy[..]).unwrap();
+    assert!(matches!(
+        f.add_cpu_node_in_place(b"PowerPC,POWER9@10", &list[..]),
+        Err(FdtError::Full { .. })
+    ));
+    assert_eq!(copy, small);
+}
