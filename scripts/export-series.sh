@@ -60,7 +60,7 @@ header is valid and lists either the old or the new set of memory
 
 Not reachable from Kconfig until the next patch.
 MSG
-for p in 0001 0002 0004 0006; do am "$repo"/patches/$p-*.patch; done
+for p in 0001 0002 0004 0006 0007; do am "$repo"/patches/$p-*.patch; done
 
 rm -rf "$out"; mkdir -p "$out"
 g format-patch -q --cover-letter --zero-commit -o "$out" "$base"

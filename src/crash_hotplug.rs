@@ -46,6 +46,7 @@ struct CrashHotplug {
     _events: Pin<KBox<File<()>>>,
     _stats: Pin<KBox<File<()>>>,
     _max_slots: Pin<KBox<File<()>>>,
+    _edit_delay: Pin<KBox<File<()>>>,
     _dir: Dir,
 }
 
@@ -70,6 +71,15 @@ impl kernel::Module for CrashHotplug {
             ),
             GFP_KERNEL,
         )?;
+        let edit_delay = KBox::pin_init(
+            dir.read_write_callback_file(
+                c"edit_delay_ms",
+                (),
+                &handler::show_edit_delay,
+                &handler::store_edit_delay,
+            ),
+            GFP_KERNEL,
+        )?;
         #[cfg(CONFIG_MEMORY_HOTPLUG)]
         sys::register_memory_notifier()?;
         #[cfg(CONFIG_HOTPLUG_CPU)]
@@ -81,6 +91,7 @@ impl kernel::Module for CrashHotplug {
             _events: events,
             _stats: stats,
             _max_slots: max_slots,
+            _edit_delay: edit_delay,
             _dir: dir,
         })
     }

@@ -98,6 +98,9 @@ pub(crate) struct State {
     /// Fault injection (debugfs `max_slots`): use at most this many program header slots, 0 for
     /// all the segment holds.
     max_slots: usize,
+    /// Fault injection (debugfs `edit_delay_ms`): sleep this long after the first store of each
+    /// elfcorehdr edit, so that a test can crash in the middle of one.
+    edit_delay_ms: u32,
 }
 
 global_lock! {
@@ -122,6 +125,7 @@ global_lock! {
         },
         index: None,
         max_slots: 0,
+        edit_delay_ms: 0,
     };
 }
 
@@ -222,6 +226,7 @@ fn apply(
     event: Event,
     kept: &mut Option<Index<KVVec<Node>>>,
     max_slots: usize,
+    edit_delay_ms: u32,
 ) -> Result<Option<Applied>, Failure> {
     let Some(mut image) = CrashImage::get(lock) else {
         return Ok(None);
@@ -244,17 +249,20 @@ fn apply(
     };
     let builds = index.builds();
     let result = {
-        let mut hdr = Elfcorehdr::open(SegmentMem::new(&image, seg), spec::page_offset(), index)
-            .map_err(Failure::Header)?;
+        let mut mem = SegmentMem::new(&image, seg);
+        mem.pause_after_first_store(edit_delay_ms);
+        let mut hdr = Elfcorehdr::open(mem, spec::page_offset(), index).map_err(Failure::Header)?;
         if max_slots != 0 {
             hdr.limit_capacity(max_slots);
         }
-        let r = (|| {
+        // Every edit of the elfcorehdr keeps it valid at every instant: a panic meanwhile may use
+        // the image.
+        let r = lock.crash_consistent(|| {
             if let Some((notes, size)) = &notes {
                 hdr.adopt_notes(notes, *size).map_err(Failure::Edit)?;
             }
             hdr.apply_event(event).map_err(Failure::Edit)
-        })();
+        });
         match r {
             Ok(_) if hdr.segment().failed => Err(Failure::Write),
             Ok(_) => Ok(Some(Applied {
@@ -266,7 +274,7 @@ fn apply(
         }
     };
     let mut result = result.and_then(|a| {
-        backend::update_others(&image, event)?;
+        backend::update_others(lock, &image, event)?;
         Ok(a)
     });
     if let Ok(Some(a)) = &mut result {
@@ -292,6 +300,7 @@ pub(crate) fn handle(event: Event) {
         stats: st,
         index,
         max_slots,
+        edit_delay_ms,
     } = &mut *guard;
     st.events.record(event);
     if image::kexec_in_progress() {
@@ -302,7 +311,7 @@ pub(crate) fn handle(event: Event) {
         Ok((lock, retries)) => {
             st.lock_retries += u64::from(retries);
             let locked = Instant::<Monotonic>::now();
-            let r = apply(&lock, event, index, *max_slots);
+            let r = apply(&lock, event, index, *max_slots, *edit_delay_ms);
             edit_ns = locked.elapsed().as_nanos();
             r
         }
@@ -387,6 +396,19 @@ pub(crate) fn show_stats(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result 
     writeln!(f, "tombstones {}", st.usage.tombstones)
 }
 
+/// A decimal number written to a debugfs file.
+fn read_number(r: &mut UserSliceReader) -> Result<usize> {
+    let mut buf = [0u8; 24];
+    let n = r.len();
+    let text = buf.get_mut(..n).ok_or(EINVAL)?;
+    r.read_slice(text)?;
+    core::str::from_utf8(text)
+        .map_err(|_| EINVAL)?
+        .trim()
+        .parse::<usize>()
+        .map_err(|_| EINVAL)
+}
+
 /// debugfs `max_slots`: the fault-injection limit on program header slots (0: none).
 pub(crate) fn show_max_slots(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "{}", STATE.lock().max_slots)
@@ -396,15 +418,24 @@ pub(crate) fn show_max_slots(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Res
 /// had only that many program header slots, so that the full-header path (kernel error, image
 /// marked stale, `crash_hotplug` reading 0, udev reloading) can be tested on a live system.
 pub(crate) fn store_max_slots(_data: &(), r: &mut UserSliceReader) -> Result {
-    let mut buf = [0u8; 24];
-    let n = r.len();
-    let text = buf.get_mut(..n).ok_or(EINVAL)?;
-    r.read_slice(text)?;
-    let v = core::str::from_utf8(text)
-        .map_err(|_| EINVAL)?
-        .trim()
-        .parse::<usize>()
-        .map_err(|_| EINVAL)?;
+    let v = read_number(r)?;
     STATE.lock().max_slots = v;
+    Ok(())
+}
+
+/// debugfs `edit_delay_ms`: the fault-injection pause after an edit's first store (0: none).
+pub(crate) fn show_edit_delay(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(f, "{}", STATE.lock().edit_delay_ms)
+}
+
+/// Writing a number of milliseconds (at most 60000) to debugfs `edit_delay_ms` makes each later
+/// elfcorehdr edit pause after its first store, with the kexec lock held, so that a test can
+/// panic in the middle of an edit and check that the dump is taken and valid.
+pub(crate) fn store_edit_delay(_data: &(), r: &mut UserSliceReader) -> Result {
+    let v = u32::try_from(read_number(r)?)
+        .ok()
+        .filter(|&v| v <= 60_000)
+        .ok_or(EINVAL)?;
+    STATE.lock().edit_delay_ms = v;
     Ok(())
 }

@@ -44,6 +44,25 @@ impl KexecLock {
     }
 }
 
+impl KexecLock {
+    /// Runs `edit`, which changes the crash image only in ways that keep it valid at every
+    /// instant, with a panic allowed to use the image meanwhile although this holds the lock (see
+    /// `crash_hotplug_take_edit()` in `kernel/kexec_internal.h`). If a panic took the image over,
+    /// this never returns: the lock must stay taken, and the panicking CPU stops this one.
+    pub(crate) fn crash_consistent<R>(&self, edit: impl FnOnce() -> R) -> R {
+        // SAFETY: Sets an atomic; the kexec lock is held (`self`).
+        unsafe { bindings::crash_hotplug_edit_begin() };
+        let r = edit();
+        // SAFETY: As above.
+        if !unsafe { bindings::crash_hotplug_edit_end() } {
+            loop {
+                core::hint::spin_loop();
+            }
+        }
+        r
+    }
+}
+
 impl Drop for KexecLock {
     fn drop(&mut self) {
         // SAFETY: `self` exists only while this context holds the lock.
@@ -175,6 +194,8 @@ pub(crate) struct SegmentMem<'a> {
     /// A mapping failed or a store fell outside the segment; later stores are dropped and the
     /// caller must report the edit as failed.
     pub(crate) failed: bool,
+    /// Fault injection: milliseconds to sleep after the first commit, then 0.
+    pause_ms: u32,
     _image: &'a CrashImage<'a>,
 }
 
@@ -192,8 +213,14 @@ impl<'a> SegmentMem<'a> {
             n: 0,
             next_victim: 0,
             failed: false,
+            pause_ms: 0,
             _image: image,
         }
+    }
+
+    /// Fault injection: sleep `ms` milliseconds right after the first commit (0: never).
+    pub(crate) fn pause_after_first_store(&mut self, ms: u32) {
+        self.pause_ms = ms;
     }
 
     /// A writable alias of the page holding segment offset `off`.
@@ -260,6 +287,11 @@ impl<'a> SegmentMem<'a> {
                         .write_volatile(u64::from_ne_bytes([a, b, c, d, e, f, g, h])),
                     _ => {}
                 }
+            }
+            if self.pause_ms != 0 {
+                let ms = core::mem::take(&mut self.pause_ms);
+                pr_info!("fault injection: pausing {ms} ms after the first store of an edit\n");
+                fsleep(Delta::from_millis(i64::from(ms)));
             }
             return;
         }

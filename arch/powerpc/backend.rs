@@ -23,6 +23,7 @@ use crate::{
     image::{
         CpuNode,
         CrashImage,
+        KexecLock,
         SegmentInfo,
         SegmentMem, //
     },
@@ -56,14 +57,19 @@ fn find_fdt(image: &CrashImage<'_>) -> Option<SegmentInfo> {
 
 /// Updates the segments other than the elfcorehdr for `event`: a hot-added CPU's node goes
 /// into the crash FDT's `/cpus`.
-pub(crate) fn update_others(image: &CrashImage<'_>, event: Event) -> Result<(), Failure> {
+pub(crate) fn update_others(
+    lock: &KexecLock,
+    image: &CrashImage<'_>,
+    event: Event,
+) -> Result<(), Failure> {
     let Event::AddCpu(cpu) = event else {
         return Ok(());
     };
     let node = CpuNode::of_cpu(cpu).ok_or(Failure::NoCpuNode(cpu))?;
     let seg = find_fdt(image).ok_or(Failure::NoFdt)?;
     let mut fdt = Fdt::open(SegmentMem::new(image, seg)).map_err(Failure::Fdt)?;
-    match fdt.add_cpu_node(node.name(), &node) {
+    // The block switch keeps the FDT valid at every instant: a panic meanwhile may use the image.
+    match lock.crash_consistent(|| fdt.add_cpu_node(node.name(), &node)) {
         Ok(_) => {}
         Err(FdtError::Full { need, free }) => {
             // No room for the block switch (kexec-tools' crash FDTs): add the node in place, as

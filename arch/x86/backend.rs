@@ -15,8 +15,11 @@
 
 use crate::{
     handler::Failure,
-    image::CrashImage,
-    model::Event, //
+    image::{
+        CrashImage,
+        KexecLock, //
+    },
+    model::Event,
 };
 
 /// Whether an image's header was built by userspace and has not been adopted yet.
@@ -25,6 +28,10 @@ pub(crate) fn needs_adoption(file_mode: bool, updated: bool) -> bool {
 }
 
 /// Updates the segments other than the elfcorehdr for `event`: nothing on x86_64.
-pub(crate) fn update_others(_image: &CrashImage<'_>, _event: Event) -> Result<(), Failure> {
+pub(crate) fn update_others(
+    _lock: &KexecLock,
+    _image: &CrashImage<'_>,
+    _event: Event,
+) -> Result<(), Failure> {
     Ok(())
 }

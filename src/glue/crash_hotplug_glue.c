@@ -14,6 +14,19 @@
 #include "../../../kexec_internal.h"
 #include "crash_hotplug_glue.h"
 
+/* See kernel/kexec_internal.h: 1 while a crash-consistent edit runs, 2 once a panic took over. */
+atomic_t crash_hotplug_edit = ATOMIC_INIT(0);
+
+void crash_hotplug_edit_begin(void)
+{
+	atomic_set_release(&crash_hotplug_edit, 1);
+}
+
+bool crash_hotplug_edit_end(void)
+{
+	return atomic_cmpxchg(&crash_hotplug_edit, 1, 0) == 1;
+}
+
 bool crash_hotplug_kexec_trylock(void)
 {
 	return kexec_trylock();

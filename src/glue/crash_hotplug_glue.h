@@ -16,6 +16,13 @@ bool crash_hotplug_kexec_trylock(void);
 void crash_hotplug_kexec_unlock(void);
 bool crash_hotplug_kexec_in_progress(void);
 
+/*
+ * With the kexec lock held: a crash-consistent edit of the crash image begins (a panic may use
+ * the image meanwhile), or ends; false if a panic took the image over.
+ */
+void crash_hotplug_edit_begin(void);
+bool crash_hotplug_edit_end(void);
+
 /* kexec_crash_image, read once; valid while the kexec lock is held. */
 struct kimage *crash_hotplug_crash_image(void);
 bool crash_hotplug_image_file_mode(const struct kimage *image);

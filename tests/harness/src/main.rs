@@ -85,6 +85,9 @@ enum Cmd {
         /// Limit the header so that the hot-add fills it; check errors, crash_hotplug 0, reload.
         #[arg(long)]
         full_header: bool,
+        /// Crash while the handler is paused in the middle of an elfcorehdr edit.
+        #[arg(long)]
+        crash_in_edit: bool,
         /// udevadm to test the udev rules with in the guest.
         #[arg(long)]
         udevadm: Option<PathBuf>,
@@ -208,6 +211,7 @@ fn main() -> ExitCode {
             storm,
             contend,
             full_header,
+            crash_in_edit,
             udevadm,
             udev_rules,
             no_crash,
@@ -224,6 +228,7 @@ fn main() -> ExitCode {
                 storm,
                 contend,
                 full_header,
+                crash_in_edit,
                 udev: udevadm.map(|u| (u, udev_rules)),
                 crash: !no_crash,
                 ..Scenario::new(&name, &kernel, &kexec, &pattern_tool, &out)
@@ -326,6 +331,13 @@ fn main() -> ExitCode {
                         ..rust("rust-negative-control-kexec-load")
                     },
                     Expect::DimmMissing,
+                ),
+                (
+                    Scenario {
+                        crash_in_edit: true,
+                        ..rust("rust-crash-in-the-middle-of-an-edit")
+                    },
+                    Expect::Pass,
                 ),
                 (
                     Scenario {

@@ -82,6 +82,9 @@ pub struct Scenario {
     pub contend: bool,
     /// Crash and verify the dump (otherwise stop after hotplug).
     pub crash: bool,
+    /// Crash while the handler is in the middle of an elfcorehdr edit (debugfs `edit_delay_ms`
+    /// pauses it after the first store, holding the kexec lock): the dump must still be taken.
+    pub crash_in_edit: bool,
     /// Limit the header (debugfs `max_slots`) to 3 more program headers than it has at load, so
     /// that the DIMM's later blocks are refused: errors, `crash_hotplug` 0, reload, then 1.
     pub full_header: bool,
@@ -106,6 +109,7 @@ impl Scenario {
             contend: false,
             crash: true,
             full_header: false,
+            crash_in_edit: false,
         }
     }
 }
@@ -599,6 +603,49 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         r.ok("crash comes while memory blocks and cpu1 go offline and online in a loop".into());
     }
 
+    if s.crash_in_edit {
+        r.phase("crash in the middle of an edit");
+        // A block of the first DIMM without the pattern goes offline (the first that can), then
+        // online again with the edit pausing after its first store, the kexec lock held; the
+        // crash comes then.
+        let d = &dimms[0];
+        let pblock = d.pattern.as_ref().map(|p| p.0 / block).unwrap_or(u64::MAX);
+        let list: Vec<String> = (d.blocks.0..=d.blocks.1)
+            .rev()
+            .filter(|b| *b != pblock)
+            .map(|b| b.to_string())
+            .collect();
+        let b = r.vm()?.sh(
+            &format!(
+                "for i in {}; do echo offline > /sys/devices/system/memory/memory$i/state 2>/dev/null \
+                 && echo $i && exit 0; done; exit 1",
+                list.join(" ")
+            ),
+            CMD_TIMEOUT,
+        )?;
+        let b = b.trim().to_string();
+        let delay = r.vm()?.sh(
+            "echo 20000 > /sys/kernel/debug/crash_hotplug/edit_delay_ms && \
+             cat /sys/kernel/debug/crash_hotplug/edit_delay_ms",
+            CMD_TIMEOUT,
+        )?;
+        if delay.trim() != "20000" {
+            return Err(Error::Unexpected(format!("edit_delay_ms reads {delay:?}")));
+        }
+        // The kernel's messages are not on the console here: wait for the pause in dmesg.
+        r.vm()?.sh(
+            &format!(
+                "(echo online_movable > /sys/devices/system/memory/memory{b}/state) >/dev/null 2>&1 </dev/null & \
+                 n=0; until dmesg | grep -q 'fault injection: pausing 20000 ms'; do \
+                 n=$((n+1)); [ $n -gt 100 ] && exit 1; sleep 0.1; done"
+            ),
+            CMD_TIMEOUT,
+        )?;
+        r.ok(format!(
+            "memory block {b} coming online: its edit paused after the first store, the kexec lock held"
+        ));
+    }
+
     r.phase("crash + capture boot");
     let from = r.vm()?.console.cursor();
     r.vm()?.console.send("echo c > /proc/sysrq-trigger\n")?;
@@ -619,7 +666,7 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
                 "PT_LOADs cover DIMM {} {:#x}-{end:#x}",
                 d.id, d.addr
             ));
-        } else if !s.storm {
+        } else if !(s.storm || s.crash_in_edit) {
             // (In a storm, blocks of the DIMM may be offline at the crash; the block holding the
             // pattern is not, and the pattern check below covers it.)
             return Err(VerifyError::DimmMissing {
