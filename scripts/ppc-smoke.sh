@@ -51,6 +51,8 @@ if [ -e /proc/vmcore ]; then
   say "vmcore size $(stat -c %s /proc/vmcore)"
   # the headers and the merged notes of /proc/vmcore (notes at 64 KiB: page size) to the host
   dd if=/proc/vmcore of=/dev/vda bs=65536 count=4 2>/dev/null && sync && say "vmcore head written"
+  # The FDT this capture kernel booted with (the crash FDT as the first kernel left it), at 8 MiB.
+  dd if=/sys/firmware/fdt of=/dev/vda bs=4096 seek=2048 conv=notrunc 2>/dev/null
   say "capture cpus: $(ls /proc/device-tree/cpus | tr '\n' ' ')"
   # The pattern's page: its offset in /proc/vmcore from the program headers; its first 64 bytes
   # go to the transfer disk at 256 KiB for the host to compare.
@@ -77,6 +79,8 @@ if [ -e /proc/vmcore ]; then
   sleep 10
 fi
 say "first kernel up at $(cut -d' ' -f1 /proc/uptime) s, $(grep -c ^processor /proc/cpuinfo) cpu(s)"
+# The first kernel's boot FDT, at 4 MiB of the transfer disk (the host keeps it as an artifact).
+dd if=/sys/firmware/fdt of=/dev/vda bs=4096 seek=1024 conv=notrunc 2>/dev/null
 say "memory block size 0x$(cat /sys/devices/system/memory/block_size_bytes), $(ls -d /sys/devices/system/memory/memory* | wc -l) blocks"
 say "fadump: $(cat /sys/kernel/fadump/enabled 2>/dev/null || echo n/a)"
 KARGS=$(cat /kexec-args)
@@ -246,6 +250,12 @@ t_end=$(sec $(( $(ms) - t_start )))
 
 # --- checks ----------------------------------------------------------------------------------------
 dd if="$work/disk.img" of="$art/vmcore-head.bin" bs=65536 count=4 2>/dev/null
+# The two FDTs, cut to their totalsize: the first kernel's and the capture kernel's (the crash FDT).
+for f in first:1024 capture:2048; do
+  dd if="$work/disk.img" of="$art/${f%%:*}-fdt.dtb" bs=4096 skip="${f##*:}" count=256 2>/dev/null
+  total=$(od -A n -t x1 -j 4 -N 4 "$art/${f%%:*}-fdt.dtb" | tr -d ' ')
+  [ -n "$total" ] && [ "$total" != 00000000 ] && truncate -s $((16#$total)) "$art/${f%%:*}-fdt.dtb"
+done
 got=$(dd if="$work/disk.img" bs=64 skip=4096 count=1 2>/dev/null | tr -d '\0')
 [ "$((pattern_pa))" -ge "$dimm_addr" ] && [ "$((pattern_pa))" -lt $((dimm_addr + dimm_size)) ] ||
   die "the DIMM at $dimm_hex does not hold the pattern address $pattern_pa"
