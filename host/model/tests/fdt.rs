@@ -53,9 +53,41 @@ fn header_ok(b: &[u8]) -> bool {
 /// A node's name and its properties.
 type Node = (String, Vec<(String, Vec<u8>)>);
 
+/// `b` with its `FDT_NOP` tokens dropped from the structure block (same layout otherwise): the
+/// `fdt` crate mis-parses a node whose properties are interleaved with NOPs (as libfdt's
+/// `fdt_nop_property()` leaves them, e.g. in a real crash FDT's /chosen). A plain token walk,
+/// independent of the editor; it also checks that the token stream is well formed.
+fn strip_nops(b: &[u8]) -> Vec<u8> {
+    let (off, size) = (be(b, 8), be(b, 0x24));
+    let mut out = Vec::new();
+    let mut o = off;
+    loop {
+        let tag = be(b, o);
+        let len = match tag {
+            1 => 4 + (b[o + 4..].iter().position(|&c| c == 0).expect("node name") + 4) / 4 * 4,
+            3 => 12 + be(b, o + 4).div_ceil(4) * 4,
+            2 | 4 | 9 => 4,
+            t => panic!("bad token {t} at {o:#x}"),
+        };
+        assert!(o + len <= off + size, "token past the structure block");
+        if tag != 4 {
+            out.extend_from_slice(&b[o..o + len]);
+        }
+        o += len;
+        if tag == 9 {
+            break;
+        }
+    }
+    let mut n = b.to_vec();
+    n[off..off + out.len()].copy_from_slice(&out);
+    n[0x24..0x28].copy_from_slice(&(out.len() as u32).to_be_bytes());
+    n
+}
+
 /// The CPU node names under `/cpus` as `fdt` parses them, with each node's properties.
 fn cpus(b: &[u8]) -> Vec<Node> {
     assert!(header_ok(b), "libfdt would reject the header");
+    let b = &strip_nops(b)[..];
     let f = fdt::Fdt::new(b).expect("fdt parses");
     let cpus = f.find_node("/cpus").expect("/cpus");
     cpus.children()
@@ -330,4 +362,60 @@ fn in_place_add_when_there_is_no_room_to_switch() {
         Err(FdtError::Full { .. })
     ));
     assert_eq!(copy, small);
+}
+
+/// The crash FDT a pseries guest (QEMU 10.0.2, TCG) booted its capture kernel with, after our
+/// kernel added the hot-added core `PowerPC,POWER9@1` to it with the block switch; captured by
+/// `scripts/ppc-smoke.sh` from the capture kernel's /sys/firmware/fdt.
+const PSERIES_CRASH_FDT: &[u8] = include_bytes!("data/pseries-crash-fdt.dtb");
+
+/// The real crash FDT: the `fdt` crate reads our kernel's edit as a valid tree with both cores,
+/// and a third core (a copy of the second's properties) is added to it crash-consistently.
+#[test]
+fn real_pseries_crash_fdt() {
+    let before = cpus(PSERIES_CRASH_FDT);
+    let names: Vec<&str> = before.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["PowerPC,POWER9@0", "PowerPC,POWER9@1"]);
+    let (_, props) = &before[1];
+    let mut props = props.clone();
+    for (n, v) in &mut props {
+        if n == "reg" || n == "ibm,ppc-interrupt-server#s" {
+            *v = 2u32.to_be_bytes().to_vec();
+        }
+    }
+    let list: Vec<(&[u8], &[u8])> = props.iter().map(|(n, v)| (n.as_bytes(), &v[..])).collect();
+    let mut f = Fdt::open(Recorder {
+        buf: PSERIES_CRASH_FDT.to_vec(),
+        states: vec![],
+    })
+    .expect("our editor opens the real crash FDT");
+    assert_eq!(f.add_cpu_node(b"PowerPC,POWER9@2", &list[..]), Ok(true));
+    let rec = f.into_segment();
+    let after = cpus(&rec.buf);
+    assert_eq!(after.len(), 3);
+    assert_eq!(&after[..2], &before[..]);
+    assert_eq!(after[2].1, props);
+    for (k, st) in rec.states.iter().enumerate() {
+        let c = cpus(st);
+        assert!(
+            c == before || c == after,
+            "store {k}: /cpus is neither old nor new"
+        );
+    }
+    // Everything outside /cpus reads the same.
+    let (a, b) = (strip_nops(PSERIES_CRASH_FDT), strip_nops(&rec.buf));
+    let (a, b) = (fdt::Fdt::new(&a).unwrap(), fdt::Fdt::new(&b).unwrap());
+    let outside = |f: &fdt::Fdt| -> Vec<String> {
+        f.all_nodes()
+            .filter(|n| !n.name.starts_with("PowerPC,"))
+            .map(|n| {
+                let props: Vec<String> = n
+                    .properties()
+                    .map(|p| format!("{}={:?}", p.name, p.value))
+                    .collect();
+                format!("{} {}", n.name, props.join(","))
+            })
+            .collect()
+    };
+    assert_eq!(outside(&a), outside(&b));
 }
