@@ -28,12 +28,16 @@ PPC_CROSS_GCC_VER='4:12.2.0-3'               # bookworm, gcc-powerpc64le-linux-g
 PPC_CROSS_LIBC_VER='2.36-8cross1'            # bookworm, libc6-dev-ppc64el-cross (static glibc)
 PPC_BUSYBOX_VER='1:1.35.0-4+deb12u1+b1'      # bookworm, busybox-static:ppc64el
 PPC_BUSYBOX_DEB_SHA256='932deb885b840a8cf529708c03a1e87833dc64e66a70585721f8a356d9fe995b'
+# PowerPC fadump needs QEMU >= 10.2: scripts/setup-fadump-qemu.sh builds a trixie chroot holding
+# trixie-backports' qemu-system-ppc (its pins are there) with bookworm's mmdebstrap.
+MMDEBSTRAP_VER='1.3.5-7'                     # bookworm
 
 bookworm_pkgs=(
   "clang-19=$LLVM_VER" "lld-19=$LLVM_VER" "llvm-19=$LLVM_VER" "libclang-19-dev=$LLVM_VER"
   flex bison libelf-dev bc libssl-dev cpio xz-utils busybox-static kexec-tools makedumpfile
   python3 rsync
   "gcc-powerpc64le-linux-gnu=$PPC_CROSS_GCC_VER" "libc6-dev-ppc64el-cross=$PPC_CROSS_LIBC_VER"
+  "mmdebstrap=$MMDEBSTRAP_VER"
 )
 backports_pkgs=(
   "qemu-system-x86=$QEMU_VER" "qemu-system-ppc=$QEMU_VER" "qemu-system-common=$QEMU_VER" "qemu-system-data=$QEMU_VER"
@@ -173,6 +177,7 @@ main() {
   linux_tree
   udev_extract
   ppc_busybox_extract
+  "$here/setup-fadump-qemu.sh"
   echo "setup: ok (cache: $CRASHHP_CACHE)"
 }
 main "$@"

@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# Prototype of a PowerPC fadump scenario (QEMU pseries under TCG, QEMU >= 10.2 from the trixie
+# chroot, scripts/qemu-system-ppc64-fadump): boot with fadump=on, check that fadump is enabled and
+# registered, optionally hot-add a DIMM and a CPU core over QMP and write a pattern into the DIMM,
+# crash with sysrq, and check that the firmware-assisted capture boot (the same kernel, booted again
+# by QEMU after the os-term RTAS call) exports /proc/vmcore with the pattern, the notes and the dmesg.
+# A stepping stone for the Rust harness, not part of test.sh.
+#   usage: scripts/fadump-smoke.sh [vmlinux] [vof|slof] [hotplug|nohotplug]
+#     vmlinux  default $CRASHHP_CACHE/out/ppc64le/vmlinux-rust (copied first: a build may replace it)
+# Environment: FADUMP_MEM (default 2G), FADUMP_CRASHKERNEL (default 512M, the boot memory fadump
+# preserves; pseries minimum 320M), FADUMP_SMP (default below), FADUMP_TIMEOUT (s, 600).
+# Output: target/artifacts/fadump-smoke-<fw>-<hp>/ (console.log, qemu.stderr, qmp.log, vmcore-head.bin).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+. "$repo/scripts/lib.sh"
+kernel_in=${1:-$CRASHHP_CACHE/out/ppc64le/vmlinux-rust}
+[ -n "$kernel_in" ] || kernel_in=$CRASHHP_CACHE/out/ppc64le/vmlinux-rust
+fw=${2:-vof}
+hp=${3:-hotplug}
+case "$fw" in vof) machine_fw=',x-vof=on' ;; slof) machine_fw= ;; *) die "firmware must be vof or slof" ;; esac
+case "$hp" in hotplug|nohotplug) ;; *) die "third argument: hotplug or nohotplug" ;; esac
+mem=${FADUMP_MEM:-2G}
+ck=${FADUMP_CRASHKERNEL:-512M}
+# QEMU (11.1.3) sizes the CPU state region in ibm,configure-kernel-dump-sizes for maxcpus but saves
+# the registers of the present vCPUs only: with absent possible CPUs the kernel rejects the dump
+# ("Dump taken by platform is incomplete (0)"). So every possible CPU must be present at the crash:
+# maxcpus=1, or maxcpus=2 with the second core hot-added before the crash.
+smp=${FADUMP_SMP:-$([ "$hp" = hotplug ] && echo 1,maxcpus=2 || echo 1,maxcpus=1)}
+qemu="$repo/scripts/qemu-system-ppc64-fadump"
+"$qemu" --version >/dev/null || die "fadump QEMU missing: run scripts/setup-fadump-qemu.sh"
+[ -f "$kernel_in" ] || die "$kernel_in missing"
+bb=("$CRASHHP_CACHE"/ppc64el/busybox-*/bin/busybox)
+busybox=${bb[0]}
+[ -x "$busybox" ] || die "ppc64el busybox missing: run scripts/setup.sh"
+vmd="$CRASHHP_CACHE/kexec-tools-2.0.29-ppc64le/vmcore-dmesg"
+[ -x "$vmd" ] || vmd="$(dirname "$("$repo/scripts/build-kexec-tools.sh" ppc64le | tail -n1)")/vmcore-dmesg"
+
+art="$repo/target/artifacts/fadump-smoke-$fw-$hp"
+rm -rf "$art"; mkdir -p "$art"
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+cp "$kernel_in" "$work/vmlinux"
+kernel="$work/vmlinux"
+
+# --- initramfs -------------------------------------------------------------------------------------
+# One /init for both boots. The first boot leaves "FADUMP-ARMED" at 12 MiB of the transfer disk;
+# a later boot without /proc/vmcore then reports that the fadump capture did not happen and powers
+# off instead of crashing again (without -no-reboot, QEMU would otherwise loop).
+phase "building the ppc64le initramfs"
+r="$work/root"
+mkdir -p "$r"/{bin,dev,proc,sys,tmp}
+cp "$busybox" "$r/bin/busybox"
+cp "$vmd" "$r/bin/vmcore-dmesg"
+cat >"$r/init" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev 2>/dev/null
+mount -t debugfs debugfs /sys/kernel/debug
+say() { echo "SMOKE: $*"; }
+up() { cut -d' ' -f1 /proc/uptime; }
+fa() { for f in enabled registered hotplug_ready mem_reserved; do
+         printf '%s=%s ' "$f" "$(cat /sys/kernel/fadump/$f 2>/dev/null || echo n/a)"; done; }
+hexprop() { od -A n -t x1 "$1" 2>/dev/null | tr -d ' \n'; }
+armed=$(dd if=/dev/vda bs=4096 skip=3072 count=1 2>/dev/null | tr -d '\0' | head -c 12)
+if [ -e /proc/vmcore ]; then
+  say "capture kernel up at $(up) s (fadump)"
+  say "capture fadump: $(fa)"
+  say "capture rtas: $(ls /proc/device-tree/rtas | grep -i dump | tr '\n' ' ')"
+  say "vmcore size $(stat -c %s /proc/vmcore)"
+  grep -i fadump /proc/cmdline >/dev/null && say "capture cmdline: $(cat /proc/cmdline)"
+  dd if=/proc/vmcore of=/dev/vda bs=65536 count=4 2>/dev/null && sync && say "vmcore head written"
+  pa=$(cat /pattern-addr)
+  rd() { od -A n -t "u$2" -j "$1" -N "$2" /proc/vmcore | tr -d ' '; }
+  phoff=$(rd 32 8); phnum=$(rd 56 2); i=0; off=
+  while [ "$i" -lt "$phnum" ]; do
+    h=$((phoff + i * 56))
+    if [ "$(rd "$h" 4)" = 1 ]; then
+      o=$(rd $((h + 8)) 8); p=$(rd $((h + 24)) 8); z=$(rd $((h + 32)) 8)
+      say "PT_LOAD paddr $(printf 0x%x "$p") size $(printf 0x%x "$z") offset $(printf 0x%x "$o")"
+      [ "$pa" -ge "$p" ] && [ "$pa" -lt $((p + z)) ] && off=$((o + pa - p))
+    fi
+    i=$((i + 1))
+  done
+  if [ -n "$off" ]; then
+    dd if=/proc/vmcore of=/dev/vda bs=64 skip=$((off / 64)) seek=4096 count=1 conv=notrunc 2>/dev/null
+    sync; say "pattern page at vmcore offset $off written"
+  else
+    say "pattern address $pa is in no PT_LOAD"
+  fi
+  t=$(up); vmcore-dmesg /proc/vmcore >/tmp/dmesg 2>&1; say "vmcore-dmesg: $(wc -l </tmp/dmesg) lines in $t..$(up) s"
+  grep -E 'sysrq|Kernel panic|fadump' /tmp/dmesg | tail -n 6
+  t=$(up); cat /proc/vmcore >/dev/null; say "read all of /proc/vmcore between $t and $(up) s"
+  t=$(up); echo 1 >/sys/kernel/fadump/release_mem 2>/dev/null && say "release_mem between $t and $(up) s: $(fa)"
+  # Re-arm for the next crash, as a kdump service does after saving the dump.
+  echo 1 >/sys/kernel/fadump/registered 2>/dev/null; say "re-registered: $(fa)"
+  say "capture done"
+  echo o >/proc/sysrq-trigger
+  sleep 10
+fi
+if [ "$armed" = FADUMP-ARMED ]; then
+  say "FAILED: rebooted without /proc/vmcore (no fadump capture)"
+  echo o >/proc/sysrq-trigger
+  sleep 10
+fi
+say "first kernel up at $(up) s, $(grep -c ^processor /proc/cpuinfo) cpu(s)"
+say "fadump: $(fa)"
+say "rtas: $(ls /proc/device-tree/rtas | grep -i dump | tr '\n' ' ')"
+say "ibm,configure-kernel-dump-sizes $(hexprop /proc/device-tree/rtas/ibm,configure-kernel-dump-sizes)"
+say "ibm,configure-kernel-dump-version $(hexprop /proc/device-tree/rtas/ibm,configure-kernel-dump-version)"
+if [ "$(cat /sys/kernel/fadump/registered 2>/dev/null)" != 1 ]; then
+  t=$(up); echo 1 >/sys/kernel/fadump/registered; say "registered by sysfs between $t and $(up) s: $(fa)"
+fi
+cat /sys/kernel/debug/powerpc/fadump_region 2>/dev/null | sed 's/^/SMOKE: region: /'
+say "kexec_crash_loaded $(cat /sys/kernel/kexec_crash_loaded) crash_hotplug memory $(cat /sys/devices/system/memory/crash_hotplug 2>/dev/null) cpu $(cat /sys/devices/system/cpu/crash_hotplug 2>/dev/null)"
+if [ -e /hotplug ]; then
+  blocks0=$(ls -d /sys/devices/system/memory/memory* | wc -l)
+  say "ready for hotplug"
+  i=0
+  while [ "$i" -lt 600 ]; do
+    b=$(ls -d /sys/devices/system/memory/memory* | wc -l)
+    c=$(cat /sys/devices/system/cpu/online)
+    [ "$b" -gt "$blocks0" ] && [ "$c" != 0 ] && break
+    sleep 0.5; i=$((i + 1))
+  done
+  sleep 3
+  say "after hotplug: $(ls -d /sys/devices/system/memory/memory* | wc -l) blocks, online cpus $(cat /sys/devices/system/cpu/online), $(grep MemTotal /proc/meminfo)"
+  say "fadump after hotplug: $(fa)"
+fi
+pa=$(cat /pattern-addr)
+printf '%s' "$(cat /pattern)" | dd of=/dev/mem bs=64 seek=$((pa / 64)) count=1 conv=notrunc 2>/dev/null
+say "pattern written at $pa: $(dd if=/dev/mem bs=64 skip=$((pa / 64)) count=1 2>/dev/null)"
+printf 'FADUMP-ARMED' | dd of=/dev/vda bs=4096 seek=3072 conv=notrunc 2>/dev/null; sync
+cpu=$(tr ',-' '\n\n' </sys/devices/system/cpu/online | tail -n 1)
+say "crashing on cpu $cpu at $(up) s"
+taskset -c "$cpu" sh -c 'echo c >/proc/sysrq-trigger'
+INIT
+chmod +x "$r/init"
+# Without hotplug the pattern goes into boot RAM 16 MiB above the fadump reserved area, which starts
+# at the crashkernel size and holds a copy of the boot memory (so at 2 * crashkernel + 16 MiB: a
+# page nothing uses this early, a risk the prototype takes); with hotplug 16 MiB into the DIMM,
+# which QEMU places right after the boot RAM.
+memb=$(numfmt --from=iec "$mem"); ckb=$(numfmt --from=iec "$ck")
+if [ "$hp" = hotplug ]; then pattern_pa=$(( memb + 0x1000000 )); touch "$r/hotplug"
+else pattern_pa=$(( 2 * ckb + 0x1000000 )); fi
+nonce=$(date +%s%N)
+pattern=$(printf 'CRASHHP-FADUMP %x %s' "$pattern_pa" "$nonce")
+pattern=$(printf '%-64.64s' "$pattern" | tr ' ' '.')
+echo "$pattern_pa" >"$r/pattern-addr"
+echo "$pattern" >"$r/pattern"
+(cd "$r" && find . | cpio -o -H newc --quiet) >"$work/initramfs.cpio"
+truncate -s 64M "$work/disk.img"
+
+# --- QEMU + QMP ------------------------------------------------------------------------------------
+phase "booting pseries ($fw, $hp) under TCG with fadump=on crashkernel=$ck, -m $mem"
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+sec() { printf '%d.%d' $(( $1 / 1000 )) $(( $1 % 1000 / 100 )); }
+t_start=$(ms)
+# No -no-reboot: the fadump capture is a machine reset that QEMU performs after ibm,os-term.
+"$qemu" -accel tcg -cpu power9 \
+  -M "pseries$machine_fw,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off" \
+  -m "$mem,slots=4,maxmem=16G" -smp "$smp" -nodefaults -display none \
+  -kernel "$kernel" -initrd "$work/initramfs.cpio" \
+  -append "console=hvc0 fadump=on crashkernel=$ck panic=-1 printk.time=1" \
+  -serial "file:$art/console.log" -monitor none -d guest_errors -D "$art/qemu-guest-errors.log" \
+  -qmp "unix:$work/qmp.sock,server=on,wait=off" \
+  -drive "file=$work/disk.img,format=raw,if=virtio" \
+  2>"$art/qemu.stderr" &
+qpid=$!
+stop_qemu() { kill "$qpid" 2>/dev/null || true; wait "$qpid" 2>/dev/null || true; }
+trap 'stop_qemu; rm -rf "$work"' EXIT
+
+wait_for() {
+  local pat=$1 limit=$2 t
+  while :; do
+    t=$(( $(ms) - t_start ))
+    if grep -q -- "$pat" "$art/console.log" 2>/dev/null; then sec "$t"; echo; return 0; fi
+    kill -0 "$qpid" 2>/dev/null || { echo "QEMU exited while waiting for '$pat'" >&2; return 1; }
+    [ "$t" -le $(( limit * 1000 )) ] || { echo "timeout waiting for '$pat'" >&2; return 1; }
+    sleep 0.2
+  done
+}
+qmp() {
+  python3 - "$work/qmp.sock" "$@" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rw")
+def rd():
+    while True:
+        m = json.loads(f.readline())
+        if "event" not in m:
+            return m
+rd(); f.write(json.dumps({"execute": "qmp_capabilities"}) + "\n"); f.flush(); rd()
+for c in sys.argv[2:]:
+    f.write(c + "\n"); f.flush(); r = rd(); print(json.dumps(r))
+    if "error" in r:
+        sys.exit(1)
+PY
+}
+fail() { tail -n 40 "$art/console.log" >&2; die "$*"; }
+limit=${FADUMP_TIMEOUT:-600}
+t_up=$(wait_for 'SMOKE: first kernel up' "$limit") || fail "first kernel did not reach /init"
+phase "first kernel /init after ${t_up} s"
+qmp '{"execute":"query-version"}' >"$art/qmp.log" || fail "QMP through the wrapper failed"
+dimm_addr=0 dimm_size=0
+if [ "$hp" = hotplug ]; then
+  wait_for 'SMOKE: ready for hotplug' "$limit" >/dev/null || fail "no hotplug step"
+  qmp '{"execute":"query-hotpluggable-cpus"}' >"$art/hotpluggable-cpus.json"
+  read -r core_type core_id < <(python3 -c '
+import json, sys
+free = [c for c in json.load(open(sys.argv[1]))["return"] if "qom-path" not in c]
+c = min(free, key=lambda c: c["props"]["core-id"])
+print(c["type"], c["props"]["core-id"])' "$art/hotpluggable-cpus.json")
+  phase "hot-adding a 1 GiB DIMM and CPU core $core_id ($core_type)"
+  qmp '{"execute":"object-add","arguments":{"qom-type":"memory-backend-ram","id":"m1","size":1073741824}}' \
+      '{"execute":"device_add","arguments":{"driver":"pc-dimm","id":"d1","memdev":"m1"}}' \
+      "{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"$core_type\",\"id\":\"core$core_id\",\"core-id\":$core_id}}" \
+      '{"execute":"query-memory-devices"}' >>"$art/qmp.log"
+  read -r dimm_addr dimm_size < <(python3 -c '
+import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l).get("return")
+    if isinstance(r, list) and r and "data" in r[0]:
+        print(r[0]["data"]["addr"], r[0]["data"]["size"])' "$art/qmp.log")
+  phase "DIMM at $(printf '0x%x' "$dimm_addr"), size $(printf '0x%x' "$dimm_size")"
+fi
+t_crash=$(wait_for 'SMOKE: crashing' "$limit") || fail "the first kernel did not reach the crash"
+phase "crash after ${t_crash} s"
+t_cap=$(wait_for 'SMOKE: capture kernel up' "$limit") || fail "fadump capture kernel did not reach /init"
+phase "fadump capture kernel /init after ${t_cap} s"
+wait_for 'SMOKE: capture done' "$limit" >/dev/null || fail "capture kernel did not finish"
+t_done=$(wait_for 'SMOKE: capture done' 1)
+wait "$qpid" 2>/dev/null || true
+t_end=$(sec $(( $(ms) - t_start )))
+
+# --- checks ----------------------------------------------------------------------------------------
+dd if="$work/disk.img" of="$art/vmcore-head.bin" bs=65536 count=4 2>/dev/null
+got=$(dd if="$work/disk.img" bs=64 skip=4096 count=1 2>/dev/null | tr -d '\0')
+if [ "$got" = "$pattern" ]; then pattern_ok=1; else pattern_ok=0; fi
+rc=0
+python3 - "$art/vmcore-head.bin" "$dimm_addr" "$dimm_size" <<'PY' || rc=$?
+import struct, sys
+b = open(sys.argv[1], "rb").read(); lo = int(sys.argv[2]); size = int(sys.argv[3])
+assert b[:4] == b"\x7fELF" and b[4] == 2 and b[5] == 1, "vmcore: not an ELF64 LE header"
+phoff, = struct.unpack_from("<Q", b, 32); phentsize, phnum = struct.unpack_from("<HH", b, 54)
+loads = []; notes = []
+for i in range(phnum):
+    p_type, _, p_off, _, p_paddr, p_filesz, p_memsz, _ = struct.unpack_from("<IIQQQQQQ", b, phoff + i * phentsize)
+    if p_type == 4: notes.append((p_off, p_filesz))
+    if p_type == 1: loads.append((p_paddr, p_paddr + p_memsz, p_off))
+print(f"vmcore: {phnum} program headers, {len(notes)} PT_NOTE, {len(loads)} PT_LOAD:")
+for a, e, o in loads: print(f"  PT_LOAD 0x{a:x}-0x{e - 1:x} at offset 0x{o:x}")
+prstatus = vmcoreinfo = 0
+for off, sz in notes:
+    end = min(off + sz, len(b))
+    while off + 12 <= end:
+        namesz, descsz, ntype = struct.unpack_from("<III", b, off)
+        name = b[off + 12:off + 12 + namesz].rstrip(b"\0")
+        prstatus += ntype == 1 and name == b"CORE"; vmcoreinfo += name == b"VMCOREINFO"
+        off += 12 + (namesz + 3) // 4 * 4 + (descsz + 3) // 4 * 4
+print(f"notes: {prstatus} NT_PRSTATUS, VMCOREINFO {'yes' if vmcoreinfo else 'no'}")
+ok = prstatus >= 1 and vmcoreinfo
+if size:
+    cov = sum(max(0, min(e, lo + size) - max(a, lo)) for a, e, _ in loads)
+    print(f"DIMM 0x{lo:x}-0x{lo + size - 1:x}: {cov * 100 // size}% covered by PT_LOADs")
+    ok = ok and cov == size and prstatus == 2
+sys.exit(0 if ok else 3)
+PY
+phase "QEMU start -> /init ${t_up} s, crash ${t_crash} s, fadump capture /init ${t_cap} s, capture done ${t_done} s, end $t_end s"
+grep -q 'SMOKE: fadump: enabled=1 registered=1' "$art/console.log" ||
+  grep -q 'SMOKE: registered by sysfs.*registered=1' "$art/console.log" || die "fadump not enabled+registered"
+[ "$rc" = 0 ] || die "vmcore checks failed (notes/DIMM coverage)"
+[ "$pattern_ok" = 1 ] || die "pattern not found at $pattern_pa in the dump (got '$got')"
+echo "verified: pattern at $pattern_pa found in the fadump /proc/vmcore (read back on the host)"
+echo "fadump-smoke ($fw, $hp): ok (artifacts: $art)"
