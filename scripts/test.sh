@@ -61,6 +61,14 @@ kp="$CRASHHP_CACHE/out/ppc64le/vmlinux-rust"
 if [ -f "$kp" ]; then
   stage "qemu ppc64le: kexec_file, DIMM + CPU core, crash on the new CPU" "$repo/scripts/ppc-smoke.sh" "$kp" file
   stage "qemu ppc64le: kexec_load --hotplug, DIMM + CPU core, crash on the new CPU" "$repo/scripts/ppc-smoke.sh" "$kp" load
+  # Negative control: kexec_load without --hotplug; the checks must see that the dump lacks the DIMM.
+  stage "qemu ppc64le: negative control, kexec_load without --hotplug (stale dump detected)" \
+    "$repo/scripts/ppc-smoke.sh" "$kp" stale
+  # fadump (QEMU 11.1.3 from the trixie chroot set up by setup.sh): registered at boot, a DIMM and a
+  # CPU core hot-added without re-registration, crash, firmware-assisted capture boot of the same
+  # kernel; vmcore notes, DIMM coverage and the pattern checked on the host.
+  stage "qemu ppc64le: fadump, DIMM + CPU core hot-added after registration" \
+    "$repo/scripts/fadump-smoke.sh" "$kp" vof hotplug
 else
   failed=$((failed + 1)); failed_names+=("qemu ppc64le (no kernel)")
 fi

@@ -121,6 +121,20 @@ enum Cmd {
         #[arg(long, value_delimiter = ',', default_value = "12,256")]
         ranges: Vec<u32>,
     },
+    /// Checks the head of a `/proc/vmcore` saved by a guest script (the pseries and fadump
+    /// scenarios): an ELF64 core header, NT_PRSTATUS notes for `cpus` CPUs and VMCOREINFO, and
+    /// PT_LOADs covering the DIMM. Exit status 0 only if every check holds.
+    CheckVmcore {
+        /// The first bytes of `/proc/vmcore`: program headers and notes.
+        #[arg(long)]
+        head: PathBuf,
+        /// CPUs online at the crash (one NT_PRSTATUS each).
+        #[arg(long)]
+        cpus: usize,
+        /// A DIMM that must be covered, as ADDR:SIZE (decimal or 0x-hex).
+        #[arg(long)]
+        dimm: Option<String>,
+    },
     /// The suite: C-backed scenario and its negative control, then the Rust implementation with
     /// both load paths, several DIMMs with an unplug, and crashes during hotplug storms. Prints one
     /// line per scenario and a closing count.
@@ -189,6 +203,58 @@ fn run_one(s: &Scenario, expect: Expect) -> bool {
     }
 }
 
+/// A decimal or `0x` hexadecimal number.
+fn number(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+/// `check-vmcore`: prints what it finds and whether each check holds.
+fn check_vmcore(head: &std::path::Path, cpus: usize, dimm: Option<&str>) -> bool {
+    let run = || -> Result<Vec<String>, String> {
+        let bytes = std::fs::read(head).map_err(|e| format!("{}: {e}", head.display()))?;
+        let h = match dump::CoreHeader::parse(&bytes).map_err(|e| e.to_string())? {
+            Ok(h) => h,
+            Err(n) => return Err(format!("header needs {n} bytes, have {}", bytes.len())),
+        };
+        for p in h.loads() {
+            println!(
+                "    PT_LOAD {:#x}-{:#x} at offset {:#x}",
+                p.p_paddr,
+                p.p_paddr + p.p_memsz - 1,
+                p.p_offset
+            );
+        }
+        let notes = h.parse_notes(&bytes).map_err(|e| e.to_string())?;
+        let mut ok = vec![dump::check_vmcore_notes(&notes, cpus).map_err(|e| e.to_string())?];
+        if let Some(d) = dimm {
+            let (a, s) = d
+                .split_once(':')
+                .and_then(|(a, s)| Some((number(a)?, number(s)?)))
+                .ok_or_else(|| format!("--dimm {d:?}: want ADDR:SIZE"))?;
+            if !h.covers(a, a + s - 1) {
+                return Err(format!("PT_LOADs do not cover the DIMM {a:#x}-{:#x}", a + s - 1));
+            }
+            ok.push(format!("PT_LOADs cover the DIMM {a:#x}-{:#x}", a + s - 1));
+        }
+        Ok(ok)
+    };
+    match run() {
+        Ok(lines) => {
+            for l in lines {
+                println!("verified: {l}");
+            }
+            true
+        }
+        Err(e) => {
+            println!("check-vmcore FAILED: {e}");
+            false
+        }
+    }
+}
+
 fn exit(ok: bool) -> ExitCode {
     if ok {
         ExitCode::SUCCESS
@@ -235,6 +301,7 @@ fn main() -> ExitCode {
             };
             exit(run_one(&s, Expect::Pass))
         }
+        Cmd::CheckVmcore { head, cpus, dimm } => exit(check_vmcore(&head, cpus, dimm.as_deref())),
         Cmd::Bench { k, rounds, ranges } => match bench::run(
             &k.kernel_c,
             &k.kernel_rust,
