@@ -235,7 +235,10 @@ fn check_vmcore(head: &std::path::Path, cpus: usize, dimm: Option<&str>) -> bool
                 .and_then(|(a, s)| Some((number(a)?, number(s)?)))
                 .ok_or_else(|| format!("--dimm {d:?}: want ADDR:SIZE"))?;
             if !h.covers(a, a + s - 1) {
-                return Err(format!("PT_LOADs do not cover the DIMM {a:#x}-{:#x}", a + s - 1));
+                return Err(format!(
+                    "PT_LOADs do not cover the DIMM {a:#x}-{:#x}",
+                    a + s - 1
+                ));
             }
             ok.push(format!("PT_LOADs cover the DIMM {a:#x}-{:#x}", a + s - 1));
         }
