@@ -12,6 +12,8 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 . "$repo/scripts/lib.sh"
+# shellcheck source=scripts/lib-guest.sh
+. "$repo/scripts/lib-guest.sh"
 kernel=${1:-$CRASHHP_CACHE/out/ppc64le/vmlinux-c}
 mode=${2:-file}
 case "$mode" in
@@ -163,8 +165,6 @@ truncate -s 64M "$work/disk.img"
 
 # --- QEMU + QMP ------------------------------------------------------------------------------------
 phase "booting pseries under TCG ($mode)"
-ms() { echo $(( $(date +%s%N) / 1000000 )); }
-sec() { printf '%d.%d' $(( $1 / 1000 )) $(( $1 % 1000 / 100 )); }  # milliseconds -> s.d
 t_start=$(ms)
 # The cap-* settings only silence "TCG doesn't support requested feature" warnings (spectre knobs).
 qemu-system-ppc64 -accel tcg -cpu power9 \
@@ -177,40 +177,8 @@ qemu-system-ppc64 -accel tcg -cpu power9 \
   -drive "file=$work/disk.img,format=raw,if=virtio" \
   2>"$art/qemu.stderr" &
 qpid=$!
-stop_qemu() { kill "$qpid" 2>/dev/null || true; wait "$qpid" 2>/dev/null || true; }
 trap 'stop_qemu; rm -rf "$work"' EXIT
 
-# wait_for PATTERN TIMEOUT: seconds since QEMU start when PATTERN appears on the console.
-wait_for() {
-  local pat=$1 limit=$2 t
-  while :; do
-    t=$(( $(ms) - t_start ))
-    if grep -q -- "$pat" "$art/console.log" 2>/dev/null; then sec "$t"; echo; return 0; fi
-    kill -0 "$qpid" 2>/dev/null || { echo "QEMU exited while waiting for '$pat'" >&2; return 1; }
-    [ "$t" -le $(( limit * 1000 )) ] || { echo "timeout waiting for '$pat'" >&2; return 1; }
-    sleep 0.2
-  done
-}
-
-# QMP: one connection per call; prints the answers of the commands given as JSON lines.
-qmp() {
-  python3 - "$work/qmp.sock" "$@" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rw")
-def rd():
-    while True:
-        m = json.loads(f.readline())
-        if "event" not in m:
-            return m
-rd(); f.write(json.dumps({"execute": "qmp_capabilities"}) + "\n"); f.flush(); rd()
-for c in sys.argv[2:]:
-    f.write(c + "\n"); f.flush(); r = rd(); print(json.dumps(r))
-    if "error" in r:
-        sys.exit(1)
-PY
-}
-
-fail() { tail -n 40 "$art/console.log" >&2; die "$*"; }
 t_up=$(wait_for 'SMOKE: first kernel up' 300) || fail "first kernel did not reach /init"
 phase "first kernel /init after ${t_up} s"
 t_ready=$(wait_for 'SMOKE: ready for hotplug' 300) || fail "kdump load step did not finish"

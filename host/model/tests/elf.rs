@@ -3,8 +3,11 @@
 //! the old or exactly the new set of addresses; after any sequence of edits the header lists the
 //! same notes and addresses as one built from scratch.
 
+mod common;
+use common::Recorder;
+
 use crash_hotplug_model::{
-    build, slots, EditError, Elfcorehdr, HeaderSpec, Index, KernelText, MemRange, Node, Segment,
+    build, slots, EditError, Elfcorehdr, HeaderSpec, Index, KernelText, MemRange, Node,
 };
 use goblin::{
     container::{Container, Ctx},
@@ -22,31 +25,6 @@ const TEXT: KernelText = KernelText {
     size: 0x20_0000,
 };
 
-/// A segment that keeps every state it passes through.
-struct Recorder {
-    buf: Vec<u8>,
-    states: Vec<Vec<u8>>,
-}
-
-impl Segment for Recorder {
-    fn len(&self) -> usize {
-        self.buf.len()
-    }
-    fn read(&self, off: usize, buf: &mut [u8]) {
-        buf.copy_from_slice(&self.buf[off..off + buf.len()]);
-    }
-    fn write(&mut self, off: usize, data: &[u8]) {
-        self.buf[off..off + data.len()].copy_from_slice(data);
-        self.states.push(self.buf.clone());
-    }
-    fn commit(&mut self, off: usize, data: &[u8]) {
-        assert!(matches!(data.len(), 2 | 4 | 8), "a commit is one store");
-        assert_eq!(off % data.len(), 0, "a commit is naturally aligned");
-        self.buf[off..off + data.len()].copy_from_slice(data);
-        self.states.push(self.buf.clone());
-    }
-}
-
 type Ix = Index<Vec<Node>>;
 
 /// An index for headers of `len` bytes.
@@ -57,15 +35,7 @@ fn index_for(len: usize) -> Ix {
 /// Opens `buf` as a header whose stores are recorded, with index `ix` (built at the first open,
 /// kept up to date by the edits after that).
 fn recorded(buf: Vec<u8>, ix: &mut Ix) -> Elfcorehdr<'_, Recorder, Vec<Node>> {
-    let h = Elfcorehdr::open(
-        Recorder {
-            buf,
-            states: vec![],
-        },
-        PAGE_OFFSET,
-        ix,
-    )
-    .expect("valid");
+    let h = Elfcorehdr::open(Recorder::new(buf), PAGE_OFFSET, ix).expect("valid");
     assert!(h.index_matches(), "index after open");
     h
 }

@@ -3,36 +3,11 @@
 //! (libfdt's header checks) and whose `/cpus` lists exactly the old or exactly the new CPU nodes;
 //! the new node has exactly the properties given; refused edits write nothing.
 
-use crash_hotplug_model::{
-    fdt::{Fdt, FdtError, FDT_MAGIC},
-    Segment,
-};
+mod common;
+use common::Recorder;
+
+use crash_hotplug_model::fdt::{Fdt, FdtError, FDT_MAGIC};
 use vm_fdt::FdtWriter;
-
-/// A segment that keeps every state it passes through.
-struct Recorder {
-    buf: Vec<u8>,
-    states: Vec<Vec<u8>>,
-}
-
-impl Segment for Recorder {
-    fn len(&self) -> usize {
-        self.buf.len()
-    }
-    fn read(&self, off: usize, buf: &mut [u8]) {
-        buf.copy_from_slice(&self.buf[off..off + buf.len()]);
-    }
-    fn write(&mut self, off: usize, data: &[u8]) {
-        self.buf[off..off + data.len()].copy_from_slice(data);
-        self.states.push(self.buf.clone());
-    }
-    fn commit(&mut self, off: usize, data: &[u8]) {
-        assert_eq!(data.len(), 4, "FDT commits are one cell");
-        assert_eq!(off % 4, 0, "a commit is naturally aligned");
-        self.buf[off..off + data.len()].copy_from_slice(data);
-        self.states.push(self.buf.clone());
-    }
-}
 
 fn be(b: &[u8], o: usize) -> usize {
     u32::from_be_bytes(b[o..o + 4].try_into().unwrap()) as usize
@@ -160,11 +135,7 @@ fn pseries(n: u32, spare: usize) -> Vec<u8> {
 fn add(b: Vec<u8>, reg: u32) -> (Result<bool, FdtError>, Recorder) {
     let props = cpu_props(reg);
     let list: Vec<(&[u8], &[u8])> = props.iter().map(|(n, v)| (n.as_bytes(), &v[..])).collect();
-    let mut f = Fdt::open(Recorder {
-        buf: b,
-        states: vec![],
-    })
-    .expect("valid FDT");
+    let mut f = Fdt::open(Recorder::new(b)).expect("valid FDT");
     let name = format!("PowerPC,POWER9@{reg:x}");
     let r = f.add_cpu_node(name.as_bytes(), &list[..]);
     (r, f.into_segment())
@@ -240,11 +211,7 @@ fn missing_property_names_are_appended() {
     props.push(("ibm,my-drc-index", 0x1000_0001u32.to_be_bytes().to_vec()));
     props.push(("ibm,hot-added-only", vec![1, 2, 3]));
     let list: Vec<(&[u8], &[u8])> = props.iter().map(|(n, v)| (n.as_bytes(), &v[..])).collect();
-    let mut f = Fdt::open(Recorder {
-        buf: b,
-        states: vec![],
-    })
-    .unwrap();
+    let mut f = Fdt::open(Recorder::new(b)).unwrap();
     assert_eq!(f.add_cpu_node(b"PowerPC,POWER9@10", &list[..]), Ok(true));
     let rec = f.into_segment();
     let after = cpus(&rec.buf);
@@ -384,11 +351,8 @@ fn real_pseries_crash_fdt() {
         }
     }
     let list: Vec<(&[u8], &[u8])> = props.iter().map(|(n, v)| (n.as_bytes(), &v[..])).collect();
-    let mut f = Fdt::open(Recorder {
-        buf: PSERIES_CRASH_FDT.to_vec(),
-        states: vec![],
-    })
-    .expect("our editor opens the real crash FDT");
+    let mut f = Fdt::open(Recorder::new(PSERIES_CRASH_FDT.to_vec()))
+        .expect("our editor opens the real crash FDT");
     assert_eq!(f.add_cpu_node(b"PowerPC,POWER9@2", &list[..]), Ok(true));
     let rec = f.into_segment();
     let after = cpus(&rec.buf);

@@ -1,0 +1,41 @@
+# Shell helpers of the pseries guest scripts (ppc-smoke.sh, fadump-smoke.sh): timing, waiting for a
+# console line, QMP. They use the caller's $art (artifact dir, console.log), $work (qmp.sock),
+# $qpid (QEMU's pid) and $t_start (ms at QEMU start).
+
+# Milliseconds since the epoch; milliseconds as seconds with one decimal.
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+sec() { printf '%d.%d' $(( $1 / 1000 )) $(( $1 % 1000 / 100 )); }
+
+stop_qemu() { kill "$qpid" 2>/dev/null || true; wait "$qpid" 2>/dev/null || true; }
+
+# wait_for PATTERN TIMEOUT: prints the seconds since QEMU start when PATTERN appears on the console.
+wait_for() {
+  local pat=$1 limit=$2 t
+  while :; do
+    t=$(( $(ms) - t_start ))
+    if grep -q -- "$pat" "$art/console.log" 2>/dev/null; then sec "$t"; echo; return 0; fi
+    kill -0 "$qpid" 2>/dev/null || { echo "QEMU exited while waiting for '$pat'" >&2; return 1; }
+    [ "$t" -le $(( limit * 1000 )) ] || { echo "timeout waiting for '$pat'" >&2; return 1; }
+    sleep 0.2
+  done
+}
+
+# QMP: one connection per call; prints the answers of the commands given as JSON lines.
+qmp() {
+  python3 - "$work/qmp.sock" "$@" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rw")
+def rd():
+    while True:
+        m = json.loads(f.readline())
+        if "event" not in m:
+            return m
+rd(); f.write(json.dumps({"execute": "qmp_capabilities"}) + "\n"); f.flush(); rd()
+for c in sys.argv[2:]:
+    f.write(c + "\n"); f.flush(); r = rd(); print(json.dumps(r))
+    if "error" in r:
+        sys.exit(1)
+PY
+}
+
+fail() { tail -n 40 "$art/console.log" >&2; die "$*"; }
