@@ -29,6 +29,9 @@ ck=${FADUMP_CRASHKERNEL:-512M}
 # maxcpus=1, or maxcpus=2 with the second core hot-added before the crash.
 smp=${FADUMP_SMP:-$([ "$hp" = hotplug ] && echo 1,maxcpus=2 || echo 1,maxcpus=1)}
 qemu="$repo/scripts/qemu-system-ppc64-fadump"
+# The Rust harness: QMP (qapi) for the hotplug, goblin for the dump checks.
+crashhp="$repo/target/release/crashhp"
+[ -x "$crashhp" ] || (cd "$repo" && cargo build -q --release --locked -p crashhp-harness)
 "$qemu" --version >/dev/null || die "fadump QEMU missing: run scripts/setup-fadump-qemu.sh"
 [ -f "$kernel_in" ] || die "$kernel_in missing"
 bb=("$CRASHHP_CACHE"/ppc64el/busybox-*/bin/busybox)
@@ -170,27 +173,14 @@ trap 'stop_qemu; rm -rf "$work"' EXIT
 limit=${FADUMP_TIMEOUT:-600}
 t_up=$(wait_for 'SMOKE: first kernel up' "$limit") || fail "first kernel did not reach /init"
 phase "first kernel /init after ${t_up} s"
-qmp '{"execute":"query-version"}' >"$art/qmp.log" || fail "QMP through the wrapper failed"
 dimm_addr=0 dimm_size=0
 if [ "$hp" = hotplug ]; then
   wait_for 'SMOKE: ready for hotplug' "$limit" >/dev/null || fail "no hotplug step"
-  qmp '{"execute":"query-hotpluggable-cpus"}' >"$art/hotpluggable-cpus.json"
-  read -r core_type core_id < <(python3 -c '
-import json, sys
-free = [c for c in json.load(open(sys.argv[1]))["return"] if "qom-path" not in c]
-c = min(free, key=lambda c: c["props"]["core-id"])
-print(c["type"], c["props"]["core-id"])' "$art/hotpluggable-cpus.json")
-  phase "hot-adding a 1 GiB DIMM and CPU core $core_id ($core_type)"
-  qmp '{"execute":"object-add","arguments":{"qom-type":"memory-backend-ram","id":"m1","size":1073741824}}' \
-      '{"execute":"device_add","arguments":{"driver":"pc-dimm","id":"d1","memdev":"m1"}}' \
-      "{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"$core_type\",\"id\":\"core$core_id\",\"core-id\":$core_id}}" \
-      '{"execute":"query-memory-devices"}' >>"$art/qmp.log"
-  read -r dimm_addr dimm_size < <(python3 -c '
-import json, sys
-for l in open(sys.argv[1]):
-    r = json.loads(l).get("return")
-    if isinstance(r, list) and r and "data" in r[0]:
-        print(r[0]["data"]["addr"], r[0]["data"]["size"])' "$art/qmp.log")
+  phase "hot-adding a 1 GiB DIMM and a CPU core"
+  # Through the Rust harness's QMP client (qapi): a pc-dimm, then the first free spapr CPU core.
+  "$crashhp" qmp --socket "$work/qmp.sock" --dimm d1:1073741824 --cpu core1 >"$art/qmp.log" ||
+    fail "QMP hotplug failed: $(cat "$art/qmp.log")"
+  read -r _ _ dimm_addr dimm_size < <(grep '^dimm d1 ' "$art/qmp.log")
   phase "DIMM at $(printf '0x%x' "$dimm_addr"), size $(printf '0x%x' "$dimm_size")"
 fi
 t_crash=$(wait_for 'SMOKE: crashing' "$limit") || fail "the first kernel did not reach the crash"
@@ -208,8 +198,6 @@ got=$(dd if="$work/disk.img" bs=64 skip=4096 count=1 2>/dev/null | tr -d '\0')
 if [ "$got" = "$pattern" ]; then pattern_ok=1; else pattern_ok=0; fi
 rc=0
 # The dump's ELF header and notes, checked with goblin by the Rust harness.
-crashhp="$repo/target/release/crashhp"
-[ -x "$crashhp" ] || (cd "$repo" && cargo build -q --release --locked -p crashhp-harness)
 if [ "$dimm_size" != 0 ]; then
   "$crashhp" check-vmcore --head "$art/vmcore-head.bin" --cpus 2 --dimm "$dimm_addr:$dimm_size" || rc=$?
 else

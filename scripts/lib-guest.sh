@@ -1,6 +1,7 @@
 # Shell helpers of the pseries guest scripts (ppc-smoke.sh, fadump-smoke.sh): timing, waiting for a
-# console line, QMP. They use the caller's $art (artifact dir, console.log), $work (qmp.sock),
-# $qpid (QEMU's pid) and $t_start (ms at QEMU start).
+# console line. They use the caller's $art (artifact dir, console.log),
+# $qpid (QEMU's pid) and $t_start (ms at QEMU start). QMP goes through the Rust harness
+# (`crashhp qmp`), not through shell.
 
 # Milliseconds since the epoch; milliseconds as seconds with one decimal.
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
@@ -18,24 +19,6 @@ wait_for() {
     [ "$t" -le $(( limit * 1000 )) ] || { echo "timeout waiting for '$pat'" >&2; return 1; }
     sleep 0.2
   done
-}
-
-# QMP: one connection per call; prints the answers of the commands given as JSON lines.
-qmp() {
-  python3 - "$work/qmp.sock" "$@" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rw")
-def rd():
-    while True:
-        m = json.loads(f.readline())
-        if "event" not in m:
-            return m
-rd(); f.write(json.dumps({"execute": "qmp_capabilities"}) + "\n"); f.flush(); rd()
-for c in sys.argv[2:]:
-    f.write(c + "\n"); f.flush(); r = rd(); print(json.dumps(r))
-    if "error" in r:
-        sys.exit(1)
-PY
 }
 
 fail() { tail -n 40 "$art/console.log" >&2; die "$*"; }

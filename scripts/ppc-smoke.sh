@@ -28,6 +28,9 @@ busybox=${bb[0]}
 [ -x "$busybox" ] || die "ppc64el busybox missing: run scripts/setup.sh"
 kexec=$("$repo/scripts/build-kexec-tools.sh" ppc64le | tail -n1)
 kdir=$(dirname "$kexec")
+# The Rust harness: QMP (qapi) for the hotplug, goblin for the dump checks.
+crashhp="$repo/target/release/crashhp"
+[ -x "$crashhp" ] || (cd "$repo" && cargo build -q --release --locked -p crashhp-harness)
 
 art="$repo/target/artifacts/ppc-smoke-$mode"
 rm -rf "$art"; mkdir -p "$art"
@@ -185,27 +188,12 @@ t_ready=$(wait_for 'SMOKE: ready for hotplug' 300) || fail "kdump load step did 
 grep -q 'SMOKE: kdump loaded' "$art/console.log" || fail "kdump load failed"
 phase "kdump loaded, ready after ${t_ready} s"
 
-qmp '{"execute":"query-hotpluggable-cpus"}' >"$art/hotpluggable-cpus.json"
-core=$(python3 -c '
-import json, sys
-free = [c for c in json.load(open(sys.argv[1]))["return"] if "qom-path" not in c]
-c = min(free, key=lambda c: c["props"]["core-id"])
-print(c["type"], c["props"]["core-id"])' "$art/hotpluggable-cpus.json")
-read -r core_type core_id <<<"$core"
-phase "hot-adding a 1 GiB DIMM and CPU core $core_id ($core_type)"
+phase "hot-adding a 1 GiB DIMM and a CPU core"
 t_hp=$(sec $(( $(ms) - t_start )))
-qmp '{"execute":"object-add","arguments":{"qom-type":"memory-backend-ram","id":"m1","size":1073741824}}' \
-    '{"execute":"device_add","arguments":{"driver":"pc-dimm","id":"d1","memdev":"m1"}}' \
-    "{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"$core_type\",\"id\":\"core$core_id\",\"core-id\":$core_id}}" \
-    '{"execute":"query-memory-devices"}' >"$art/qmp.log"
-dimm_addr=$(python3 -c '
-import json, sys
-for l in open(sys.argv[1]):
-    r = json.loads(l)["return"]
-    if isinstance(r, list):
-        for d in r:
-            print(d["data"]["addr"], d["data"]["size"])' "$art/qmp.log")
-read -r dimm_addr dimm_size <<<"$dimm_addr"
+# Through the Rust harness's QMP client (qapi): a pc-dimm, then the first free spapr CPU core.
+"$crashhp" qmp --socket "$work/qmp.sock" --dimm d1:1073741824 --cpu core1 >"$art/qmp.log" ||
+  fail "QMP hotplug failed: $(cat "$art/qmp.log")"
+read -r _ _ dimm_addr dimm_size < <(grep '^dimm d1 ' "$art/qmp.log")
 printf -v dimm_hex '0x%x-0x%x' "$dimm_addr" "$((dimm_addr + dimm_size - 1))"
 phase "DIMM at $dimm_hex"
 t_crash=$(wait_for 'SMOKE: crashing' 300) || fail "the guest did not see the hotplug"
@@ -234,8 +222,6 @@ ncpu_nodes=$(tr ' ' '\n' <<<"$cap_cpus" | grep -c '^PowerPC,' || true)
 grep -q 'sysrq triggered crash\|Trigger a crash' "$art/console.log" || fail "no sysrq crash message"
 rc=0
 # The dump's ELF header and notes, checked with goblin by the Rust harness.
-crashhp="$repo/target/release/crashhp"
-[ -x "$crashhp" ] || (cd "$repo" && cargo build -q --release --locked -p crashhp-harness)
 "$crashhp" check-vmcore --head "$art/vmcore-head.bin" --cpus 2 --dimm "$dimm_addr:$dimm_size" || rc=$?
 phase "QEMU start -> /init ${t_up} s, -> kdump loaded ${t_ready} s, crash ${t_crash} s, capture /init ${t_cap} s, end $t_end s"
 if [ "$mode" = stale ]; then

@@ -135,6 +135,20 @@ enum Cmd {
         #[arg(long)]
         dimm: Option<String>,
     },
+    /// Hot-plugs over a running QEMU's QMP socket (for the pseries guest scripts): DIMMs first,
+    /// then CPUs in the first free hotpluggable slots. Prints `dimm ID ADDR SIZE` (decimal) per
+    /// DIMM and `cpu ID` per CPU.
+    Qmp {
+        /// The QMP unix socket.
+        #[arg(long)]
+        socket: PathBuf,
+        /// A DIMM to add, as ID:SIZE (decimal or 0x-hex bytes).
+        #[arg(long)]
+        dimm: Vec<String>,
+        /// A CPU (on pseries, a core) to add, with this QEMU device id.
+        #[arg(long)]
+        cpu: Vec<String>,
+    },
     /// The suite: C-backed scenario and its negative control, then the Rust implementation with
     /// both load paths, several DIMMs with an unplug, and crashes during hotplug storms. Prints one
     /// line per scenario and a closing count.
@@ -208,6 +222,34 @@ fn number(s: &str) -> Option<u64> {
     match s.strip_prefix("0x") {
         Some(h) => u64::from_str_radix(h, 16).ok(),
         None => s.parse().ok(),
+    }
+}
+
+/// `qmp`: the hot-adds, through the harness's QMP client.
+fn hotplug(socket: &std::path::Path, dimms: &[String], cpus: &[String]) -> bool {
+    let run = || -> Result<(), String> {
+        let mut q = qemu::QmpClient::connect(socket, std::time::Duration::from_secs(20))
+            .map_err(|e| e.to_string())?;
+        for d in dimms {
+            let (id, size) = d
+                .split_once(':')
+                .and_then(|(id, s)| Some((id, number(s)?)))
+                .ok_or_else(|| format!("--dimm {d:?}: want ID:SIZE"))?;
+            let addr = q.add_dimm(id, size).map_err(|e| e.to_string())?;
+            println!("dimm {id} {addr} {size}");
+        }
+        for c in cpus {
+            q.add_cpu(c).map_err(|e| e.to_string())?;
+            println!("cpu {c}");
+        }
+        Ok(())
+    };
+    match run() {
+        Ok(()) => true,
+        Err(e) => {
+            println!("qmp FAILED: {e}");
+            false
+        }
     }
 }
 
@@ -304,6 +346,7 @@ fn main() -> ExitCode {
             };
             exit(run_one(&s, Expect::Pass))
         }
+        Cmd::Qmp { socket, dimm, cpu } => exit(hotplug(&socket, &dimm, &cpu)),
         Cmd::CheckVmcore { head, cpus, dimm } => exit(check_vmcore(&head, cpus, dimm.as_deref())),
         Cmd::Bench { k, rounds, ranges } => match bench::run(
             &k.kernel_c,

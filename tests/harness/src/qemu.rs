@@ -50,7 +50,7 @@ pub struct Vm {
     child: Child,
     /// The serial console.
     pub console: Console,
-    qmp: QmpStream,
+    qmp: QmpClient,
     disk: PathBuf,
     disk_next: u64,
     seq: u64,
@@ -131,12 +131,7 @@ impl Vm {
                 }
             }
         };
-        let w = stream.try_clone().ctx(|| "cloning the QMP socket".into())?;
-        let mut qmp = Qmp::new(qapi::Stream::new(std::io::BufReader::new(stream), w));
-        qmp.handshake().map_err(|e| Error::Qmp {
-            command: "qmp_capabilities".into(),
-            message: e.to_string(),
-        })?;
+        let qmp = QmpClient::new(stream)?;
         Ok(Self {
             child,
             console,
@@ -147,7 +142,129 @@ impl Vm {
         })
     }
 
-    fn exec<C: qapi::Command>(&mut self, name: &str, cmd: &C) -> Result<C::Ok> {
+    /// Hot-adds a DIMM of `size` bytes with QEMU id `id`; returns its guest physical address.
+    pub fn add_dimm(&mut self, id: &str, size: u64) -> Result<u64> {
+        self.qmp.add_dimm(id, size)
+    }
+
+    /// Unplugs DIMM `id` (the guest must release it) and deletes its memory backend.
+    pub fn remove_dimm(&mut self, id: &str, timeout: Duration) -> Result<()> {
+        self.qmp.remove_dimm(id, timeout)
+    }
+
+    /// Hot-adds one CPU in the first free hotpluggable slot, with QEMU device id `id`.
+    pub fn add_cpu(&mut self, id: &str) -> Result<()> {
+        self.qmp.add_cpu(id)
+    }
+
+    /// Runs `cmd` in the guest shell; returns its exit status and output.
+    pub fn sh_rc(&mut self, cmd: &str, timeout: Duration) -> Result<(i32, String)> {
+        self.seq += 1;
+        let n = self.seq;
+        let from = self.console.cursor();
+        // The markers are printed by printf so that the typed command line never contains them.
+        self.console.send(&format!(
+            "printf '@@%s%d\\n' B {n}; ( {cmd} ); printf '@@%s%d:%d\\n' E {n} $?\n"
+        ))?;
+        let begin = format!("@@B{n}\n");
+        let end_tag = format!("@@E{n}:");
+        let what = format!("guest command `{cmd}`");
+        let start = self.console.wait_str(&begin, from, timeout)?;
+        let (rc, end) = self.console.wait_for(&what, start, timeout, |t| {
+            let i = t.find(&end_tag)?;
+            let rest = &t[i + end_tag.len()..];
+            let nl = rest.find('\n')?;
+            Some((rest[..nl].trim().parse::<i32>().unwrap_or(-1), i))
+        })?;
+        Ok((rc, self.console.slice(start, end)))
+    }
+
+    /// Runs `cmd` in the guest shell and fails unless it exits 0. Returns its output.
+    pub fn sh(&mut self, cmd: &str, timeout: Duration) -> Result<String> {
+        let (rc, output) = self.sh_rc(cmd, timeout)?;
+        if rc != 0 {
+            return Err(Error::Guest {
+                cmd: cmd.into(),
+                rc,
+                output,
+            });
+        }
+        Ok(output)
+    }
+
+    /// Copies `len` bytes at `offset` of the guest file `src` to the host, through the transfer
+    /// disk (`dd` in the guest, a read of the image file on the host).
+    pub fn fetch(&mut self, src: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let first = offset / BLK;
+        let last = (offset + len).div_ceil(BLK);
+        let count = last - first;
+        if (self.disk_next + count) * BLK > DISK_SIZE {
+            return Err(Error::Unexpected("transfer disk full".into()));
+        }
+        let seek = self.disk_next;
+        self.disk_next += count;
+        self.sh(
+            &format!("dd if={src} of=/dev/vda bs={BLK} skip={first} seek={seek} count={count} conv=notrunc,fsync 2>/dev/null"),
+            Duration::from_secs(120),
+        )?;
+        let mut f = File::open(&self.disk).ctx(|| "opening the transfer disk".into())?;
+        f.seek(SeekFrom::Start(seek * BLK + (offset - first * BLK)))
+            .ctx(|| "seeking the transfer disk".into())?;
+        let mut buf = vec![0u8; len as usize];
+        f.read_exact(&mut buf)
+            .ctx(|| "reading the transfer disk".into())?;
+        Ok(buf)
+    }
+
+    /// Asks QEMU to quit and reaps it.
+    pub fn quit(mut self) {
+        let _ = self.qmp.exec("quit", &qmp::quit {});
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A QMP connection (the `qapi` crate), with the hotplug commands the scenarios use.
+pub struct QmpClient {
+    qmp: QmpStream,
+}
+
+impl QmpClient {
+    /// Takes over a connected QMP socket and negotiates capabilities.
+    pub fn new(stream: UnixStream) -> Result<Self> {
+        let w = stream.try_clone().ctx(|| "cloning the QMP socket".into())?;
+        let mut qmp = Qmp::new(qapi::Stream::new(std::io::BufReader::new(stream), w));
+        qmp.handshake().map_err(|e| Error::Qmp {
+            command: "qmp_capabilities".into(),
+            message: e.to_string(),
+        })?;
+        Ok(Self { qmp })
+    }
+
+    /// Connects to the QMP socket at `path`, waiting up to `timeout` for QEMU to create it.
+    pub fn connect(path: &std::path::Path, timeout: Duration) -> Result<Self> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match UnixStream::connect(path) {
+                Ok(s) => return Self::new(s),
+                Err(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
+                Err(e) => {
+                    return Err(Error::Io {
+                        what: format!("connecting to QMP at {}", path.display()),
+                        source: e,
+                    })
+                }
+            }
+        }
+    }
+
+    pub(crate) fn exec<C: qapi::Command>(&mut self, name: &str, cmd: &C) -> Result<C::Ok> {
         let r = self.qmp.execute(cmd).map_err(|e| Error::Qmp {
             command: name.into(),
             message: e.to_string(),
@@ -247,77 +364,5 @@ impl Vm {
             },
         )?;
         Ok(())
-    }
-
-    /// Runs `cmd` in the guest shell; returns its exit status and output.
-    pub fn sh_rc(&mut self, cmd: &str, timeout: Duration) -> Result<(i32, String)> {
-        self.seq += 1;
-        let n = self.seq;
-        let from = self.console.cursor();
-        // The markers are printed by printf so that the typed command line never contains them.
-        self.console.send(&format!(
-            "printf '@@%s%d\\n' B {n}; ( {cmd} ); printf '@@%s%d:%d\\n' E {n} $?\n"
-        ))?;
-        let begin = format!("@@B{n}\n");
-        let end_tag = format!("@@E{n}:");
-        let what = format!("guest command `{cmd}`");
-        let start = self.console.wait_str(&begin, from, timeout)?;
-        let (rc, end) = self.console.wait_for(&what, start, timeout, |t| {
-            let i = t.find(&end_tag)?;
-            let rest = &t[i + end_tag.len()..];
-            let nl = rest.find('\n')?;
-            Some((rest[..nl].trim().parse::<i32>().unwrap_or(-1), i))
-        })?;
-        Ok((rc, self.console.slice(start, end)))
-    }
-
-    /// Runs `cmd` in the guest shell and fails unless it exits 0. Returns its output.
-    pub fn sh(&mut self, cmd: &str, timeout: Duration) -> Result<String> {
-        let (rc, output) = self.sh_rc(cmd, timeout)?;
-        if rc != 0 {
-            return Err(Error::Guest {
-                cmd: cmd.into(),
-                rc,
-                output,
-            });
-        }
-        Ok(output)
-    }
-
-    /// Copies `len` bytes at `offset` of the guest file `src` to the host, through the transfer
-    /// disk (`dd` in the guest, a read of the image file on the host).
-    pub fn fetch(&mut self, src: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
-        let first = offset / BLK;
-        let last = (offset + len).div_ceil(BLK);
-        let count = last - first;
-        if (self.disk_next + count) * BLK > DISK_SIZE {
-            return Err(Error::Unexpected("transfer disk full".into()));
-        }
-        let seek = self.disk_next;
-        self.disk_next += count;
-        self.sh(
-            &format!("dd if={src} of=/dev/vda bs={BLK} skip={first} seek={seek} count={count} conv=notrunc,fsync 2>/dev/null"),
-            Duration::from_secs(120),
-        )?;
-        let mut f = File::open(&self.disk).ctx(|| "opening the transfer disk".into())?;
-        f.seek(SeekFrom::Start(seek * BLK + (offset - first * BLK)))
-            .ctx(|| "seeking the transfer disk".into())?;
-        let mut buf = vec![0u8; len as usize];
-        f.read_exact(&mut buf)
-            .ctx(|| "reading the transfer disk".into())?;
-        Ok(buf)
-    }
-
-    /// Asks QEMU to quit and reaps it.
-    pub fn quit(mut self) {
-        let _ = self.exec("quit", &qmp::quit {});
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Vm {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
