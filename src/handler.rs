@@ -220,7 +220,8 @@ fn index_for(
     kept.as_mut().ok_or(Failure::IndexMemory(n))
 }
 
-/// Applies `event` to the loaded image. `Ok(None)`: nothing to update.
+/// Applies `event` to the loaded image. `Ok(None)`: nothing to update. Any failure marks the
+/// image stale (so `crash_hotplug` reads 0) and invalidates the index.
 fn apply(
     lock: &KexecLock,
     event: Event,
@@ -234,7 +235,30 @@ fn apply(
     if !image.hotplug_support() {
         return Ok(None);
     }
-    let seg = find_elfcorehdr(&mut image).ok_or(Failure::NoSegment)?;
+    let result = edit(lock, &mut image, event, kept, max_slots, edit_delay_ms);
+    if result.is_ok() {
+        image.set_elfcorehdr_updated();
+    } else {
+        image.set_hp_action(HP_ACTION_STALE);
+        // A refused edit changed nothing, but a failed store may have changed part of the
+        // segment: rebuild the index from the segment next time either way.
+        if let Some(index) = kept {
+            index.invalidate();
+        }
+    }
+    result.map(Some)
+}
+
+/// The update of an image that allows it: the elfcorehdr, then the arch's other segments.
+fn edit(
+    lock: &KexecLock,
+    image: &mut CrashImage<'_>,
+    event: Event,
+    kept: &mut Option<Index<KVVec<Node>>>,
+    max_slots: usize,
+    edit_delay_ms: u32,
+) -> Result<Applied, Failure> {
+    let seg = find_elfcorehdr(image).ok_or(Failure::NoSegment)?;
     let index = index_for(kept, slots(seg.memsz))?;
     if !image.elfcorehdr_updated() {
         // A newly loaded image (kexec_load and kexec_file_load allocate a zeroed kimage), or
@@ -248,47 +272,31 @@ fn apply(
         None
     };
     let builds = index.builds();
-    let result = {
-        let mut mem = SegmentMem::new(&image, seg);
-        mem.pause_after_first_store(edit_delay_ms);
-        let mut hdr = Elfcorehdr::open(mem, spec::page_offset(), index).map_err(Failure::Header)?;
-        if max_slots != 0 {
-            hdr.limit_capacity(max_slots);
-        }
-        // Every edit of the elfcorehdr keeps it valid at every instant: a panic meanwhile may use
-        // the image.
-        let r = lock.crash_consistent(|| {
-            if let Some((notes, size)) = &notes {
-                hdr.adopt_notes(notes, *size).map_err(Failure::Edit)?;
-            }
-            hdr.apply_event(event).map_err(Failure::Edit)
-        });
-        match r {
-            Ok(_) if hdr.segment().failed => Err(Failure::Write),
-            Ok(_) => Ok(Some(Applied {
-                usage: hdr.usage(),
-                seg,
-                index_built: false,
-            })),
-            Err(e) => Err(e),
-        }
-    };
-    let mut result = result.and_then(|a| {
-        backend::update_others(lock, &image, event)?;
-        Ok(a)
-    });
-    if let Ok(Some(a)) = &mut result {
-        a.index_built = index.builds() != builds;
+    let mut mem = SegmentMem::new(image, seg);
+    mem.pause_after_first_store(edit_delay_ms);
+    let mut hdr = Elfcorehdr::open(mem, spec::page_offset(), index).map_err(Failure::Header)?;
+    if max_slots != 0 {
+        hdr.limit_capacity(max_slots);
     }
-    if result.is_ok() {
-        image.set_elfcorehdr_updated();
-    } else {
-        image.set_hp_action(HP_ACTION_STALE);
-        // A refused edit changed nothing, but a failed store may have changed part of the
-        // segment: rebuild the index from the segment next time either way.
-        index.invalidate();
+    // Every edit of the elfcorehdr keeps it valid at every instant: a panic meanwhile may use the
+    // image.
+    lock.crash_consistent(|| {
+        if let Some((notes, size)) = &notes {
+            hdr.adopt_notes(notes, *size).map_err(Failure::Edit)?;
+        }
+        hdr.apply_event(event).map_err(Failure::Edit)
+    })?;
+    if hdr.segment().failed {
+        return Err(Failure::Write);
     }
-    result
+    let usage = hdr.usage();
+    drop(hdr);
+    backend::update_others(lock, image, event)?;
+    Ok(Applied {
+        usage,
+        seg,
+        index_built: kept.as_ref().is_some_and(|ix| ix.builds() != builds),
+    })
 }
 
 /// Handles one event. May sleep; called from the CPU hotplug PREPARE callbacks and the memory
