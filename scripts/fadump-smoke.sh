@@ -54,14 +54,14 @@ phase "building the ppc64le initramfs"
 r="$work/root"
 mkdir -p "$r"/{bin,dev,proc,sys,tmp}
 cp "$busybox" "$r/bin/busybox"
+cp "$repo/tests/guest/pseries.sh" "$r/pseries.sh"
 cp "$vmd" "$r/bin/vmcore-dmesg"
 cat >"$r/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev 2>/dev/null
 mount -t debugfs debugfs /sys/kernel/debug
-say() { echo "SMOKE: $*"; }
-up() { cut -d' ' -f1 /proc/uptime; }
+. /pseries.sh
 fa() { for f in enabled registered hotplug_ready mem_reserved; do
          printf '%s=%s ' "$f" "$(cat /sys/kernel/fadump/$f 2>/dev/null || echo n/a)"; done; }
 hexprop() { od -A n -t x1 "$1" 2>/dev/null | tr -d ' \n'; }
@@ -73,24 +73,7 @@ if [ -e /proc/vmcore ]; then
   say "vmcore size $(stat -c %s /proc/vmcore)"
   grep -i fadump /proc/cmdline >/dev/null && say "capture cmdline: $(cat /proc/cmdline)"
   dd if=/proc/vmcore of=/dev/vda bs=65536 count=4 2>/dev/null && sync && say "vmcore head written"
-  pa=$(cat /pattern-addr)
-  rd() { od -A n -t "u$2" -j "$1" -N "$2" /proc/vmcore | tr -d ' '; }
-  phoff=$(rd 32 8); phnum=$(rd 56 2); i=0; off=
-  while [ "$i" -lt "$phnum" ]; do
-    h=$((phoff + i * 56))
-    if [ "$(rd "$h" 4)" = 1 ]; then
-      o=$(rd $((h + 8)) 8); p=$(rd $((h + 24)) 8); z=$(rd $((h + 32)) 8)
-      say "PT_LOAD paddr $(printf 0x%x "$p") size $(printf 0x%x "$z") offset $(printf 0x%x "$o")"
-      [ "$pa" -ge "$p" ] && [ "$pa" -lt $((p + z)) ] && off=$((o + pa - p))
-    fi
-    i=$((i + 1))
-  done
-  if [ -n "$off" ]; then
-    dd if=/proc/vmcore of=/dev/vda bs=64 skip=$((off / 64)) seek=4096 count=1 conv=notrunc 2>/dev/null
-    sync; say "pattern page at vmcore offset $off written"
-  else
-    say "pattern address $pa is in no PT_LOAD"
-  fi
+  save_pattern_page
   t=$(up); vmcore-dmesg /proc/vmcore >/tmp/dmesg 2>&1; say "vmcore-dmesg: $(wc -l </tmp/dmesg) lines in $t..$(up) s"
   grep -E 'sysrq|Kernel panic|fadump' /tmp/dmesg | tail -n 6
   t=$(up); cat /proc/vmcore >/dev/null; say "read all of /proc/vmcore between $t and $(up) s"
@@ -117,22 +100,10 @@ fi
 cat /sys/kernel/debug/powerpc/fadump_region 2>/dev/null | sed 's/^/SMOKE: region: /'
 say "kexec_crash_loaded $(cat /sys/kernel/kexec_crash_loaded) crash_hotplug memory $(cat /sys/devices/system/memory/crash_hotplug 2>/dev/null) cpu $(cat /sys/devices/system/cpu/crash_hotplug 2>/dev/null)"
 if [ -e /hotplug ]; then
-  blocks0=$(ls -d /sys/devices/system/memory/memory* | wc -l)
-  say "ready for hotplug"
-  i=0
-  while [ "$i" -lt 600 ]; do
-    b=$(ls -d /sys/devices/system/memory/memory* | wc -l)
-    c=$(cat /sys/devices/system/cpu/online)
-    [ "$b" -gt "$blocks0" ] && [ "$c" != 0 ] && break
-    sleep 0.5; i=$((i + 1))
-  done
-  sleep 3
-  say "after hotplug: $(ls -d /sys/devices/system/memory/memory* | wc -l) blocks, online cpus $(cat /sys/devices/system/cpu/online), $(grep MemTotal /proc/meminfo)"
+  wait_hotplug
   say "fadump after hotplug: $(fa)"
 fi
-pa=$(cat /pattern-addr)
-printf '%s' "$(cat /pattern)" | dd of=/dev/mem bs=64 seek=$((pa / 64)) count=1 conv=notrunc 2>/dev/null
-say "pattern written at $pa: $(dd if=/dev/mem bs=64 skip=$((pa / 64)) count=1 2>/dev/null)"
+write_pattern
 printf 'FADUMP-ARMED' | dd of=/dev/vda bs=4096 seek=3072 conv=notrunc 2>/dev/null; sync
 cpu=$(tr ',-' '\n\n' </sys/devices/system/cpu/online | tail -n 1)
 say "crashing on cpu $cpu at $(up) s"
@@ -146,11 +117,7 @@ chmod +x "$r/init"
 memb=$(numfmt --from=iec "$mem"); ckb=$(numfmt --from=iec "$ck")
 if [ "$hp" = hotplug ]; then pattern_pa=$(( memb + 0x1000000 )); touch "$r/hotplug"
 else pattern_pa=$(( 2 * ckb + 0x1000000 )); fi
-nonce=$(date +%s%N)
-pattern=$(printf 'CRASHHP-FADUMP %x %s' "$pattern_pa" "$nonce")
-pattern=$(printf '%-64.64s' "$pattern" | tr ' ' '.')
-echo "$pattern_pa" >"$r/pattern-addr"
-echo "$pattern" >"$r/pattern"
+pattern=$(make_pattern CRASHHP-FADUMP "$pattern_pa" "$r")
 (cd "$r" && find . | cpio -o -H newc --quiet) >"$work/initramfs.cpio"
 truncate -s 64M "$work/disk.img"
 
@@ -194,7 +161,7 @@ t_end=$(sec $(( $(ms) - t_start )))
 
 # --- checks ----------------------------------------------------------------------------------------
 dd if="$work/disk.img" of="$art/vmcore-head.bin" bs=65536 count=4 2>/dev/null
-got=$(dd if="$work/disk.img" bs=64 skip=4096 count=1 2>/dev/null | tr -d '\0')
+got=$(pattern_from_disk "$work/disk.img")
 if [ "$got" = "$pattern" ]; then pattern_ok=1; else pattern_ok=0; fi
 rc=0
 # The dump's ELF header and notes, checked with goblin by the Rust harness.

@@ -22,3 +22,17 @@ wait_for() {
 }
 
 fail() { tail -n 40 "$art/console.log" >&2; die "$*"; }
+
+# make_pattern TAG PA ROOT...: a 64-byte pattern naming TAG, PA and a nonce, put with its address
+# into each initramfs ROOT (/pattern, /pattern-addr) for tests/guest/pseries.sh; prints it.
+make_pattern() {
+  local tag=$1 pa=$2 pattern r
+  shift 2
+  pattern=$(printf '%s %x %s' "$tag" "$pa" "$(date +%s%N)")
+  pattern=$(printf '%-64.64s' "$pattern" | tr ' ' '.')
+  for r in "$@"; do echo "$pa" >"$r/pattern-addr"; echo "$pattern" >"$r/pattern"; done
+  echo "$pattern"
+}
+
+# pattern_from_disk DISK: the 64 bytes of the dump the capture kernel saved at 256 KiB.
+pattern_from_disk() { dd if="$1" bs=64 skip=4096 count=1 2>/dev/null | tr -d '\0'; }

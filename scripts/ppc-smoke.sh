@@ -45,12 +45,13 @@ mkroot() {
   mkdir -p "$r"/{bin,dev,proc,sys,tmp}
   cp "$busybox" "$r/bin/busybox"
   cp "$kdir/vmcore-dmesg" "$r/bin/vmcore-dmesg"
+  cp "$repo/tests/guest/pseries.sh" "$r/pseries.sh"
   cat >"$r/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev 2>/dev/null
 mount -t debugfs debugfs /sys/kernel/debug
-say() { echo "SMOKE: $*"; }
+. /pseries.sh
 if [ -e /proc/vmcore ]; then
   say "capture kernel up at $(cut -d' ' -f1 /proc/uptime) s"
   say "vmcore size $(stat -c %s /proc/vmcore)"
@@ -59,25 +60,7 @@ if [ -e /proc/vmcore ]; then
   # The FDT this capture kernel booted with (the crash FDT as the first kernel left it), at 8 MiB.
   dd if=/sys/firmware/fdt of=/dev/vda bs=4096 seek=2048 conv=notrunc 2>/dev/null
   say "capture cpus: $(ls /proc/device-tree/cpus | tr '\n' ' ')"
-  # The pattern's page: its offset in /proc/vmcore from the program headers; its first 64 bytes
-  # go to the transfer disk at 256 KiB for the host to compare.
-  pa=$(cat /pattern-addr)
-  rd() { od -A n -t "u$2" -j "$1" -N "$2" /proc/vmcore | tr -d ' '; }
-  phoff=$(rd 32 8); phnum=$(rd 56 2); i=0; off=
-  while [ "$i" -lt "$phnum" ]; do
-    h=$((phoff + i * 56))
-    if [ "$(rd "$h" 4)" = 1 ]; then
-      o=$(rd $((h + 8)) 8); p=$(rd $((h + 24)) 8); z=$(rd $((h + 32)) 8)
-      [ "$pa" -ge "$p" ] && [ "$pa" -lt $((p + z)) ] && off=$((o + pa - p))
-    fi
-    i=$((i + 1))
-  done
-  if [ -n "$off" ]; then
-    dd if=/proc/vmcore of=/dev/vda bs=64 skip=$((off / 64)) seek=4096 count=1 conv=notrunc 2>/dev/null
-    sync; say "pattern page at vmcore offset $off written"
-  else
-    say "pattern address $pa is in no PT_LOAD"
-  fi
+  save_pattern_page
   vmcore-dmesg /proc/vmcore 2>&1 | tail -n 4
   say "capture done"
   echo o >/proc/sysrq-trigger
@@ -102,24 +85,12 @@ say "crash_hotplug memory $(cat /sys/devices/system/memory/crash_hotplug) cpu $(
 say "elfcorehdr size $(cat /sys/kernel/crash_elfcorehdr_size 2>/dev/null)"
 echo 8 >/proc/sys/kernel/printk
 echo 'file crash_core.c +p; file arch/powerpc/kexec/crash.c +p' >/sys/kernel/debug/dynamic_debug/control 2>/dev/null
-blocks0=$(ls -d /sys/devices/system/memory/memory* | wc -l)
-say "ready for hotplug"
-i=0
-while [ "$i" -lt 600 ]; do
-  b=$(ls -d /sys/devices/system/memory/memory* | wc -l)
-  c=$(cat /sys/devices/system/cpu/online)
-  [ "$b" -gt "$blocks0" ] && [ "$c" != 0 ] && break
-  sleep 0.5; i=$((i + 1))
-done
-sleep 3
-say "after hotplug: $(ls -d /sys/devices/system/memory/memory* | wc -l) blocks, online cpus $(cat /sys/devices/system/cpu/online), $(grep MemTotal /proc/meminfo)"
+wait_hotplug
 for m in /sys/devices/system/memory/memory*; do
   [ "$(cat "$m/state")" = online ] || say "$(basename "$m") $(cat "$m/state")"
 done
-# The pattern, in a free page of the DIMM through /dev/mem (STRICT_DEVMEM is off).
-pa=$(cat /pattern-addr)
-printf '%s' "$(cat /pattern)" | dd of=/dev/mem bs=64 seek=$((pa / 64)) count=1 conv=notrunc 2>/dev/null
-say "pattern written at $pa: $(dd if=/dev/mem bs=64 skip=$((pa / 64)) count=1 2>/dev/null)"
+# The pattern, in a free page of the DIMM.
+write_pattern
 hp="$(cat /sys/devices/system/memory/crash_hotplug) $(cat /sys/devices/system/cpu/crash_hotplug)"
 say "after hotplug crash_hotplug memory/cpu: $hp"
 if [ "$hp" != "1 1" ] && [ -e /reload-on-0 ]; then
@@ -155,11 +126,7 @@ crash_cpu=${SMOKE_CRASH_CPU:-$([ "$mode" = stale ] && echo 0 || echo new)}
 echo "$crash_cpu" >"$work/first/crash-cpu"
 # The first DIMM lands at 2 GiB (right after the boot memory); the pattern goes 16 MiB into it.
 pattern_pa=$(( 0x81000000 ))
-nonce=$(date +%s%N)
-pattern=$(printf 'CRASHHP-PPC %x %s' "$pattern_pa" "$nonce")
-pattern=$(printf '%-64.64s' "$pattern" | tr ' ' '.')
-echo "$pattern_pa" >"$work/first/pattern-addr"; echo "$pattern_pa" >"$work/capture/pattern-addr"
-echo "$pattern" >"$work/first/pattern"
+pattern=$(make_pattern CRASHHP-PPC "$pattern_pa" "$work/first" "$work/capture")
 [ "$mode" = stale ] || touch "$work/first/reload-on-0"
 (cd "$work/capture" && find . | cpio -o -H newc --quiet) >"$work/capture.cpio"
 cp "$work/capture.cpio" "$work/first/capture.cpio"
@@ -212,7 +179,7 @@ for f in first:1024 capture:2048; do
   total=$(od -A n -t x1 -j 4 -N 4 "$art/${f%%:*}-fdt.dtb" | tr -d ' ')
   [ -n "$total" ] && [ "$total" != 00000000 ] && truncate -s $((16#$total)) "$art/${f%%:*}-fdt.dtb"
 done
-got=$(dd if="$work/disk.img" bs=64 skip=4096 count=1 2>/dev/null | tr -d '\0')
+got=$(pattern_from_disk "$work/disk.img")
 [ "$((pattern_pa))" -ge "$dimm_addr" ] && [ "$((pattern_pa))" -lt $((dimm_addr + dimm_size)) ] ||
   die "the DIMM at $dimm_hex does not hold the pattern address $pattern_pa"
 if [ "$got" = "$pattern" ]; then pattern_ok=1; else pattern_ok=0; fi
