@@ -461,6 +461,22 @@ impl<S: Segment> Fdt<S> {
         }
     }
 
+    /// Where node `name` with `props` would go, its size and the bytes its new property names
+    /// need; `None` if `/cpus` has a child of that name already. One walk of the structure block.
+    fn plan(
+        &self,
+        name: &[u8],
+        props: &(impl NodeSource + ?Sized),
+    ) -> Result<Option<(CpusNode, usize, usize)>, FdtError> {
+        let mut present = false;
+        let cpus = self.find_cpus(|off| present |= str_eq(&self.seg, off, name))?;
+        if present {
+            return Ok(None);
+        }
+        let (node, new_names) = self.node_size(name, props);
+        Ok(Some((cpus, node, new_names)))
+    }
+
     /// Adds node `name` (e.g. `PowerPC,POWER9@8`) with `props` as the last child of `/cpus`, unless
     /// a child of that name exists. Returns whether it was added.
     ///
@@ -472,11 +488,9 @@ impl<S: Segment> Fdt<S> {
         name: &[u8],
         props: &(impl NodeSource + ?Sized),
     ) -> Result<bool, FdtError> {
-        if self.has_cpu_node(name)? {
+        let Some((cpus, node, new_names)) = self.plan(name, props)? else {
             return Ok(false);
-        }
-        let cpus = self.cpus()?;
-        let (node, new_names) = self.node_size(name, props);
+        };
         let new_size = self.l.size_struct + node;
         let strings_size = self.l.size_strings + new_names;
         // Room for both new blocks is found before anything is written.
@@ -541,11 +555,9 @@ impl<S: Segment> Fdt<S> {
         name: &[u8],
         props: &(impl NodeSource + ?Sized),
     ) -> Result<bool, FdtError> {
-        if self.has_cpu_node(name)? {
+        let Some((cpus, node, new_names)) = self.plan(name, props)? else {
             return Ok(false);
-        }
-        let cpus = self.cpus()?;
-        let (node, new_names) = self.node_size(name, props);
+        };
         let l = self.l;
         let used_end = l
             .rsvmap_end
