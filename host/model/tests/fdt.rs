@@ -77,6 +77,19 @@ fn cpus(b: &[u8]) -> Vec<Node> {
         .collect()
 }
 
+/// `props` as the `(name, value)` pairs the editor takes.
+fn as_list<N: AsRef<[u8]>>(props: &[(N, Vec<u8>)]) -> Vec<(&[u8], &[u8])> {
+    props.iter().map(|(n, v)| (n.as_ref(), &v[..])).collect()
+}
+
+/// `props` as the `fdt` crate's reading gives them back.
+fn owned(props: &[(&str, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
+    props
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.clone()))
+        .collect()
+}
+
 fn cpu_props(reg: u32) -> Vec<(&'static str, Vec<u8>)> {
     vec![
         ("device_type", b"cpu\0".to_vec()),
@@ -134,7 +147,7 @@ fn pseries(n: u32, spare: usize) -> Vec<u8> {
 
 fn add(b: Vec<u8>, reg: u32) -> (Result<bool, FdtError>, Recorder) {
     let props = cpu_props(reg);
-    let list: Vec<(&[u8], &[u8])> = props.iter().map(|(n, v)| (n.as_bytes(), &v[..])).collect();
+    let list = as_list(&props);
     let mut f = Fdt::open(Recorder::new(b)).expect("valid FDT");
     let name = format!("PowerPC,POWER9@{reg:x}");
     let r = f.add_cpu_node(name.as_bytes(), &list[..]);
@@ -152,10 +165,7 @@ fn adding_a_cpu_is_valid_at_every_store_and_exact() {
     assert_eq!(&after[..2], &before[..]);
     let (name, props) = &after[2];
     assert_eq!(name, "PowerPC,POWER9@10");
-    let want: Vec<(String, Vec<u8>)> = cpu_props(0x10)
-        .into_iter()
-        .map(|(n, v)| (n.to_string(), v))
-        .collect();
+    let want = owned(&cpu_props(0x10));
     assert_eq!(props, &want);
     // Everything else parses as before.
     let f = fdt::Fdt::new(&rec.buf).unwrap();
@@ -210,16 +220,13 @@ fn missing_property_names_are_appended() {
     let mut props = cpu_props(0x10);
     props.push(("ibm,my-drc-index", 0x1000_0001u32.to_be_bytes().to_vec()));
     props.push(("ibm,hot-added-only", vec![1, 2, 3]));
-    let list: Vec<(&[u8], &[u8])> = props.iter().map(|(n, v)| (n.as_bytes(), &v[..])).collect();
+    let list = as_list(&props);
     let mut f = Fdt::open(Recorder::new(b)).unwrap();
     assert_eq!(f.add_cpu_node(b"PowerPC,POWER9@10", &list[..]), Ok(true));
     let rec = f.into_segment();
     let after = cpus(&rec.buf);
     assert_eq!(&after[..2], &before[..]);
-    let want: Vec<(String, Vec<u8>)> = props
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.clone()))
-        .collect();
+    let want = owned(&props);
     assert_eq!(after[2].1, want);
     for (k, st) in rec.states.iter().enumerate() {
         let c = cpus(st);
@@ -295,7 +302,7 @@ fn in_place_add_when_there_is_no_room_to_switch() {
     let before = cpus(&b);
     let mut props = cpu_props(0x10);
     props.push(("ibm,my-drc-index", 0x1000_0001u32.to_be_bytes().to_vec()));
-    let list: Vec<(&[u8], &[u8])> = props.iter().map(|(n, v)| (n.as_bytes(), &v[..])).collect();
+    let list = as_list(&props);
     let mut buf = b.clone();
     let mut f = Fdt::open(&mut buf[..]).unwrap();
     assert!(matches!(
@@ -312,10 +319,7 @@ fn in_place_add_when_there_is_no_room_to_switch() {
     );
     let after = cpus(&buf);
     assert_eq!(&after[..2], &before[..]);
-    let want: Vec<(String, Vec<u8>)> = props
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.clone()))
-        .collect();
+    let want = owned(&props);
     assert_eq!(after[2].1, want);
     let f = fdt::Fdt::new(&buf).unwrap();
     assert!(f.find_node("/rtas").is_some());
@@ -350,7 +354,7 @@ fn real_pseries_crash_fdt() {
             *v = 2u32.to_be_bytes().to_vec();
         }
     }
-    let list: Vec<(&[u8], &[u8])> = props.iter().map(|(n, v)| (n.as_bytes(), &v[..])).collect();
+    let list = as_list(&props);
     let mut f = Fdt::open(Recorder::new(PSERIES_CRASH_FDT.to_vec()))
         .expect("our editor opens the real crash FDT");
     assert_eq!(f.add_cpu_node(b"PowerPC,POWER9@2", &list[..]), Ok(true));

@@ -231,24 +231,11 @@ pub fn run(
     let cost = |(l, u): (Timing, Timing)| l.chain - u.chain;
     let mut rows = Vec::new();
     for &h in ranges {
-        let c = measure(
-            "C",
-            kernel_c,
-            kexec,
-            pattern_tool,
-            &out.join(format!("bench-c-{h}")),
-            rounds,
-            h,
-        )?;
-        let r = measure(
-            "Rust",
-            kernel_rust,
-            kexec,
-            pattern_tool,
-            &out.join(format!("bench-rust-{h}")),
-            rounds,
-            h,
-        )?;
+        let run = |label: &str, kernel: &Path| {
+            let dir = out.join(format!("bench-{}-{h}", label.to_lowercase()));
+            measure(label, kernel, kexec, pattern_tool, &dir, rounds, h)
+        };
+        let (c, r) = (run("C", kernel_c)?, run("Rust", kernel_rust)?);
         println!(
             "bench (~{h} ranges): ns per event, kdump loaded / unloaded: memory notifier chain \
              (median), block write (median offline, online)"
