@@ -58,6 +58,7 @@ const E_TYPE: usize = 0x10;
 const E_MACHINE: usize = 0x12;
 const E_VERSION: usize = 0x14;
 const E_PHOFF: usize = 0x20;
+const E_FLAGS: usize = 0x30;
 const E_EHSIZE: usize = 0x34;
 const E_PHENTSIZE: usize = 0x36;
 const E_PHNUM: usize = 0x38;
@@ -274,7 +275,7 @@ impl Phdr {
             && self.p_offset == self.p_paddr
     }
 
-    fn encode(&self) -> [u8; PHDR_SIZE] {
+    pub(crate) fn encode(&self) -> [u8; PHDR_SIZE] {
         let mut b = [0u8; PHDR_SIZE];
         b[P_TYPE..P_TYPE + 4].copy_from_slice(&self.p_type.to_le_bytes());
         b[P_FLAGS..P_FLAGS + 4].copy_from_slice(&self.p_flags.to_le_bytes());
@@ -287,7 +288,7 @@ impl Phdr {
         b
     }
 
-    fn decode(b: &[u8]) -> Self {
+    pub(crate) fn decode(b: &[u8]) -> Self {
         Self {
             p_type: rd32(b, P_TYPE),
             p_flags: rd32(b, P_FLAGS),
@@ -400,7 +401,7 @@ pub struct TooSmall {
 }
 
 /// Writes the ELF64 header of a core file with `phnum` program headers at `phoff`.
-fn ehdr(machine: u16, phoff: u64, phnum: u16) -> [u8; EHDR_SIZE] {
+fn ehdr(machine: u16, flags: u32, phoff: u64, phnum: u16) -> [u8; EHDR_SIZE] {
     let mut b = [0u8; EHDR_SIZE];
     // ELFMAG, ELFCLASS64, ELFDATA2LSB, EV_CURRENT, ELFOSABI_NONE.
     b[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
@@ -408,6 +409,7 @@ fn ehdr(machine: u16, phoff: u64, phnum: u16) -> [u8; EHDR_SIZE] {
     b[E_MACHINE..E_MACHINE + 2].copy_from_slice(&machine.to_le_bytes());
     b[E_VERSION..E_VERSION + 4].copy_from_slice(&1u32.to_le_bytes());
     b[E_PHOFF..E_PHOFF + 8].copy_from_slice(&phoff.to_le_bytes());
+    b[E_FLAGS..E_FLAGS + 4].copy_from_slice(&flags.to_le_bytes());
     b[E_EHSIZE..E_EHSIZE + 2].copy_from_slice(&(EHDR_SIZE as u16).to_le_bytes());
     b[E_PHENTSIZE..E_PHENTSIZE + 2].copy_from_slice(&(PHDR_SIZE as u16).to_le_bytes());
     b[E_PHNUM..E_PHNUM + 2].copy_from_slice(&phnum.to_le_bytes());
@@ -417,7 +419,18 @@ fn ehdr(machine: u16, phoff: u64, phnum: u16) -> [u8; EHDR_SIZE] {
 /// Builds the header of `spec` from scratch at the start of `buf` and zeroes the rest of `buf`
 /// (so every further slot reads as `PT_NULL`). Returns the size of the header.
 pub fn build(buf: &mut [u8], spec: &HeaderSpec<'_>) -> Result<usize, TooSmall> {
-    let n = spec.phnum();
+    build_with(buf, spec.machine, 0, spec.phnum(), |i| spec.phdr(i))
+}
+
+/// Builds a core header with `n` program headers, header `i` being `phdr(i)`, at the start of
+/// `buf`, and zeroes the rest of `buf`. Returns the size of the header.
+pub(crate) fn build_with(
+    buf: &mut [u8],
+    machine: u16,
+    flags: u32,
+    n: usize,
+    phdr: impl Fn(usize) -> Option<Phdr>,
+) -> Result<usize, TooSmall> {
     let need = EHDR_SIZE + n * PHDR_SIZE;
     if n > MAX_PHNUM || need > buf.len() {
         return Err(TooSmall {
@@ -426,10 +439,10 @@ pub fn build(buf: &mut [u8], spec: &HeaderSpec<'_>) -> Result<usize, TooSmall> {
         });
     }
     buf.fill(0);
-    buf[..EHDR_SIZE].copy_from_slice(&ehdr(spec.machine, EHDR_SIZE as u64, n as u16));
+    buf[..EHDR_SIZE].copy_from_slice(&ehdr(machine, flags, EHDR_SIZE as u64, n as u16));
     for i in 0..n {
         let off = EHDR_SIZE + i * PHDR_SIZE;
-        if let Some(p) = spec.phdr(i) {
+        if let Some(p) = phdr(i) {
             buf[off..off + PHDR_SIZE].copy_from_slice(&p.encode());
         }
     }

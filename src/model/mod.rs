@@ -7,6 +7,7 @@
 
 pub mod elf;
 pub mod event;
+pub mod fadump;
 pub mod fdt;
 pub mod index;
 pub mod ranges;
