@@ -22,6 +22,8 @@ mod backend;
 #[cfg(CONFIG_PPC64)]
 #[path = "../arch/powerpc/backend.rs"]
 mod backend;
+#[cfg(CONFIG_FA_DUMP)]
+pub mod fadump;
 mod handler;
 mod image;
 pub mod model;

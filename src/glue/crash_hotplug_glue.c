@@ -5,6 +5,7 @@
 #include <linux/cpumask.h>
 #include <linux/crash_core.h>
 #include <linux/kexec.h>
+#include <linux/memblock.h>
 #include <linux/mm.h>
 #include <linux/of.h>
 #include <linux/percpu.h>
@@ -104,3 +105,36 @@ void crash_hotplug_node_put(struct device_node *np)
 {
 	of_node_put(np);
 }
+
+#ifdef CONFIG_FA_DUMP
+void *crash_hotplug_alloc_exact(size_t size)
+{
+	return alloc_pages_exact(size, GFP_KERNEL | __GFP_ZERO);
+}
+
+void crash_hotplug_free_exact(void *addr, size_t size)
+{
+	free_pages_exact(addr, size);
+}
+
+phys_addr_t crash_hotplug_virt_to_phys(const void *addr)
+{
+	return virt_to_phys((void *)addr);
+}
+
+size_t crash_hotplug_memblock_memory(u64 *ranges, size_t max)
+{
+	phys_addr_t start, end;
+	size_t n = 0;
+	u64 i;
+
+	for_each_mem_range(i, &start, &end) {
+		if (n < max) {
+			ranges[2 * n] = start;
+			ranges[2 * n + 1] = end;
+		}
+		n++;
+	}
+	return n;
+}
+#endif

@@ -53,13 +53,20 @@ pub const HEADER_VERSION: u32 = 1;
 /// `crashing_cpu` before a crash, or after a firmware-initiated dump (`FADUMP_CPU_UNKNOWN`).
 pub const CPU_UNKNOWN: u32 = !0;
 
-const H_MAGIC: usize = 0;
-const H_VERSION: usize = 8;
-const H_CRASHING_CPU: usize = 12;
-const H_VMCOREINFO_ADDR: usize = 16;
-const H_VMCOREINFO_SIZE: usize = 24;
-const H_PT_REGS_SZ: usize = 32;
-const H_CPU_MASK_SZ: usize = 36;
+/// Offset of a field of `struct fadump_crash_info_header`.
+pub const H_MAGIC: usize = 0;
+/// Offset of a field of `struct fadump_crash_info_header`.
+pub const H_VERSION: usize = 8;
+/// Offset of a field of `struct fadump_crash_info_header`.
+pub const H_CRASHING_CPU: usize = 12;
+/// Offset of a field of `struct fadump_crash_info_header`.
+pub const H_VMCOREINFO_ADDR: usize = 16;
+/// Offset of a field of `struct fadump_crash_info_header`.
+pub const H_VMCOREINFO_SIZE: usize = 24;
+/// Offset of a field of `struct fadump_crash_info_header`.
+pub const H_PT_REGS_SZ: usize = 32;
+/// Offset of a field of `struct fadump_crash_info_header`.
+pub const H_CPU_MASK_SZ: usize = 36;
 /// Offset of `regs` (`struct pt_regs`) in `struct fadump_crash_info_header`.
 pub const H_REGS: usize = 40;
 

@@ -7,6 +7,7 @@ use goblin::{
         header::ET_CORE,
         note::{NoteDataIterator, NT_PRSTATUS},
         program_header::{PT_LOAD, PT_NOTE},
+        sym::STT_NOTYPE,
         Elf, ProgramHeader,
     },
 };
@@ -30,6 +31,8 @@ pub struct NoteInfo {
     pub n_type: u32,
     /// Descriptor size.
     pub desc_len: usize,
+    /// Descriptor bytes.
+    pub desc: Vec<u8>,
 }
 
 fn elf_err(what: &str, e: impl std::fmt::Display) -> VerifyError {
@@ -136,6 +139,7 @@ impl CoreHeader {
                     name: n.name.to_string(),
                     n_type: n.n_type,
                     desc_len: n.desc.len(),
+                    desc: n.desc.to_vec(),
                 });
             }
         }
@@ -163,6 +167,124 @@ pub fn check_vmcore_notes(notes: &[NoteInfo], online_cpus: usize) -> Result<Stri
     Ok(format!(
         "{prstatus} NT_PRSTATUS notes (one per online CPU) and VMCOREINFO"
     ))
+}
+
+/// Offset of `pr_reg` in ppc64's `struct elf_prstatus`, and the indexes of `gpr1` (the stack
+/// pointer), `nip` and `msr` in it.
+const PPC64_PR_REG: usize = 112;
+const PPC64_R1: usize = 1;
+const PPC64_NIP: usize = 32;
+const PPC64_MSR: usize = 33;
+/// MSR bits: 64-bit mode, little-endian.
+const MSR_SF: u64 = 1 << 63;
+const MSR_LE: u64 = 1;
+
+/// A ppc64le register from an `NT_PRSTATUS` descriptor.
+fn ppc64_reg(desc: &[u8], i: usize) -> Option<u64> {
+    let off = PPC64_PR_REG + 8 * i;
+    Some(u64::from_le_bytes(desc.get(off..off + 8)?.try_into().ok()?))
+}
+
+/// The kernel's function symbols, sorted by address, to name an instruction address.
+pub struct Symbols {
+    funcs: Vec<(u64, u64, String)>,
+    text: (u64, u64),
+}
+
+impl Symbols {
+    /// Reads the symbol table of `vmlinux` (goblin).
+    pub fn read(vmlinux: &[u8]) -> Result<Self, VerifyError> {
+        let elf = Elf::parse(vmlinux).map_err(|e| elf_err("vmlinux", e))?;
+        let mut funcs = Vec::new();
+        let (mut stext, mut etext) = (None, None);
+        for s in elf.syms.iter() {
+            let Some(name) = elf.strtab.get_at(s.st_name) else {
+                continue;
+            };
+            match name {
+                "_stext" => stext = Some(s.st_value),
+                "_etext" => etext = Some(s.st_value),
+                _ => {}
+            }
+            // Functions, and the untyped labels of assembly code (size 0: up to the next one).
+            let code = s.is_function() || (s.st_type() == STT_NOTYPE && s.st_shndx != 0);
+            if code && s.st_value != 0 && !name.starts_with(".L") {
+                funcs.push((s.st_value, s.st_size, name.to_string()));
+            }
+        }
+        funcs.sort();
+        let text = stext
+            .zip(etext)
+            .ok_or_else(|| VerifyError::Elf("vmlinux has no _stext/_etext symbols".into()))?;
+        Ok(Self { funcs, text })
+    }
+
+    /// `symbol+0xoff` for `addr`, if a function holds it.
+    pub fn name(&self, addr: u64) -> Option<String> {
+        let i = self.funcs.partition_point(|f| f.0 <= addr).checked_sub(1)?;
+        let (start, size, name) = &self.funcs[i];
+        let end = if *size > 0 {
+            start + size
+        } else {
+            self.funcs.get(i + 1).map_or(start + 1, |f| f.0)
+        };
+        (addr < end).then(|| format!("{name}+{:#x}", addr - start))
+    }
+
+    /// Whether `addr` is in the kernel text.
+    pub fn in_text(&self, addr: u64) -> bool {
+        (self.text.0..self.text.1).contains(&addr)
+    }
+}
+
+/// Checks the registers in the `NT_PRSTATUS` notes of a ppc64le dump: every CPU's `nip` is in
+/// the kernel text, in 64-bit little-endian mode with a kernel stack pointer, and the crashing
+/// CPU's note (index `crash_note` among the `NT_PRSTATUS` notes) stopped in `crash_symbol`
+/// (proof that its registers are the ones the crashed kernel saved, not the firmware's view of
+/// the CPU in the os-term call).
+pub fn check_ppc64_registers(
+    notes: &[NoteInfo],
+    syms: &Symbols,
+    crash_note: usize,
+    crash_symbol: &str,
+) -> Result<Vec<String>, VerifyError> {
+    let prstatus: Vec<_> = notes
+        .iter()
+        .filter(|n| n.name == "CORE" && n.n_type == NT_PRSTATUS)
+        .collect();
+    let mut out = Vec::new();
+    for (i, n) in prstatus.iter().enumerate() {
+        let reg = |r| {
+            ppc64_reg(&n.desc, r)
+                .ok_or_else(|| VerifyError::Notes(format!("note {i}: descriptor too short")))
+        };
+        let (nip, msr, r1) = (reg(PPC64_NIP)?, reg(PPC64_MSR)?, reg(PPC64_R1)?);
+        let name = syms.name(nip).unwrap_or_else(|| "?".into());
+        let what = format!("CPU note {i}: nip {nip:#x} ({name}), msr {msr:#x}, r1 {r1:#x}");
+        if !syms.in_text(nip) {
+            return Err(VerifyError::Notes(format!(
+                "{what}: nip is not kernel text"
+            )));
+        }
+        if msr & (MSR_SF | MSR_LE) != (MSR_SF | MSR_LE) || r1 < 0xc000_0000_0000_0000 {
+            return Err(VerifyError::Notes(format!(
+                "{what}: not a 64-bit little-endian kernel context"
+            )));
+        }
+        if i == crash_note && !name.starts_with(&format!("{crash_symbol}+")) {
+            return Err(VerifyError::Notes(format!(
+                "{what}: the crashing CPU must have stopped in {crash_symbol}"
+            )));
+        }
+        out.push(what);
+    }
+    if crash_note >= prstatus.len() {
+        return Err(VerifyError::Notes(format!(
+            "no NT_PRSTATUS note {crash_note} (have {})",
+            prstatus.len()
+        )));
+    }
+    Ok(out)
 }
 
 /// The value of `key` in a debugfs file of `key value` lines (`crash_hotplug/stats`, `events`);

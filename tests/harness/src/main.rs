@@ -134,6 +134,15 @@ enum Cmd {
         /// A DIMM that must be covered, as ADDR:SIZE (decimal or 0x-hex).
         #[arg(long)]
         dimm: Option<String>,
+        /// ppc64le: the crashed kernel's vmlinux, to check every CPU note's registers.
+        #[arg(long, requires = "crash_symbol")]
+        vmlinux: Option<PathBuf>,
+        /// ppc64le: the function the crashing CPU's saved `nip` must be in.
+        #[arg(long, requires = "vmlinux")]
+        crash_symbol: Option<String>,
+        /// ppc64le: index of the crashing CPU's note among the NT_PRSTATUS notes.
+        #[arg(long, default_value_t = 0)]
+        crash_note: usize,
     },
     /// Hot-plugs over a running QEMU's QMP socket (for the pseries guest scripts): DIMMs first,
     /// then CPUs in the first free hotpluggable slots. Prints `dimm ID ADDR SIZE` (decimal) per
@@ -254,7 +263,13 @@ fn hotplug(socket: &std::path::Path, dimms: &[String], cpus: &[String]) -> bool 
 }
 
 /// `check-vmcore`: prints what it finds and whether each check holds.
-fn check_vmcore(head: &std::path::Path, cpus: usize, dimm: Option<&str>) -> bool {
+fn check_vmcore(
+    head: &std::path::Path,
+    cpus: usize,
+    dimm: Option<&str>,
+    regs: Option<(&std::path::Path, &str)>,
+    crash_note: usize,
+) -> bool {
     let run = || -> Result<Vec<String>, String> {
         let bytes = std::fs::read(head).map_err(|e| format!("{}: {e}", head.display()))?;
         let h = match dump::CoreHeader::parse(&bytes).map_err(|e| e.to_string())? {
@@ -283,6 +298,20 @@ fn check_vmcore(head: &std::path::Path, cpus: usize, dimm: Option<&str>) -> bool
                 ));
             }
             ok.push(format!("PT_LOADs cover the DIMM {a:#x}-{:#x}", a + s - 1));
+        }
+        if let Some((vmlinux, symbol)) = regs {
+            let image =
+                std::fs::read(vmlinux).map_err(|e| format!("{}: {e}", vmlinux.display()))?;
+            let syms = dump::Symbols::read(&image).map_err(|e| e.to_string())?;
+            for l in dump::check_ppc64_registers(&notes, &syms, crash_note, symbol)
+                .map_err(|e| e.to_string())?
+            {
+                ok.push(l);
+            }
+            ok.push(format!(
+                "the crashing CPU's note (NT_PRSTATUS {crash_note}) holds the registers saved in \
+                 {symbol}"
+            ));
         }
         Ok(ok)
     };
@@ -347,7 +376,20 @@ fn main() -> ExitCode {
             exit(run_one(&s, Expect::Pass))
         }
         Cmd::Qmp { socket, dimm, cpu } => exit(hotplug(&socket, &dimm, &cpu)),
-        Cmd::CheckVmcore { head, cpus, dimm } => exit(check_vmcore(&head, cpus, dimm.as_deref())),
+        Cmd::CheckVmcore {
+            head,
+            cpus,
+            dimm,
+            vmlinux,
+            crash_symbol,
+            crash_note,
+        } => exit(check_vmcore(
+            &head,
+            cpus,
+            dimm.as_deref(),
+            vmlinux.as_deref().zip(crash_symbol.as_deref()),
+            crash_note,
+        )),
         Cmd::Bench { k, rounds, ranges } => match bench::run(
             &k.kernel_c,
             &k.kernel_rust,
