@@ -4,12 +4,25 @@
 # registered, optionally hot-add a DIMM and a CPU core over QMP and write a pattern into the DIMM,
 # crash with sysrq, and check that the firmware-assisted capture boot (the same kernel, booted again
 # by QEMU after the os-term RTAS call) exports /proc/vmcore with the pattern, the notes and the dmesg.
+# In the first kernel, after the hotplug, bookworm's udevadm (ppc64el) tests the ppc64 udev rules
+# (udev/*-ppc64.rules): no fadump re-registration while hotplug_ready reads 1, and (controls, with
+# bind mounts over /sys/kernel/fadump) a re-registration when it reads 0 or fadump is not enabled.
+# In the capture kernel, makedumpfile 1.7.6 (trixie's, ppc64el: bookworm's 1.7.2 cannot filter a
+# Linux >= 6.9 ppc64 dump, see scripts/setup.sh) writes a filtered dump (-d 31 -l) and extracts the
+# dmesg from /proc/vmcore. Both tools come from $CRASHHP_CACHE/ppc64el/userland (scripts/setup.sh).
 # A stepping stone for the Rust harness, not part of test.sh.
 #   usage: scripts/fadump-smoke.sh [vmlinux] [vof|slof] [hotplug|nohotplug]
 #     vmlinux  default $CRASHHP_CACHE/out/ppc64le/vmlinux-rust (copied first: a build may replace it)
 # Environment: FADUMP_MEM (default 2G), FADUMP_CRASHKERNEL (default 512M, the boot memory fadump
-# preserves; pseries minimum 320M), FADUMP_SMP (default below), FADUMP_TIMEOUT (s, 600).
-# Output: target/artifacts/fadump-smoke-<fw>-<hp>/ (console.log, qemu.stderr, qmp.log, vmcore-head.bin).
+# preserves; pseries minimum 320M), FADUMP_SMP (default below), FADUMP_TIMEOUT (s, 600),
+# FADUMP_APPEND (more kernel parameters, e.g. disable_radix). FADUMP_BREAK, negative checks of this
+# script (the run must fail): makedumpfile (the capture kernel runs a makedumpfile that does not
+# exist), udev (the first kernel gets the x86 rules, which know nothing of fadump: they reload).
+# Output: target/artifacts/fadump-smoke-<fw>-<hp>/ (console.log, qemu.stderr, qmp.log, vmcore-head.bin,
+# makedumpfile-dmesg.txt, dumpfile-head.bin, udevadm-test.txt (hotplug only)).
+# Transfer disk (/dev/vda, 64 MiB) layout: 0 the head of /proc/vmcore (256 KiB), 256 KiB the pattern
+# (64 bytes), 12 MiB "FADUMP-ARMED", 16 MiB makedumpfile's dmesg (< 8 MiB), 24 MiB the first 64 KiB
+# of makedumpfile's dump file, 32 MiB the udevadm test outputs (< 32 MiB).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 . "$repo/scripts/lib.sh"
@@ -37,10 +50,13 @@ crashhp="$repo/target/release/crashhp"
 bb=("$CRASHHP_CACHE"/ppc64el/busybox-*/bin/busybox)
 busybox=${bb[0]}
 [ -x "$busybox" ] || die "ppc64el busybox missing: run scripts/setup.sh"
+# makedumpfile and udevadm (ppc64el, dynamically linked) with their loader and libraries.
+userland="$CRASHHP_CACHE/ppc64el/userland"
+[ -f "$userland/.crashhp-complete" ] || die "ppc64el userland (makedumpfile, udevadm) missing: run scripts/setup.sh"
 vmd="$CRASHHP_CACHE/kexec-tools-2.0.29-ppc64le/vmcore-dmesg"
 [ -x "$vmd" ] || vmd="$(dirname "$("$repo/scripts/build-kexec-tools.sh" ppc64le | tail -n1)")/vmcore-dmesg"
 
-art="$repo/target/artifacts/fadump-smoke-$fw-$hp"
+art="$repo/target/artifacts/fadump-smoke-$fw-$hp${FADUMP_BREAK:+-break-$FADUMP_BREAK}"
 rm -rf "$art"; mkdir -p "$art"
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 cp "$kernel_in" "$work/vmlinux"
@@ -56,6 +72,14 @@ mkdir -p "$r"/{bin,dev,proc,sys,tmp}
 cp "$busybox" "$r/bin/busybox"
 cp "$repo/tests/guest/pseries.sh" "$r/pseries.sh"
 cp "$vmd" "$r/bin/vmcore-dmesg"
+cp -a "$userland/root/." "$r/"
+mkdir -p "$r/etc/udev/rules.d"
+case "${FADUMP_BREAK:-}" in
+  '') cp "$repo"/udev/*-ppc64.rules "$r/etc/udev/rules.d/" ;;
+  udev) cp "$repo"/udev/98-crash-hotplug-fedora.rules "$repo"/udev/50-crash-hotplug-debian.rules "$r/etc/udev/rules.d/" ;;
+  makedumpfile) cp "$repo"/udev/*-ppc64.rules "$r/etc/udev/rules.d/"; echo /usr/bin/makedumpfile-missing >"$r/makedumpfile-path" ;;
+  *) die "FADUMP_BREAK: makedumpfile or udev" ;;
+esac
 cat >"$r/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -65,6 +89,35 @@ mount -t debugfs debugfs /sys/kernel/debug
 fa() { for f in enabled registered hotplug_ready mem_reserved; do
          printf '%s=%s ' "$f" "$(cat /sys/kernel/fadump/$f 2>/dev/null || echo n/a)"; done; }
 hexprop() { od -A n -t x1 "$1" 2>/dev/null | tr -d ' \n'; }
+el() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+# udev_case NAME EVENT...: `udevadm test` (bookworm's udevadm) with the ppc64 rules in
+# /etc/udev/rules.d for each EVENT, in parallel: mem (the last memory block, the hot-added DIMM's,
+# going online), cpu-add, cpu-online (cpu1); prints whether each rule style would reload (Fedora: a
+# run: line naming kdump-udev-throttler; Debian: its PROGRAM kdump-config, which test mode runs).
+udev_case() {
+  local name=$1 evs blk ev out rules fed deb a k d t
+  shift; evs="$*"
+  blk=$(ls -d /sys/devices/system/memory/memory* | sed 's/.*memory//' | sort -n | tail -n 1)
+  for ev in "$@"; do
+    case "$ev" in
+      mem) set -- online "memory$blk" memory ;;
+      cpu-add) set -- add cpu1 cpu ;;
+      *) set -- online cpu1 cpu ;;
+    esac
+    ( t=$(up); out=$(/bin/udevadm test --action="$1" "/devices/system/$3/$2" 2>&1)
+      printf '%s %s %s %s\n%s\n' "$1" "$3" "$2" "$(el "$t" "$(up)")" "$out" >"/tmp/udev.$ev" ) &
+  done
+  wait
+  for ev in $evs; do
+    read -r a k d t </tmp/udev."$ev"
+    out=$(tail -n +2 /tmp/udev."$ev")
+    printf '=== %s: udevadm test --action=%s /devices/system/%s/%s (%s s)\n%s\n' "$name" "$a" "$k" "$d" "$t" "$out" >>/tmp/udev.txt
+    rules=0; echo "$out" | grep -q 'Reading rules file: /etc/udev/rules\.d/' && rules=1
+    fed=0; echo "$out" | grep 'run:' | grep -q kdump-udev-throttler && fed=1
+    deb=0; echo "$out" | grep -q kdump-config && deb=1
+    say "udev $name: $a $k: rules=$rules fedora-reload=$fed debian-reload=$deb ($d, $t s)"
+  done
+}
 armed=$(dd if=/dev/vda bs=4096 skip=3072 count=1 2>/dev/null | tr -d '\0' | head -c 12)
 if [ -e /proc/vmcore ]; then
   say "capture kernel up at $(up) s (fadump)"
@@ -76,7 +129,24 @@ if [ -e /proc/vmcore ]; then
   save_pattern_page
   t=$(up); vmcore-dmesg /proc/vmcore >/tmp/dmesg 2>&1; say "vmcore-dmesg: $(wc -l </tmp/dmesg) lines in $t..$(up) s"
   grep -E 'sysrq|Kernel panic|fadump' /tmp/dmesg | tail -n 6
-  t=$(up); cat /proc/vmcore >/dev/null; say "read all of /proc/vmcore between $t and $(up) s"
+  # makedumpfile 1.7.6 (trixie, ppc64el; /usr/bin/makedumpfile runs it through trixie's loader):
+  # a filtered (-d 31: zero, cache, user and free pages out), lzo-compressed (-l) kdump-compressed
+  # file in /tmp (RAM: the capture kernel has the crashkernel= boot memory only), then the dmesg.
+  # The first 64 KiB of the file and the dmesg go to the transfer disk for the host.
+  mdf=$(cat /makedumpfile-path 2>/dev/null || echo /usr/bin/makedumpfile)
+  t=$(up); rc=0
+  timeout 300 "$mdf" -d 31 -l /proc/vmcore /tmp/dumpfile >/tmp/mdf.log 2>&1 || rc=$?
+  t1=$(up)
+  sed 's/^/makedumpfile| /' /tmp/mdf.log | tail -n 12
+  say "makedumpfile -d 31 -l: rc=$rc size=$(stat -c %s /tmp/dumpfile 2>/dev/null || echo 0) signature='$(head -c 8 /tmp/dumpfile 2>/dev/null | tr -c 'A-Za-z0-9 ' '?')' in $(el "$t" "$t1") s"
+  [ -f /tmp/dumpfile ] && dd if=/tmp/dumpfile of=/dev/vda bs=64k seek=384 count=1 conv=notrunc 2>/dev/null
+  t=$(up); rc=0
+  timeout 120 "$mdf" --dump-dmesg /proc/vmcore /tmp/dmesg.txt >/tmp/mdf.log 2>&1 || rc=$?
+  t1=$(up)
+  sed 's/^/makedumpfile| /' /tmp/mdf.log | tail -n 6
+  say "makedumpfile --dump-dmesg: rc=$rc lines=$(wc -l </tmp/dmesg.txt 2>/dev/null || echo 0) in $(el "$t" "$t1") s: $(grep -m1 -o 'Kernel panic - not syncing: .*' /tmp/dmesg.txt 2>/dev/null)"
+  [ -f /tmp/dmesg.txt ] && head -c 8000000 /tmp/dmesg.txt | dd of=/dev/vda bs=1M seek=16 conv=notrunc 2>/dev/null
+  rm -f /tmp/dumpfile; sync
   t=$(up); echo 1 >/sys/kernel/fadump/release_mem 2>/dev/null && say "release_mem between $t and $(up) s: $(fa)"
   # Re-arm for the next crash, as a kdump service does after saving the dump.
   echo 1 >/sys/kernel/fadump/registered 2>/dev/null; say "re-registered: $(fa)"
@@ -102,6 +172,23 @@ say "kexec_crash_loaded $(cat /sys/kernel/kexec_crash_loaded) crash_hotplug memo
 if [ -e /hotplug ]; then
   wait_hotplug
   say "fadump after hotplug: $(fa)"
+  # The ppc64 udev rules: with fadump enabled and hotplug_ready 1 neither style re-registers; the
+  # controls bind-mount a 0 over hotplug_ready (memory events re-register), over enabled (all
+  # events reload), and an empty directory over /sys/kernel/fadump (kernels before hotplug_ready).
+  t=$(up); : >/tmp/udev.txt
+  udev_case fadump mem cpu-add cpu-online
+  echo 0 >/tmp/zero; mkdir -p /tmp/empty
+  mount -o bind /tmp/zero /sys/kernel/fadump/hotplug_ready &&
+    udev_case "control-hotplug_ready=$(cat /sys/kernel/fadump/hotplug_ready)" mem
+  umount /sys/kernel/fadump/hotplug_ready
+  mount -o bind /tmp/zero /sys/kernel/fadump/enabled &&
+    udev_case "control-enabled=$(cat /sys/kernel/fadump/enabled)" mem cpu-add
+  umount /sys/kernel/fadump/enabled
+  mount -o bind /tmp/empty /sys/kernel/fadump &&
+    udev_case "control-no-fadump-dir=$(ls /sys/kernel/fadump | wc -l)" mem
+  umount /sys/kernel/fadump
+  head -c 32000000 /tmp/udev.txt | dd of=/dev/vda bs=1M seek=32 conv=notrunc 2>/dev/null; sync
+  say "udev tests done in $(el "$t" "$(up)") s: $(fa)"
 fi
 write_pattern
 printf 'FADUMP-ARMED' | dd of=/dev/vda bs=4096 seek=3072 conv=notrunc 2>/dev/null; sync
@@ -129,7 +216,7 @@ t_start=$(ms)
   -M "pseries$machine_fw,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off" \
   -m "$mem,slots=4,maxmem=16G" -smp "$smp" -nodefaults -display none \
   -kernel "$kernel" -initrd "$work/initramfs.cpio" \
-  -append "console=hvc0 fadump=on crashkernel=$ck panic=-1 printk.time=1" \
+  -append "console=hvc0 fadump=on crashkernel=$ck panic=-1 printk.time=1${FADUMP_APPEND:+ $FADUMP_APPEND}" \
   -serial "file:$art/console.log" -monitor none -d guest_errors -D "$art/qemu-guest-errors.log" \
   -qmp "unix:$work/qmp.sock,server=on,wait=off" \
   -drive "file=$work/disk.img,format=raw,if=virtio" \
@@ -161,6 +248,9 @@ t_end=$(sec $(( $(ms) - t_start )))
 
 # --- checks ----------------------------------------------------------------------------------------
 dd if="$work/disk.img" of="$art/vmcore-head.bin" bs=65536 count=4 2>/dev/null
+dd if="$work/disk.img" bs=1M skip=16 count=8 2>/dev/null | tr -d '\0' >"$art/makedumpfile-dmesg.txt"
+dd if="$work/disk.img" of="$art/dumpfile-head.bin" bs=64k skip=384 count=1 2>/dev/null
+[ "$hp" = nohotplug ] || dd if="$work/disk.img" bs=1M skip=32 count=32 2>/dev/null | tr -d '\0' >"$art/udevadm-test.txt"
 got=$(pattern_from_disk "$work/disk.img")
 if [ "$got" = "$pattern" ]; then pattern_ok=1; else pattern_ok=0; fi
 rc=0
@@ -176,4 +266,46 @@ grep -q 'SMOKE: fadump: enabled=1 registered=1' "$art/console.log" ||
 [ "$rc" = 0 ] || die "vmcore checks failed (notes/DIMM coverage)"
 [ "$pattern_ok" = 1 ] || die "pattern not found at $pattern_pa in the dump (got '$got')"
 echo "verified: pattern at $pattern_pa found in the fadump /proc/vmcore (read back on the host)"
+
+# makedumpfile in the capture kernel: exit 0, a non-empty kdump-compressed file (signature "KDUMP   "
+# seen by the guest and in the head the host got), and the dmesg it extracted has the panic.
+bad=0
+mdf=$(grep -a 'SMOKE: makedumpfile -d 31 -l:' "$art/console.log" | tail -n 1 | tr -d '\r')
+echo "${mdf:-no makedumpfile line}"
+if [[ "$mdf" =~ rc=0\ size=([0-9]+)\ signature=\'KDUMP\ \ \ \' ]] && [ "${BASH_REMATCH[1]}" -gt 0 ]; then :
+else echo "FAILED: makedumpfile -d 31 -l did not exit 0 with a non-empty kdump-compressed file" >&2; bad=1; fi
+if [ "$(head -c 8 "$art/dumpfile-head.bin" | tr -d '\0')" != 'KDUMP   ' ]; then
+  echo "FAILED: the dump file's head on the transfer disk has no 'KDUMP   ' signature" >&2; bad=1
+fi
+dmd=$(grep -a 'SMOKE: makedumpfile --dump-dmesg:' "$art/console.log" | tail -n 1 | tr -d '\r')
+echo "${dmd:-no makedumpfile --dump-dmesg line}"
+case "$dmd" in *'rc=0 '*) ;; *) echo "FAILED: makedumpfile --dump-dmesg did not exit 0" >&2; bad=1 ;; esac
+if ! grep -q 'Kernel panic - not syncing: sysrq triggered crash' "$art/makedumpfile-dmesg.txt"; then
+  echo "FAILED: makedumpfile's dmesg ($art/makedumpfile-dmesg.txt) lacks the panic message" >&2; bad=1
+fi
+[ "$bad" = 1 ] || echo "verified: makedumpfile -d 31 -l wrote a kdump-compressed file; its dmesg has the panic"
+
+# The ppc64 udev rules under udevadm test in the first kernel (after the hotplug): both styles must
+# skip the fadump re-registration while fadump is enabled and hotplug_ready reads 1, and reload in the
+# controls (hotplug_ready 0: memory only; enabled 0 or no /sys/kernel/fadump: every event).
+if [ "$hp" = hotplug ]; then
+  udev_expect=() # CASE: ACTION KIND: reload expected (both styles)
+  for c in "fadump: online memory: 0" "fadump: add cpu: 0" "fadump: online cpu: 0" \
+    "control-hotplug_ready=0: online memory: 1" \
+    "control-enabled=0: online memory: 1" "control-enabled=0: add cpu: 1" \
+    "control-no-fadump-dir=0: online memory: 1"; do
+    udev_expect+=("${c%: *}: rules=1 fedora-reload=${c##* } debian-reload=${c##* }")
+  done
+  ubad=0
+  for e in "${udev_expect[@]}"; do
+    grep -aqF "SMOKE: udev $e (" "$art/console.log" && continue
+    echo "FAILED: udevadm test: expected 'udev $e', got: $(grep -aF "SMOKE: udev ${e%%: rules*}:" "$art/console.log" | head -n 1 | tr -d '\r')" >&2
+    ubad=1
+  done
+  grep -a 'SMOKE: udev' "$art/console.log" | tr -d '\r'
+  if [ "$ubad" = 0 ]; then
+    echo "verified: udevadm test: no fadump re-registration with hotplug_ready 1 (memory online, cpu add/online), re-registration in the controls"
+  else bad=1; fi
+fi
+[ "$bad" = 0 ] || die "makedumpfile or udev checks failed (artifacts: $art)"
 echo "fadump-smoke ($fw, $hp): ok (artifacts: $art)"
