@@ -10,7 +10,8 @@
 # In the capture kernel, makedumpfile 1.7.6 (trixie's, ppc64el: bookworm's 1.7.2 cannot filter a
 # Linux >= 6.9 ppc64 dump, see scripts/setup.sh) writes a filtered dump (-d 31 -l) and extracts the
 # dmesg from /proc/vmcore. Both tools come from $CRASHHP_CACHE/ppc64el/userland (scripts/setup.sh).
-# A stepping stone for the Rust harness, not part of test.sh.
+# The register check resolves the crashing CPU's saved nip in the vmlinux's symbols (crash_fadump).
+# Run by scripts/test.sh (vof hotplug).
 #   usage: scripts/fadump-smoke.sh [vmlinux] [vof|slof] [hotplug|nohotplug]
 #     vmlinux  default $CRASHHP_CACHE/out/ppc64le/vmlinux-rust (copied first: a build may replace it)
 # Environment: FADUMP_MEM (default 2G), FADUMP_CRASHKERNEL (default 512M, the boot memory fadump
@@ -255,15 +256,28 @@ got=$(pattern_from_disk "$work/disk.img")
 if [ "$got" = "$pattern" ]; then pattern_ok=1; else pattern_ok=0; fi
 rc=0
 # The dump's ELF header and notes, checked with goblin by the Rust harness.
-if [ "$dimm_size" != 0 ]; then
-  "$crashhp" check-vmcore --head "$art/vmcore-head.bin" --cpus 2 --dimm "$dimm_addr:$dimm_size" || rc=$?
-else
-  "$crashhp" check-vmcore --head "$art/vmcore-head.bin" --cpus 1 || rc=$?
+# Registers: every CPU note's nip is kernel text (64-bit LE, kernel stack), and the crashing CPU's
+# note (the last: the crash runs on the highest online CPU and the notes are in CPU order) stopped
+# in crash_fadump (the registers the crashed kernel saved, not the firmware's view of it in os-term).
+if [ "$dimm_size" != 0 ]; then ncpu=2; dimm_arg=(--dimm "$dimm_addr:$dimm_size"); else ncpu=1; dimm_arg=(); fi
+"$crashhp" check-vmcore --head "$art/vmcore-head.bin" --cpus "$ncpu" "${dimm_arg[@]}" \
+  --vmlinux "$kernel" --crash-symbol crash_fadump --crash-note $((ncpu - 1)) || rc=$?
+# With the Rust implementation built in, the capture kernel's elfcorehdr and CPU notes are its own.
+if grep -aq 'crash_hotplug: registered CPU hotplug state' "$art/console.log"; then
+  hdr_line=$(grep -a 'crash_hotplug: fadump: crash info header' "$art/console.log" | tail -n 1 | tr -d '\r')
+  notes_line=$(grep -a 'crash_hotplug: fadump: .* CPU notes' "$art/console.log" | tail -n 1 | tr -d '\r')
+  echo "capture kernel: ${hdr_line#*] }"
+  echo "capture kernel: ${notes_line#*] }"
+  case "$hdr_line" in *"CPU $((ncpu - 1)) crashed, $ncpu CPUs online"*) ;;
+    *) echo "FAILED: the Rust fadump path did not build the elfcorehdr for the crash on CPU $((ncpu - 1))" >&2; rc=1 ;; esac
+  case "$notes_line" in *"$ncpu CPU notes"*"the crashing CPU's from the crash info header") ;;
+    *) echo "FAILED: the Rust fadump path did not write $ncpu CPU notes with the crashing CPU's from the header" >&2; rc=1 ;; esac
 fi
 phase "QEMU start -> /init ${t_up} s, crash ${t_crash} s, fadump capture /init ${t_cap} s, capture done ${t_done} s, end $t_end s"
-grep -q 'SMOKE: fadump: enabled=1 registered=1' "$art/console.log" ||
-  grep -q 'SMOKE: registered by sysfs.*registered=1' "$art/console.log" || die "fadump not enabled+registered"
-[ "$rc" = 0 ] || die "vmcore checks failed (notes/DIMM coverage)"
+grep -aq 'SMOKE: fadump: enabled=1 registered=1 hotplug_ready=1' "$art/console.log" ||
+  grep -aq 'SMOKE: registered by sysfs.*registered=1 hotplug_ready=1' "$art/console.log" ||
+  die "fadump not enabled+registered with hotplug_ready 1"
+[ "$rc" = 0 ] || die "vmcore checks failed (notes, registers, DIMM coverage, Rust capture path)"
 [ "$pattern_ok" = 1 ] || die "pattern not found at $pattern_pa in the dump (got '$got')"
 echo "verified: pattern at $pattern_pa found in the fadump /proc/vmcore (read back on the host)"
 

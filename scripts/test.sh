@@ -30,6 +30,8 @@ stage "setup: static kexec-tools with --hotplug" "$repo/scripts/build-kexec-tool
 stage "host: cargo fmt --check" cargo fmt --all -- --check
 stage "host: cargo clippy -D warnings" cargo clippy --workspace --all-targets --locked -q -- -D warnings
 stage "host: cargo test" cargo test --workspace --locked
+# The fadump parsers take bytes a crashed kernel and the firmware left: libFuzzer, 60 s from seeds.
+stage "host: fuzz the fadump crash info header and register save area (60 s)" "$repo/scripts/fuzz.sh" 60 fadump_header
 stage "kernel: build x86_64 (C implementation)" "$repo/scripts/build-kernel.sh" c
 stage "kernel: build x86_64 (Rust implementation)" "$repo/scripts/build-kernel.sh" rust
 stage "kernel: build ppc64le pseries (Rust implementation)" "$repo/scripts/build-kernel.sh" rust ppc64le
