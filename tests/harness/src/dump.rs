@@ -344,6 +344,56 @@ pub fn elfcorehdr_addr(cmdline: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
+    /// A ppc64le NT_PRSTATUS note with `nip`, `msr` and `r1`.
+    fn prstatus(nip: u64, msr: u64, r1: u64) -> NoteInfo {
+        let mut desc = vec![0u8; 504];
+        for (i, v) in [(PPC64_NIP, nip), (PPC64_MSR, msr), (PPC64_R1, r1)] {
+            let off = PPC64_PR_REG + 8 * i;
+            desc[off..off + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        NoteInfo {
+            name: "CORE".into(),
+            n_type: NT_PRSTATUS,
+            desc_len: desc.len(),
+            desc,
+        }
+    }
+
+    #[test]
+    fn ppc64_registers_are_judged_per_note() {
+        const K: u64 = 0xc000_0000_0000_0000;
+        let syms = Symbols {
+            funcs: vec![
+                (K + 0x1000, 0x100, "idle".into()),
+                (K + 0x2000, 0, "asm_label".into()),
+                (K + 0x3000, 0x200, "crash_fadump".into()),
+            ],
+            text: (K + 0x1000, K + 0x4000),
+        };
+        assert_eq!(syms.name(K + 0x2abc).as_deref(), Some("asm_label+0xabc"));
+        assert_eq!(syms.name(K + 0x1100), None, "past idle's end");
+        let msr = MSR_SF | MSR_LE;
+        let good = [
+            prstatus(K + 0x1010, msr, K + 0x9000),
+            prstatus(K + 0x3010, msr, K + 0x8000),
+        ];
+        let lines = check_ppc64_registers(&good, &syms, 1, "crash_fadump").expect("good");
+        assert!(lines[1].contains("crash_fadump+0x10"), "{lines:?}");
+        // The crashing CPU's note taken from elsewhere (e.g. the firmware's view): refused.
+        assert!(check_ppc64_registers(&good, &syms, 0, "crash_fadump").is_err());
+        // A big-endian or 32-bit MSR, a user stack, a nip outside the text, a missing note.
+        for bad in [
+            prstatus(K + 0x3010, MSR_SF, K + 0x8000),
+            prstatus(K + 0x3010, msr, 0x7fff_0000),
+            prstatus(K + 0x5000, msr, K + 0x8000),
+        ] {
+            assert!(
+                check_ppc64_registers(&[good[0].clone(), bad], &syms, 1, "crash_fadump").is_err()
+            );
+        }
+        assert!(check_ppc64_registers(&good[..1], &syms, 1, "crash_fadump").is_err());
+    }
+
     #[test]
     fn stats_lines() {
         let t = "applied 35\nfailed 0\nelfcorehdr_addr 0x3def0000\nlast online_memory 0x1-0x2\n";
