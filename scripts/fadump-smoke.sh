@@ -19,6 +19,11 @@
 # FADUMP_APPEND (more kernel parameters, e.g. disable_radix). FADUMP_BREAK, negative checks of this
 # script (the run must fail): makedumpfile (the capture kernel runs a makedumpfile that does not
 # exist), udev (the first kernel gets the x86 rules, which know nothing of fadump: they reload).
+# FADUMP_CORRUPT=endian|cpumask, negative control of the capture kernel's header check: just before
+# the crash the first kernel overwrites, through /dev/mem, the crash info header it registered (at the
+# end of the boot memory's copy, from debugfs fadump_region) with a byte-swapped magic, or a cpumask
+# size of 1024 bytes (another NR_CPUS); the capture kernel must refuse the dump with that reason and
+# export no /proc/vmcore (the script then passes; a dump, or another reason, fails it).
 # Output: target/artifacts/fadump-smoke-<fw>-<hp>/ (console.log, qemu.stderr, qmp.log, vmcore-head.bin,
 # makedumpfile-dmesg.txt, dumpfile-head.bin, udevadm-test.txt (hotplug only)).
 # Transfer disk (/dev/vda, 64 MiB) layout: 0 the head of /proc/vmcore (256 KiB), 256 KiB the pattern
@@ -57,7 +62,13 @@ userland="$CRASHHP_CACHE/ppc64el/userland"
 vmd="$CRASHHP_CACHE/kexec-tools-2.0.29-ppc64le/vmcore-dmesg"
 [ -x "$vmd" ] || vmd="$(dirname "$("$repo/scripts/build-kexec-tools.sh" ppc64le | tail -n1)")/vmcore-dmesg"
 
-art="$repo/target/artifacts/fadump-smoke-$fw-$hp${FADUMP_BREAK:+-break-$FADUMP_BREAK}"
+art="$repo/target/artifacts/fadump-smoke-$fw-$hp${FADUMP_BREAK:+-break-$FADUMP_BREAK}${FADUMP_CORRUPT:+-corrupt-$FADUMP_CORRUPT}"
+case "${FADUMP_CORRUPT:-}" in
+  '') ;;
+  endian) corrupt_why='crash info header magic is byte-swapped: endianness mismatch' ;;
+  cpumask) corrupt_why='cpumask is 1024 bytes in the crashed kernel' ;;
+  *) die "FADUMP_CORRUPT: endian or cpumask" ;;
+esac
 rm -rf "$art"; mkdir -p "$art"
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 cp "$kernel_in" "$work/vmlinux"
@@ -192,6 +203,17 @@ if [ -e /hotplug ]; then
   say "udev tests done in $(el "$t" "$(up)") s: $(fa)"
 fi
 write_pattern
+if [ -e /corrupt ]; then
+  # The crash info header follows the boot memory's copy: Dest + Size of the DUMP region.
+  set -- $(sed -n 's/.*DUMP: Src: *0x[0-9a-f]*, Dest: *\(0x[0-9a-f]*\), Size: *\(0x[0-9a-f]*\).*/\1 \2/p' \
+    /sys/kernel/debug/powerpc/fadump_region | head -n 1)
+  hdr=$(( $1 + $2 ))
+  case $(cat /corrupt) in
+    endian) printf 'FADMPSIG' | dd of=/dev/mem bs=1 seek=$hdr conv=notrunc 2>/dev/null ;;
+    cpumask) printf '\000\004\000\000' | dd of=/dev/mem bs=1 seek=$((hdr + 36)) conv=notrunc 2>/dev/null ;;
+  esac
+  say "crash info header at $hdr corrupted ($(cat /corrupt)): $(dd if=/dev/mem bs=1 skip=$hdr count=40 2>/dev/null | od -A n -t x1 | tr -d '\n')"
+fi
 printf 'FADUMP-ARMED' | dd of=/dev/vda bs=4096 seek=3072 conv=notrunc 2>/dev/null; sync
 cpu=$(tr ',-' '\n\n' </sys/devices/system/cpu/online | tail -n 1)
 say "crashing on cpu $cpu at $(up) s"
@@ -203,6 +225,7 @@ chmod +x "$r/init"
 # page nothing uses this early, a risk the prototype takes); with hotplug 16 MiB into the DIMM,
 # which QEMU places right after the boot RAM.
 memb=$(numfmt --from=iec "$mem"); ckb=$(numfmt --from=iec "$ck")
+[ -z "${FADUMP_CORRUPT:-}" ] || echo "$FADUMP_CORRUPT" >"$r/corrupt"
 if [ "$hp" = hotplug ]; then pattern_pa=$(( memb + 0x1000000 )); touch "$r/hotplug"
 else pattern_pa=$(( 2 * ckb + 0x1000000 )); fi
 pattern=$(make_pattern CRASHHP-FADUMP "$pattern_pa" "$r")
@@ -240,6 +263,20 @@ if [ "$hp" = hotplug ]; then
 fi
 t_crash=$(wait_for 'SMOKE: crashing' "$limit") || fail "the first kernel did not reach the crash"
 phase "crash after ${t_crash} s"
+if [ -n "${FADUMP_CORRUPT:-}" ]; then
+  # The capture boot must refuse the dump: no /proc/vmcore, so /init finds the armed marker.
+  t_no=$(wait_for 'SMOKE: FAILED: rebooted without /proc/vmcore' "$limit") ||
+    fail "the capture boot did not come up without a dump"
+  wait "$qpid" 2>/dev/null || true
+  grep -a 'SMOKE: crash info header at' "$art/console.log" | tr -d '\r'
+  why=$(grep -a 'crash_hotplug: fadump: .*the dump is not processed' "$art/console.log" | tail -n 1 | tr -d '\r')
+  echo "capture kernel: ${why#*] }"
+  case "$why" in *"$corrupt_why"*) ;; *) die "the capture kernel did not refuse the dump with '$corrupt_why'" ;; esac
+  ! grep -aq 'SMOKE: capture kernel up' "$art/console.log" || die "a /proc/vmcore was exported from a corrupt header"
+  echo "verified: header $FADUMP_CORRUPT refused by the Rust fadump path (no /proc/vmcore, boot continued) after $t_no s"
+  echo "fadump-smoke ($fw, $hp, corrupt $FADUMP_CORRUPT): ok (artifacts: $art)"
+  exit 0
+fi
 t_cap=$(wait_for 'SMOKE: capture kernel up' "$limit") || fail "fadump capture kernel did not reach /init"
 phase "fadump capture kernel /init after ${t_cap} s"
 wait_for 'SMOKE: capture done' "$limit" >/dev/null || fail "capture kernel did not finish"

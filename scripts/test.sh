@@ -71,6 +71,12 @@ if [ -f "$kp" ]; then
   # kernel; vmcore notes, DIMM coverage and the pattern checked on the host.
   stage "qemu ppc64le: fadump, DIMM + CPU core hot-added after registration" \
     "$repo/scripts/fadump-smoke.sh" "$kp" vof hotplug
+  # Negative controls of the capture kernel's header check: the first kernel corrupts the crash info
+  # header it registered (byte-swapped magic; a cpumask size of another NR_CPUS) just before the
+  # crash; the capture kernel must refuse the dump with that reason and export no /proc/vmcore.
+  stage "qemu ppc64le: fadump negative controls, corrupt crash info header refused (endian, cpumask)" \
+    bash -c 'FADUMP_CORRUPT=endian "$0" "$1" vof nohotplug && FADUMP_CORRUPT=cpumask "$0" "$1" vof nohotplug' \
+    "$repo/scripts/fadump-smoke.sh" "$kp"
 else
   failed=$((failed + 1)); failed_names+=("qemu ppc64le (no kernel)")
 fi
