@@ -56,6 +56,12 @@ impl<T: core::fmt::Display> kernel::fmt::Display for Shown<T> {
     }
 }
 
+/// Logs why the dump is not processed; the caller's error.
+fn refuse(why: impl core::fmt::Display) -> Error {
+    pr_err!("fadump: {}; the dump is not processed\n", Shown(why));
+    EINVAL
+}
+
 /// What this kernel's build says the crash info header looks like.
 const ABI: Abi = Abi {
     endian: Endian::Little,
@@ -137,8 +143,7 @@ impl Drop for ExactPages {
 /// The preserved crash info header, as bytes.
 fn header(conf: &bindings::fw_dump) -> Result<&'static [u8]> {
     if conf.fadumphdr_addr == 0 {
-        pr_err!("fadump: no crash info header; the dump is not processed\n");
-        return Err(EINVAL);
+        return Err(refuse("no crash info header"));
     }
     // SAFETY: `fadumphdr_addr` is RAM of the fadump reserved area, which stays reserved (and in
     // the direct map) until the dump is released, after the elfcorehdr is built; it holds the
@@ -158,8 +163,7 @@ fn header(conf: &bindings::fw_dump) -> Result<&'static [u8]> {
 fn reg_save_area(conf: &bindings::fw_dump) -> Result<&'static [u8]> {
     let (va, len) = (conf.cpu_state_dest_vaddr, conf.cpu_state_data_size);
     if va == 0 || len == 0 {
-        pr_err!("fadump: no register save area; the dump is not processed\n");
-        return Err(EINVAL);
+        return Err(refuse("no register save area"));
     }
     // SAFETY: The firmware wrote `cpu_state_data_size` bytes at `cpu_state_dest_vaddr` (checked
     // complete by `rtas_fadump_process()` before this is called), in the reserved area.
@@ -197,10 +201,7 @@ fn memory_ranges() -> Result<KVec<MemRange>> {
 /// Checks the crash info header and builds the elfcorehdr, with an empty CPU notes `PT_NOTE`
 /// that [`crash_hotplug_fadump_cpu_notes`] fills; the buffer goes to `fw_dump.elfcorehdr_*`.
 fn build_elfcorehdr(conf: &mut bindings::fw_dump, area_size: u64) -> Result {
-    let info = CrashInfo::parse(header(conf)?, &ABI).map_err(|e| {
-        pr_err!("fadump: {}; the dump is not processed\n", Shown(e));
-        EINVAL
-    })?;
+    let info = CrashInfo::parse(header(conf)?, &ABI).map_err(refuse)?;
     let mut boot = KVec::new();
     let n = (conf.boot_mem_regs_cnt as usize).min(conf.boot_mem_addr.len());
     for (&start, &size) in conf.boot_mem_addr.iter().zip(&conf.boot_mem_sz).take(n) {
@@ -208,8 +209,9 @@ fn build_elfcorehdr(conf: &mut bindings::fw_dump, area_size: u64) -> Result {
             .checked_add(size)
             .filter(|_| size > 0)
             .ok_or_else(|| {
-                pr_err!("fadump: boot memory region {start:#x} size {size:#x} is not valid\n");
-                EINVAL
+                refuse(format_args!(
+                    "boot memory region {start:#x} size {size:#x} is not valid"
+                ))
             })?;
         boot.push(
             MemRange {
@@ -236,7 +238,12 @@ fn build_elfcorehdr(conf: &mut bindings::fw_dump, area_size: u64) -> Result {
         reserved,
         &mut ram,
     )
-    .map_err(|_| EINVAL)?;
+    .map_err(|e| {
+        refuse(format_args!(
+            "memory ranges need more than {} program headers",
+            e.capacity
+        ))
+    })?;
     let spec = DumpSpec {
         page_offset: crate::spec::page_offset(),
         e_flags: E_FLAGS,
@@ -248,12 +255,10 @@ fn build_elfcorehdr(conf: &mut bindings::fw_dump, area_size: u64) -> Result {
     };
     let mut buf = ExactPages::alloc(spec.size())?;
     fd::build(buf.as_mut_slice(), &spec).map_err(|t| {
-        pr_err!(
-            "fadump: elfcorehdr needs {} bytes, has {}\n",
-            t.need,
-            t.have
-        );
-        EINVAL
+        refuse(format_args!(
+            "elfcorehdr needs {} bytes, has {}",
+            t.need, t.have
+        ))
     })?;
     let (va, size) = buf.into_raw();
     conf.elfcorehdr_addr = va as u64;
@@ -285,27 +290,13 @@ fn build_elfcorehdr(conf: &mut bindings::fw_dump, area_size: u64) -> Result {
 /// Builds the CPU notes from the register save area and points the elfcorehdr at them; the
 /// buffer goes to `fw_dump.cpu_notes_buf_*`.
 fn build_cpu_notes(conf: &mut bindings::fw_dump) -> Result {
-    let info = CrashInfo::parse(header(conf)?, &ABI).map_err(|e| {
-        pr_err!("fadump: {}; the dump is not processed\n", Shown(e));
-        EINVAL
-    })?;
-    let area = RegSaveArea::parse(reg_save_area(conf)?).map_err(|e| {
-        pr_err!("fadump: {}; the dump is not processed\n", Shown(e));
-        EINVAL
-    })?;
-    let regsave_err = |e: fd::RegSaveError| {
-        pr_err!("fadump: {}; the dump is not processed\n", Shown(e));
-        EINVAL
-    };
-    let need = fd::cpu_notes_size(&info, &area).map_err(regsave_err)?;
+    let info = CrashInfo::parse(header(conf)?, &ABI).map_err(refuse)?;
+    let area = RegSaveArea::parse(reg_save_area(conf)?).map_err(refuse)?;
+    let need = fd::cpu_notes_size(&info, &area).map_err(refuse)?;
     let mut notes = ExactPages::alloc(need)?;
-    let s = fd::write_cpu_notes(notes.as_mut_slice(), &info, &area).map_err(|e| {
-        pr_err!("fadump: {}; the dump is not processed\n", Shown(e));
-        EINVAL
-    })?;
+    let s = fd::write_cpu_notes(notes.as_mut_slice(), &info, &area).map_err(refuse)?;
     if conf.elfcorehdr_addr == 0 {
-        pr_err!("fadump: no elfcorehdr for the CPU notes\n");
-        return Err(EINVAL);
+        return Err(refuse("no elfcorehdr for the CPU notes"));
     }
     // SAFETY: `build_elfcorehdr` gave `fw_dump` this buffer of `elfcorehdr_size` bytes; nothing
     // reads it before `fadump_process()` publishes it in `elfcorehdr_addr` after this returns.
@@ -315,10 +306,8 @@ fn build_cpu_notes(conf: &mut bindings::fw_dump) -> Result {
             conf.elfcorehdr_size as usize,
         )
     };
-    fd::set_cpu_notes(hdr, notes.phys(), s.bytes as u64).map_err(|_| {
-        pr_err!("fadump: the elfcorehdr has no CPU notes placeholder\n");
-        EINVAL
-    })?;
+    fd::set_cpu_notes(hdr, notes.phys(), s.bytes as u64)
+        .map_err(|_| refuse("the elfcorehdr has no CPU notes placeholder"))?;
     let (va, size) = notes.into_raw();
     conf.cpu_notes_buf_vaddr = va;
     conf.cpu_notes_buf_size = size;
