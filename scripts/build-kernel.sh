@@ -29,7 +29,8 @@ esac
 out="$CRASHHP_CACHE/build-$arch-$variant"
 dist="$CRASHHP_CACHE/out/$arch"
 [ -f "$pristine/.crashhp-pristine" ] || die "no Linux tree: run scripts/setup.sh"
-if [ ! -f "$src/.crashhp-pristine" ]; then
+# The marker holds the source tarball's sha256: a tree from another tarball is copied anew.
+if ! cmp -s "$pristine/.crashhp-pristine" "$src/.crashhp-pristine"; then
   phase "copying the pristine tree"
   rm -rf "$src" "$src.tmp"; cp -a "$pristine" "$src.tmp"; mv "$src.tmp" "$src"
 fi

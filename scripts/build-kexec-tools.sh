@@ -8,13 +8,13 @@
 # Source: the upstream tarball as shipped in Debian trixie (kexec-tools 1:2.0.29-2), pinned by
 # sha256. Debian's patches are packaging-only (systemd units, docs) and are not applied.
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck disable=SC1091 # lib.sh: phase, die, CRASHHP_CACHE
-. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
+. "$here/lib.sh"
+# shellcheck disable=SC1091 # pins.sh: PIN_SRC (the tarball's sha256)
+. "$here/pins.sh"
 
 ver=2.0.29
-orig="kexec-tools_$ver.orig.tar.xz"
-orig_sha256=67b1ac503aade45a54db0bc79228a8830a35d5d4f83cee932cff3e7a81a4a9ec
-pool=http://deb.debian.org/debian/pool/main/k/kexec-tools
 
 arch=${1:-x86_64}
 cache=${CRASHHP_CACHE:?}
@@ -70,22 +70,15 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -t bookworm "${need[@]}"
 fi
 
-# Download once, verify every time.
-mkdir -p "$cache"
-if [ ! -f "$cache/$orig" ]; then
-  phase "downloading $orig"
-  curl -fsSL -o "$cache/$orig.tmp" "$pool/$orig"
-  mv "$cache/$orig.tmp" "$cache/$orig"
-fi
-echo "$orig_sha256  $cache/$orig" | sha256sum -c --quiet - \
-  || die "$orig: sha256 mismatch (delete it to download again)"
+# The pinned upstream tarball (pins.sh PIN_SRC), downloaded once, verified every time.
+orig=$(pin_src kexec-tools)
 
 # Fresh build tree each time; it is kept on failure for inspection, removed on success.
 phase "building kexec-tools $ver ($arch, static)"
 t0=$(date +%s)
 rm -rf "$work" "$dest.tmp"
 mkdir -p "$work"
-tar -xJf "$cache/$orig" -C "$work" --strip-components=1
+tar -xJf "$orig" -C "$work" --strip-components=1
 log="$work/build.log"
 # No optional libraries: zlib/lzma only let kexec read compressed kernel files (a bzImage
 # decompresses itself), xen is not used; each would be one more static archive to link.

@@ -7,7 +7,7 @@
 # In the first kernel, after the hotplug, bookworm's udevadm (ppc64el) tests the ppc64 udev rules
 # (udev/*-ppc64.rules): no fadump re-registration while hotplug_ready reads 1, and (controls, with
 # bind mounts over /sys/kernel/fadump) a re-registration when it reads 0 or fadump is not enabled.
-# In the capture kernel, makedumpfile 1.7.6 (trixie's, ppc64el: bookworm's 1.7.2 cannot filter a
+# In the capture kernel, makedumpfile 1.7.7 (static, built from the pinned upstream tarball: 1.7.2 cannot filter a
 # Linux >= 6.9 ppc64 dump, see scripts/setup.sh) writes a filtered dump (-d 31 -l) and extracts the
 # dmesg from /proc/vmcore. Both tools come from $CRASHHP_CACHE/ppc64el/userland (scripts/setup.sh).
 # The register check resolves the crashing CPU's saved nip in the vmlinux's symbols (crash_fadump).
@@ -53,10 +53,10 @@ crashhp="$repo/target/release/crashhp"
 [ -x "$crashhp" ] || (cd "$repo" && cargo build -q --release --locked -p crashhp-harness)
 "$qemu" --version >/dev/null || die "fadump QEMU missing: run scripts/setup-fadump-qemu.sh"
 [ -f "$kernel_in" ] || die "$kernel_in missing"
-bb=("$CRASHHP_CACHE"/ppc64el/busybox-*/bin/busybox)
+bb=("$CRASHHP_CACHE"/ppc64el/busybox/bin/busybox)
 busybox=${bb[0]}
 [ -x "$busybox" ] || die "ppc64el busybox missing: run scripts/setup.sh"
-# makedumpfile and udevadm (ppc64el, dynamically linked) with their loader and libraries.
+# makedumpfile (static) and udevadm (bookworm, with its loader and libraries).
 userland="$CRASHHP_CACHE/ppc64el/userland"
 [ -f "$userland/.crashhp-complete" ] || die "ppc64el userland (makedumpfile, udevadm) missing: run scripts/setup.sh"
 vmd="$CRASHHP_CACHE/kexec-tools-2.0.29-ppc64le/vmcore-dmesg"
@@ -141,7 +141,7 @@ if [ -e /proc/vmcore ]; then
   save_pattern_page
   t=$(up); vmcore-dmesg /proc/vmcore >/tmp/dmesg 2>&1; say "vmcore-dmesg: $(wc -l </tmp/dmesg) lines in $t..$(up) s"
   grep -E 'sysrq|Kernel panic|fadump' /tmp/dmesg | tail -n 6
-  # makedumpfile 1.7.6 (trixie, ppc64el; /usr/bin/makedumpfile runs it through trixie's loader):
+  # makedumpfile 1.7.7 (static ppc64le, scripts/build-ppc-makedumpfile.sh):
   # a filtered (-d 31: zero, cache, user and free pages out), lzo-compressed (-l) kdump-compressed
   # file in /tmp (RAM: the capture kernel has the crashkernel= boot memory only), then the dmesg.
   # The first 64 KiB of the file and the dmesg go to the transfer disk for the host.

@@ -23,7 +23,7 @@ case "$mode" in
   *) die "mode must be file, load or stale" ;;
 esac
 [ -f "$kernel" ] || die "$kernel missing: run scripts/build-kernel.sh c ppc64le"
-bb=("$CRASHHP_CACHE"/ppc64el/busybox-*/bin/busybox)
+bb=("$CRASHHP_CACHE"/ppc64el/busybox/bin/busybox)
 busybox=${bb[0]}
 [ -x "$busybox" ] || die "ppc64el busybox missing: run scripts/setup.sh"
 kexec=$("$repo/scripts/build-kexec-tools.sh" ppc64le | tail -n1)

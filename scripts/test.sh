@@ -25,8 +25,14 @@ finish() {
 }
 
 stage "setup" "$repo/scripts/setup.sh" || true
+# The resolution of this run's set-up, for the record (scripts/pins.sh says how pins work).
+[ ! -f "$CRASHHP_CACHE/pins.lock" ] || { echo "pins.lock (name arch suite version sha256 route):"; sed 's/^/  /' "$CRASHHP_CACHE/pins.lock"; }
 stage "setup: static kexec-tools with --hotplug" "$repo/scripts/build-kexec-tools.sh" || true
 [ "$failed" = 0 ] || finish
+# Would a fresh machine's set-up still get every pinned input today? (Index look-ups, small downloads.)
+stage "setup: every pinned input still obtainable (what moved, what serves it)" "$repo/scripts/check-pins.sh"
+# The fallback itself: set-up in a scratch cache with pinned revisions treated as gone.
+stage "setup: fallback when pinned revisions vanish (scratch cache)" "$repo/scripts/check-pin-fallback.sh"
 stage "host: cargo fmt --check" cargo fmt --all -- --check
 stage "host: cargo clippy -D warnings" cargo clippy --workspace --all-targets --locked -q -- -D warnings
 stage "host: cargo test" cargo test --workspace --locked
@@ -46,7 +52,7 @@ if [ -f "$kc" ] && [ -f "$kr" ]; then
     --kernel-c "$kc" --kernel-rust "$kr" --out "$repo/target/artifacts" \
     --kexec-hotplug "$CRASHHP_CACHE/kexec-tools-2.0.29/kexec" \
     --pattern-tool "$repo/target/x86_64-unknown-linux-gnu/release/crashhp-pattern" \
-    --udevadm "$CRASHHP_CACHE/udev-252.39-1~deb12u2/bin/udevadm" --udev-rules "$repo/udev"
+    --udevadm "$CRASHHP_CACHE/udev/bin/udevadm" --udev-rules "$repo/udev"
   # Benchmark: prints numbers (per-event handler cost, C vs Rust, at ~12 and ~256 RAM ranges);
   # it fails only if it cannot run, never on a figure.
   stage "bench: in-guest handler cost per memory event, C vs Rust" "$repo/target/release/crashhp" bench \
