@@ -28,18 +28,44 @@ apt-get update -qq || die "apt-get update failed"
 touch /var/lib/apt/lists/.crashhp-updated
 apt-get "${ppc[@]}" update -qq || die "apt-get update (ppc64el) failed"
 
+pin_prefetch
+pin_prefetch "${ppc[@]}"
+
 bad=0 moved=0 n=0
-# obtainable NAME VERSION APT_OPTS...: the .deb downloads (small) or its pool file answers (large).
+# The first candidate of every pin is tried first, all small .debs of one configuration in one
+# apt-get call; a pin whose first candidate is not obtainable tries its other candidates one by one.
+declare -A first_of=() how_of=()
+small_host=() small_ppc=()
+for line in "${PIN_BIN[@]}"; do
+  read -r route name arch want suites <<<"$line"
+  opts=(); [ "$arch" != ppc64el ] || opts=("${ppc[@]}")
+  read -r suite ver < <(pin_candidates "$name" "$arch" "${opts[@]}") || true
+  [ -n "${ver:-}" ] || continue
+  first_of["$name:$arch"]="$suite $ver"
+  read -r sha size file <<<"$(pin_info "$name" "$ver" "${opts[@]}")"
+  if [ "${size:-0}" -le "$small" ]; then
+    if [ "$arch" = ppc64el ]; then small_ppc+=("$name=$ver"); else small_host+=("$name=$ver"); fi
+  fi
+done
+mkdir -p "$tmp/host" "$tmp/ppc"
+phase "downloading ${#small_host[@]} + ${#small_ppc[@]} small .debs (first candidates)"
+(cd "$tmp/host" && apt-get download -q "${small_host[@]}" >/dev/null 2>&1) || true
+(cd "$tmp/ppc" && apt-get "${ppc[@]}" download -q "${small_ppc[@]}" >/dev/null 2>&1) || true
+
+# obtainable NAME VERSION DIR APT_OPTS...: the .deb in DIR (or downloaded now) has the signed index's
+# sha256, or, for a large one, its pool file answers. Sets how.
 obtainable() {
-  local name=$1 ver=$2 size file sum; shift 2
-  size=$(apt-cache "$@" show "$name=$ver" 2>/dev/null | awk '/^Size: / { print $2; exit }')
-  file=$(apt-cache "$@" show "$name=$ver" 2>/dev/null | awk '/^Filename: / { print $2; exit }')
-  [ -n "$size" ] && [ -n "$file" ] || return 1
+  local name=$1 ver=$2 dir=$3 sha size file deb; shift 3
+  read -r sha size file <<<"$(pin_info "$name" "$ver" "$@")"
+  [ -n "$sha" ] && [ -n "$size" ] && [ -n "$file" ] || return 1
   if [ "$size" -le "$small" ]; then
-    rm -rf "$tmp/dl"; mkdir -p "$tmp/dl"
-    (cd "$tmp/dl" && apt-get "$@" download -q "$name=$ver" >/dev/null 2>&1) || return 1
-    sum=$(sha256sum "$tmp/dl/"*.deb | cut -d' ' -f1)
-    [ "$sum" = "$(pin_index_sha "$name" "$ver" "$@")" ] || return 1
+    # apt-get download names the file NAME_VERSION_ARCH.deb, an epoch's colon written %3a.
+    local -a debs=("$dir/${name}_${ver//:/%3a}_"*.deb)
+    if [ ! -f "${debs[0]}" ]; then
+      (cd "$dir" && apt-get "$@" download -q "$name=$ver" >/dev/null 2>&1) || return 1
+      debs=("$dir/${name}_${ver//:/%3a}_"*.deb)
+    fi
+    [ -f "${debs[0]}" ] && [ "$(sha256sum "${debs[0]}" | cut -d' ' -f1)" = "$sha" ] || return 1
     how="downloaded $size bytes, sha256 as in the signed index"
   else
     curl -fsS -r 0-0 -o /dev/null "http://deb.debian.org/debian/$file" || return 1
@@ -49,12 +75,12 @@ obtainable() {
 
 for line in "${PIN_BIN[@]}"; do
   read -r route name arch want suites <<<"$line"
-  opts=(); [ "$arch" != ppc64el ] || opts=("${ppc[@]}")
+  opts=() dir="$tmp/host"; [ "$arch" != ppc64el ] || { opts=("${ppc[@]}"); dir="$tmp/ppc"; }
   rec=$(pin_recorded "$name" "$arch")
   n=$((n + 1)) first=1 got=
   while read -r suite ver; do
     [ -n "$ver" ] || continue
-    if obtainable "$name" "$ver" "${opts[@]}"; then got="$suite $ver"; break; fi
+    if obtainable "$name" "$ver" "$dir" "${opts[@]}"; then got="$suite $ver"; break; fi
     echo "pins: $name:$arch $suite $ver is listed but not obtainable" >&2
     first=0
   done < <(pin_candidates "$name" "$arch" "${opts[@]}")

@@ -123,17 +123,47 @@ pin_forced_gone() { # NAME ARCH: is NAME[:ARCH] in CRASHHP_PIN_UNAVAILABLE?
   return 1
 }
 
+# pin_prefetch APT_OPTS...: reads, with one apt-cache call each, the suites and versions (madison)
+# and the index records (SHA256, Size, Filename) of every pinned package in APT_OPTS'
+# configuration, so that the look-ups below cost no apt-cache run (each builds apt's cache, ~0.5 s).
+# Call it in the main shell (not in $(...)) after every apt-get update of that configuration.
+declare -A PIN_MADISON=() PIN_INFO=()
+pin_prefetch() {
+  local key="k:$*" line r n rest names=()
+  for line in "${PIN_BIN[@]}"; do read -r r n rest <<<"$line"; names+=("$n"); done
+  mapfile -t names < <(printf '%s\n' "${names[@]}" | sort -u)
+  PIN_MADISON[$key]=$(apt-cache "$@" madison "${names[@]}" 2>/dev/null || true)
+  while read -r n ver sha size file; do
+    PIN_INFO["$key|$n=$ver"]="$sha $size $file"
+  done < <(apt-cache "$@" show "${names[@]}" 2>/dev/null | awk '
+    /^Package: / { p = $2 } /^Version: / { v = $2 } /^SHA256: / { h = $2 } /^Size: / { z = $2 }
+    /^Filename: / { f = $2 } /^$/ { if (p != "") print p, v, h, z, f; p = v = h = z = f = "" }
+    END { if (p != "") print p, v, h, z, f }')
+}
+
+# pin_info NAME VERSION APT_OPTS...: "sha256 size filename" of NAME=VERSION in the signed index.
+pin_info() {
+  local name=$1 ver=$2; shift 2
+  local key="k:$*"
+  if [ -n "${PIN_INFO["$key|$name=$ver"]+x}" ]; then printf '%s\n' "${PIN_INFO["$key|$name=$ver"]}"; return; fi
+  apt-cache "$@" show "$name=$ver" 2>/dev/null | awk '/^SHA256: / { h = $2 } /^Size: / { z = $2 }
+    /^Filename: / { f = $2 } /^$/ { exit } END { print h, z, f }'
+}
+
 # pin_candidates NAME ARCH APT_OPTS...: prints "suite version" lines, in the order set-up tries them:
-# the pin's suites in order, newest matching revision first within a suite. apt-cache reads the
-# indexes of APT_OPTS' configuration (which must list the suites).
+# the pin's suites in order, newest matching revision first within a suite. The suites and versions
+# come from APT_OPTS' configuration (which must list the suites).
 pin_candidates() {
-  local name=$1 arch=$2 s v suite ver gone=
+  local name=$1 arch=$2 s v suite ver gone= madison
   shift 2
   pin_get "$name" "$arch"
   pin_forced_gone "$name" "$arch" && gone=$(pin_recorded "$name" "$arch")
-  local madison
-  madison=$(apt-cache "$@" madison "$name" 2>/dev/null | awk -F' [|] ' -v n="$name" '
-    $1 ~ "^ *"n"$" { split($3, u, " "); split(u[2], s, "/"); print s[1], $2 }')
+  local key="k:$*"
+  if [ -n "${PIN_MADISON[$key]+x}" ]; then madison=${PIN_MADISON[$key]}
+  else madison=$(apt-cache "$@" madison "$name" 2>/dev/null || true)
+  fi
+  madison=$(awk -F' [|] ' -v n="$name" '
+    { gsub(/^ +/, "", $1) } $1 == n { split($3, u, " "); split(u[2], s, "/"); print s[1], $2 }' <<<"$madison")
   for s in $pin_suites; do
     local -a vs=()
     while read -r suite ver; do
@@ -174,8 +204,8 @@ pin_note() {
 
 # pin_index_sha NAME VERSION APT_OPTS...: the SHA256 of NAME=VERSION's .deb in the signed index.
 pin_index_sha() {
-  local name=$1 ver=$2; shift 2
-  apt-cache "$@" show "$name=$ver" 2>/dev/null | awk '/^SHA256: / { print $2; exit }'
+  local info; info=$(pin_info "$@")
+  printf '%s\n' "${info%% *}"
 }
 
 # pin_download NAME ARCH DIR APT_OPTS...: downloads the first obtainable candidate into DIR (apt

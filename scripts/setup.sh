@@ -43,6 +43,7 @@ apt_sources() {
     apt-get update -qq
     touch "$stamp"
   fi
+  pin_prefetch
 }
 
 # apt_pins: the apt-route pins (pins.sh) as "name arch" lines.
@@ -193,6 +194,7 @@ ppc_apt_init() {
     -o Dir::Etc::SourceList="$a/etc/sources.list" -o Dir::Etc::SourceParts=-
     -o Dir::Etc::Preferences=- -o Dir::Etc::PreferencesParts="$a/etc/preferences.d")
   apt-get "${ppc_apt_opts[@]}" update -qq || die "apt-get update (ppc64el: ${PPC_SUITES[*]}) failed"
+  pin_prefetch "${ppc_apt_opts[@]}"
 }
 
 # Static busybox for ppc64el: $CRASHHP_CACHE/ppc64el/busybox/bin/busybox.
