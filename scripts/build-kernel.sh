@@ -11,8 +11,8 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 variant=${1:?usage: build-kernel.sh rust|c [x86_64|ppc64le]}
 arch=${2:-x86_64}
 case "$variant" in rust|c) ;; *) die "variant must be rust or c" ;; esac
-pristine="$CRASHHP_CACHE/linux-7.3.4"
-src="$CRASHHP_CACHE/src-7.3.4"
+pristine="$CRASHHP_CACHE/linux-7.3"
+src="$CRASHHP_CACHE/src-7.3"
 # Per architecture: make's ARCH, the base defconfig and upstream fragments, the image to build.
 case "$arch" in
   x86_64)
@@ -35,6 +35,14 @@ if ! cmp -s "$pristine/.crashhp-pristine" "$src/.crashhp-pristine"; then
   rm -rf "$src" "$src.tmp"; cp -a "$pristine" "$src.tmp"; mv "$src.tmp" "$src"
 fi
 "$repo/scripts/overlay.sh" "$src"
+# A build tree belongs to one source tarball (the pristine marker holds its sha256): the files of
+# another 7.3.y tarball may carry older mtimes than the objects, so make would not rebuild them.
+for t in "$CRASHHP_CACHE/build-$arch-rust" "$CRASHHP_CACHE/build-$arch-c"; do
+  if [ -d "$t" ] && ! cmp -s "$pristine/.crashhp-pristine" "$t/.crashhp-source"; then
+    phase "discarding $(basename "$t"): built from another source tarball"
+    rm -rf "$t"
+  fi
+done
 # One build tree per variant, so that alternating builds do not flip the configuration. A missing
 # tree is seeded from the other variant's (a cold run builds the kernel once, then incrementally).
 other="$CRASHHP_CACHE/build-$arch-$([ "$variant" = rust ] && echo c || echo rust)"
@@ -46,6 +54,7 @@ fi
 # CLIPPY=1 always: kernel Rust is linted on every build (clippy-driver replaces rustc).
 mk() { make -C "$src" O="$out" LLVM=-19 ARCH="$karch" CLIPPY=1 "$@"; }
 mkdir -p "$out" "$dist"
+cp "$pristine/.crashhp-pristine" "$out/.crashhp-source"
 mk -s rustavailable | grep -q 'Rust is available' || die "make rustavailable failed: Rust toolchain is not usable"
 
 # Configuration: defconfig + upstream guest fragments + our fragment + the variant, then a check that

@@ -10,7 +10,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 . "$repo/scripts/lib.sh"
 out=${1:?usage: export-series.sh OUTDIR}
-pristine="$CRASHHP_CACHE/linux-7.3.4"
+pristine="$CRASHHP_CACHE/linux-7.3"
 [ -f "$pristine/.crashhp-pristine" ] || die "no Linux tree: run scripts/setup.sh"
 
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
@@ -20,7 +20,7 @@ git init -q "$work"
 for f in $(sed -n 's|^+++ b/||p' "$repo"/patches/*.patch | sort -u); do
   mkdir -p "$work/$(dirname "$f")"; cp "$pristine/$f" "$work/$f"
 done
-g add -A; g commit -qm "Linux 7.3.4 (the files this series touches)"
+g add -A; g commit -qm "Linux $(make -s -C "$pristine" kernelversion) (the files this series touches)"
 base=$(g rev-parse HEAD)
 
 am() { g am -q --committer-date-is-author-date "$1"; }

@@ -36,8 +36,10 @@ PIN_BIN=(
   "apt qemu-system-data amd64 10.0.2 bookworm-backports"
   "apt seabios amd64 1.16.3 bookworm-backports"
   # linux-source-7.3 ships Debian's patched tree: its tarball changes with the revision, so the
-  # tarball's sha256 is recorded (pins.lock), the tree checked for 7.3.4 and the patches applied.
-  "apt linux-source-7.3 all 7.3.4 trixie-backports"
+  # tarball's sha256 is recorded (pins.lock). Any 7.3.y: backports replaces 7.3.4 with the next
+  # stable release and drops it; the patch series must apply (scripts/overlay.sh fails loudly if
+  # not) and the build trees of another tarball are discarded (scripts/build-kernel.sh).
+  "apt linux-source-7.3 all 7.3.* trixie-backports"
   # rust-src must match rustc 1.95.0 exactly.
   "apt rust-src all 1.95.0 trixie-backports"
   "apt gcc-powerpc64le-linux-gnu amd64 12.2.0 bookworm"

@@ -14,7 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=scripts/pins.sh
 . "$here/pins.sh"
 BINDGEN_VER='0.73.2'                         # crates.io, kernel 7.3 needs >= 0.71.1
-LINUX_TREE_VERSION='7.3.4'
+LINUX_SERIES='7.3'                           # any 7.3.y stable release (pins.sh)
 # Unpinned bookworm packages: any revision the suite has.
 bookworm_any=(flex bison libelf-dev bc libssl-dev cpio xz-utils busybox-static kexec-tools makedumpfile python3 rsync curl)
 # The private apt configuration for ppc64el downloads (udevadm's closure, busybox, the static
@@ -128,7 +128,7 @@ bindgen_install() {
 }
 
 linux_tree() {
-  local tree="$CRASHHP_CACHE/linux-$LINUX_TREE_VERSION" tarball=/usr/src/linux-source-7.3.tar.xz
+  local tree="$CRASHHP_CACHE/linux-$LINUX_SERIES" tarball=/usr/src/linux-source-$LINUX_SERIES.tar.xz
   [ -f "$tarball" ] || die "$tarball missing (linux-source-7.3 not installed?)"
   # Debian's patched tree: its bytes change with the package revision, so the sha256 is recorded
   # (pins.lock) and compared with the last developer run's, and the tree's version is checked.
@@ -141,11 +141,12 @@ linux_tree() {
     echo "linux-source-7.3.tar.xz all tarball $sum - tarball"; } >"$CRASHHP_CACHE/pins.lock.tmp"
   mv "$CRASHHP_CACHE/pins.lock.tmp" "$CRASHHP_CACHE/pins.lock"
   if [ -f "$tree/.crashhp-pristine" ] && [ "$(cat "$tree/.crashhp-pristine")" = "$sum" ]; then return; fi
-  phase "unpacking Linux $LINUX_TREE_VERSION"
+  phase "unpacking Linux $LINUX_SERIES ($tarball)"
   rm -rf "$tree" "$tree.tmp"; mkdir -p "$tree.tmp"
   tar -C "$tree.tmp" --strip-components=1 -xJf "$tarball"
   local v; v=$(make -s -C "$tree.tmp" kernelversion)
-  [ "$v" = "$LINUX_TREE_VERSION" ] || die "unpacked tree is $v, expected $LINUX_TREE_VERSION"
+  [[ "$v" == "$LINUX_SERIES".* ]] || die "unpacked tree is $v, expected $LINUX_SERIES.y"
+  echo "Linux tree: $v (build trees from another tarball are discarded by scripts/build-kernel.sh)"
   echo "$sum" >"$tree.tmp/.crashhp-pristine"
   mv "$tree.tmp" "$tree"
 }
