@@ -31,15 +31,8 @@ kexec="$dest/kexec"
 
 # Fail unless $1 is a static kexec of the pinned version that knows --hotplug.
 check() {
-  local bin=$1
-  [ -x "$bin" ] || die "$bin: missing or not executable"
-  # Outputs are captured before matching: with pipefail, grep -q closing a pipe early would
-  # fail the pipeline (SIGPIPE) and invert the test.
-  local out
-  # No program interpreter and no dynamic segment: nothing for a loader to do.
-  out=$(readelf -hlW "$bin") || die "readelf $bin failed"
-  if grep -qE '\b(INTERP|DYNAMIC)\b' <<<"$out"; then die "$bin is dynamically linked"; fi
-  grep -q "Machine: *$machine\$" <<<"$out" || die "$bin is not a $arch binary"
+  local bin=$1 out
+  static_elf "$bin" "$machine"
   if [ "$arch" != x86_64 ]; then
     # A cross-built binary cannot run here: look for the version and the option in its strings.
     grep -aq "kexec-tools $ver" "$bin" || die "$bin: no 'kexec-tools $ver' in the binary"

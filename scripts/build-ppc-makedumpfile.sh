@@ -35,16 +35,9 @@ bin="$dest/makedumpfile"
 # Fail unless $1 is a static PowerPC64 little-endian makedumpfile of the pinned version with LZO.
 check() {
   local f=$1
-  [ -x "$f" ] || die "$f: missing or not executable"
-  # Outputs are captured before matching: with pipefail, grep -q closing a pipe early would
-  # fail the pipeline (SIGPIPE) and invert the test.
-  local out
-  out=$(readelf -hlW "$f") || die "readelf $f failed"
-  # No program interpreter and no dynamic segment: nothing for a loader to do.
-  if grep -qE '\b(INTERP|DYNAMIC)\b' <<<"$out"; then die "$f is dynamically linked"; fi
-  grep -q 'Class: *ELF64$' <<<"$out" || die "$f is not an ELF64 binary"
-  grep -q 'Data: .*little endian$' <<<"$out" || die "$f is not little-endian"
-  grep -q 'Machine: *PowerPC64$' <<<"$out" || die "$f is not a PowerPC64 binary"
+  static_elf "$f" PowerPC64
+  grep -q 'Class: *ELF64$' <<<"$elf_header" || die "$f is not an ELF64 binary"
+  grep -q 'Data: .*little endian$' <<<"$elf_header" || die "$f is not little-endian"
   # A cross-built binary cannot run here: look for what `makedumpfile -v` prints in its strings.
   grep -aqF "makedumpfile: version $ver (" "$f" || die "$f: no 'makedumpfile: version $ver' in the binary"
   grep -aqF $'lzo\tenabled' "$f" || die "$f: built without LZO (-l)"

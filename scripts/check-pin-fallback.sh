@@ -36,8 +36,7 @@ grep -q '^packages: plan ok, not installed' "$log" || { echo "FAILED: no valid i
 u="$scratch/cache/udev/bin/udevadm"
 v=$("$u" --version 2>&1) || { echo "FAILED: the fallback udevadm does not run: $v"; bad=1; }
 echo "fallback udevadm --version: $v"
-hdr=$(readelf -hlW "$scratch/cache/ppc64el/busybox/bin/busybox")
-if grep -q 'Machine: *PowerPC64' <<<"$hdr" && ! grep -q INTERP <<<"$hdr"; then
+if (static_elf "$scratch/cache/ppc64el/busybox/bin/busybox" PowerPC64); then
   echo "fallback busybox: static PowerPC64 ($(readlink "$scratch/cache/ppc64el/busybox"))"
 else echo "FAILED: the fallback busybox is not a static PowerPC64 binary"; bad=1; fi
 [ "$bad" = 0 ] || { cp "$log" /var/tmp/crashhp-fallback.log; die "set-up's fallback check failed (log: /var/tmp/crashhp-fallback.log)"; }

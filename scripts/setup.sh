@@ -206,8 +206,7 @@ ppc_busybox_extract() {
   if [ ! -e "$deb_dir/bin/busybox" ] && [ -x "$deb_dir/usr/bin/busybox" ]; then
     mkdir -p "$deb_dir/bin"; ln -s ../usr/bin/busybox "$deb_dir/bin/busybox"
   fi
-  local hdr; hdr=$(readelf -hlW "$deb_dir/bin/busybox")
-  grep -q 'Machine: *PowerPC64' <<<"$hdr" && ! grep -q INTERP <<<"$hdr" || die "busybox ppc64el: not a static ppc64 binary"
+  static_elf "$deb_dir/bin/busybox" PowerPC64
 }
 
 # root_follow ROOT PATH: sets `chain` to PATH and, while it is a symlink inside ROOT, every path it
