@@ -46,9 +46,12 @@ use crate::{
 /// Attempts to take the kexec lock for one event, 1 ms apart: a kexec_load(2) holds it for about
 /// a second; 10 s covers a slow load with a wide margin.
 const LOCK_ATTEMPTS: u32 = 10_000;
-/// Attempts for a sysfs read (it returns -EBUSY rather than a wrong 0 if they run out).
-const SYSFS_LOCK_ATTEMPTS: u32 = 10_000;
 const LOCK_STEP_US: i64 = 1000;
+/// Attempts for a sysfs read, 100 us apart (5 ms and more): an edit holds the kexec lock for about
+/// a millisecond, so a read that comes during one still gets the image's state; a kexec load
+/// holds it for about a second, and then the read reports 0 (the image is being replaced).
+const SYSFS_LOCK_ATTEMPTS: u32 = 50;
+const SYSFS_LOCK_STEP_US: i64 = 100;
 
 /// Marks an image that missed an update in `kimage::hp_action`, which only the (compiled-out) C
 /// handler uses otherwise; a newly loaded image starts with `KEXEC_CRASH_HP_NONE`.
@@ -360,13 +363,16 @@ pub(crate) fn handle(event: Event) {
     }
 }
 
-/// The value of `/sys/devices/system/{cpu,memory}/crash_hotplug`: 1 if the loaded crash image is
-/// kept current by the kernel, 0 if not (none loaded, no update support, or a missed update),
-/// or -EBUSY if the kexec lock stayed busy (never a wrong 0 because of a busy lock).
+/// The value of `/sys/devices/system/{cpu,memory}/crash_hotplug`, 0 or 1 and nothing else (the
+/// attribute is printed with `%d`): 1 if the loaded crash image is kept current by the kernel, 0
+/// if not (none loaded, no update support, a missed update) or if the kexec lock stays busy for
+/// more than a few milliseconds (a load replacing the image, or an edit held up by fault
+/// injection): never a stale image reported as current, never a read that waits seconds. It does
+/// not take the handler's mutex, which an event holds while it waits for the kexec lock; the
+/// image's state is read under the kexec lock, under which the handler changes it.
 pub(crate) fn sysfs_value() -> c_int {
-    let _state = STATE.lock();
-    let Ok((lock, _)) = KexecLock::acquire(SYSFS_LOCK_ATTEMPTS, LOCK_STEP_US) else {
-        return EBUSY.to_errno();
+    let Ok((lock, _)) = KexecLock::acquire(SYSFS_LOCK_ATTEMPTS, SYSFS_LOCK_STEP_US) else {
+        return 0;
     };
     match CrashImage::get(&lock) {
         Some(image) => c_int::from(image.hotplug_support() && image.hp_action() != HP_ACTION_STALE),

@@ -644,6 +644,20 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         r.ok(format!(
             "memory block {b} coming online: its edit paused after the first store, the kexec lock held"
         ));
+        // The sysfs ABI while the kexec lock stays busy: each file reads 0 or 1 (nothing else, no
+        // error) at once, never after a wait for the lock.
+        let out = r.vm()?.sh(
+            "a=$(cut -d' ' -f1 /proc/uptime); \
+             v=$(timeout 5 cat /sys/devices/system/cpu/crash_hotplug /sys/devices/system/memory/crash_hotplug 2>&1); \
+             rc=$?; b=$(cut -d' ' -f1 /proc/uptime); echo $rc $a $b $v",
+            CMD_TIMEOUT,
+        )?;
+        r.save("crash_hotplug-during-edit.txt", out.as_bytes())?;
+        check_sysfs_while_locked(&out)?;
+        r.ok(format!(
+            "crash_hotplug read during the paused edit (rc, uptime before, after, cpu, memory): {}",
+            out.trim()
+        ));
     }
 
     r.phase("crash + capture boot");
@@ -887,6 +901,39 @@ fn check_udev(r: &mut Run<'_>, block: u64, reload_expected: bool) -> Result<()> 
     Ok(())
 }
 
+/// Judges `rc before after cpu memory` of a timed read of both `crash_hotplug` files while the
+/// kexec lock is held: a clean read, well under a second, each value 0 or 1.
+fn check_sysfs_while_locked(out: &str) -> Result<()> {
+    let f: Vec<&str> = out.split_whitespace().collect();
+    let secs = |s: &str| s.parse::<f64>().ok();
+    let bad = |why: &str| {
+        Err(Error::Unexpected(format!(
+            "crash_hotplug read while the kexec lock was held: {why} (rc, uptime before, after, values: {})",
+            out.trim()
+        )))
+    };
+    let (Some(rc), Some(a), Some(b)) = (
+        f.first(),
+        f.get(1).and_then(|s| secs(s)),
+        f.get(2).and_then(|s| secs(s)),
+    ) else {
+        return bad("unparsable");
+    };
+    if *rc != "0" {
+        return bad("the read failed or timed out after 5 s");
+    }
+    if b - a >= 1.0 {
+        return bad(&format!(
+            "it took {:.2} s (a read must not wait for the lock)",
+            b - a
+        ));
+    }
+    if f.len() != 5 || !f[3..].iter().all(|v| *v == "0" || *v == "1") {
+        return bad("each file must read 0 or 1");
+    }
+    Ok(())
+}
+
 /// Reads the two `crash_hotplug` attributes (cpu, memory).
 fn read_crash_hotplug(vm: &mut Vm) -> Result<Vec<String>> {
     Ok(vm
@@ -970,7 +1017,27 @@ pub fn parse_ktap(log: &str) -> Vec<(String, bool)> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_ktap;
+    use super::{check_sysfs_while_locked, parse_ktap};
+
+    #[test]
+    fn sysfs_read_while_locked() {
+        // The fixed ABI: at once, 0 or 1.
+        assert!(check_sysfs_while_locked("0 10.51 10.53 0 0\n").is_ok());
+        assert!(check_sysfs_while_locked("0 10.51 10.53 1 1").is_ok());
+        // What the old read did: wait ~10 s for the lock and print -EBUSY with %d.
+        let slow = check_sysfs_while_locked("0 10.51 21.80 -16 -16").unwrap_err();
+        assert!(slow.to_string().contains("took 11.29 s"), "{slow}");
+        let ebusy = check_sysfs_while_locked("0 10.51 10.60 -16 -16").unwrap_err();
+        assert!(
+            ebusy.to_string().contains("each file must read 0 or 1"),
+            "{ebusy}"
+        );
+        // Still blocked after 5 s (busybox timeout: 143).
+        let stuck = check_sysfs_while_locked("143 10.51 15.52").unwrap_err();
+        assert!(stuck.to_string().contains("failed or timed out"), "{stuck}");
+        assert!(check_sysfs_while_locked("0 10.51 10.52 1").is_err());
+        assert!(check_sysfs_while_locked("").is_err());
+    }
 
     #[test]
     fn ktap_top_level_only() {
