@@ -71,16 +71,8 @@ mkdir -p "$work/src" "$work/debs" "$work/sysroot" "$dest.tmp"
 tar -xzf "$orig" -C "$work/src" --strip-components=1
 log="$work/build.log"
 
-# A private apt configuration for ppc64el (its own lists and cache, an empty dpkg status: nothing
-# is installed, the machine gets no foreign dpkg architecture).
-a="$cache/ppc64el/apt-build"
-mkdir -p "$a/lists/partial" "$a/cache/archives/partial"
-printf 'deb [arch=ppc64el signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian %s main\n' \
-  "$suite" >"$a/sources.list"
-apt_opts=(-o APT::Architecture=ppc64el -o APT::Architectures::=ppc64el
-  -o Dir::State::Lists="$a/lists" -o Dir::Cache="$a/cache" -o Dir::State::status=/dev/null
-  -o Dir::Etc::SourceList="$a/sources.list" -o Dir::Etc::SourceParts=-
-  -o Dir::Etc::Preferences=- -o Dir::Etc::PreferencesParts=-)
+# A private apt configuration for ppc64el (pins.sh apt_private).
+apt_private ppc64el "$cache/ppc64el/apt-build" "$suite"
 phase "updating the ppc64el package lists ($suite)"
 apt-get "${apt_opts[@]}" update -qq >>"$log" 2>&1 || { tail -n 20 "$log" >&2; die "apt-get update (ppc64el, $suite) failed"; }
 

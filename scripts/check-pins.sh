@@ -16,13 +16,8 @@ small=$((2 * 1024 * 1024))
 tmp=$(mktemp -d); chmod 755 "$tmp"; trap 'rm -rf "$tmp"' EXIT
 
 # The ppc64el indexes, fresh, in a private configuration like set-up's (bookworm, trixie).
-a="$tmp/apt-ppc64el"; mkdir -p "$a/lists/partial" "$a/cache/archives/partial"
-for s in bookworm trixie; do
-  printf 'deb [arch=ppc64el signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian %s main\n' "$s"
-done >"$a/sources.list"
-ppc=(-o APT::Architecture=ppc64el -o APT::Architectures::=ppc64el -o Dir::State::Lists="$a/lists"
-  -o Dir::Cache="$a/cache" -o Dir::State::status=/dev/null -o Dir::Etc::SourceList="$a/sources.list"
-  -o Dir::Etc::SourceParts=- -o Dir::Etc::Preferences=- -o Dir::Etc::PreferencesParts=-)
+apt_private ppc64el "$tmp/apt-ppc64el" bookworm trixie
+ppc=("${apt_opts[@]}")
 phase "refreshing the indexes (host suites, ppc64el bookworm + trixie)"
 apt-get update -qq || die "apt-get update failed"
 touch /var/lib/apt/lists/.crashhp-updated

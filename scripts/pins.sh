@@ -83,6 +83,23 @@ PIN_SRC=(
 PIN_POOL=http://deb.debian.org/debian/pool/main
 PIN_RECORDED=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/pins.recorded
 
+# apt_private ARCH DIR SUITE...: a private apt configuration in DIR for ARCH's packages of SUITEs
+# (main): its own sources.list, lists and cache, an empty dpkg status (nothing is installed; the
+# machine gets no foreign dpkg architecture), the Debian archive keyring. Sets apt_opts.
+apt_private() {
+  local arch=$1 a=$2 s
+  shift 2
+  mkdir -p "$a/lists/partial" "$a/cache/archives/partial"
+  for s in "$@"; do
+    printf 'deb [arch=%s signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian %s main\n' \
+      "$arch" "$s"
+  done >"$a/sources.list"
+  apt_opts=(-o APT::Architecture="$arch" -o APT::Architectures::="$arch"
+    -o Dir::State::Lists="$a/lists" -o Dir::Cache="$a/cache" -o Dir::State::status=/dev/null
+    -o Dir::Etc::SourceList="$a/sources.list" -o Dir::Etc::SourceParts=-
+    -o Dir::Etc::Preferences=- -o Dir::Etc::PreferencesParts=-)
+}
+
 # pin_get NAME ARCH: sets pin_route pin_want pin_suites for the PIN_BIN entry.
 pin_get() {
   local line r n a w s

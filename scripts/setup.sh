@@ -184,16 +184,9 @@ udev_extract() {
 # ppc_apt_opts; updates the lists once per run.
 ppc_apt_opts=()
 ppc_apt_init() {
-  local a="$CRASHHP_CACHE/ppc64el/apt" s
   [ "${#ppc_apt_opts[@]}" = 0 ] || return 0
-  mkdir -p "$a/lists/partial" "$a/cache/archives/partial" "$a/etc/preferences.d"
-  for s in "${PPC_SUITES[@]}"; do
-    printf 'deb [arch=ppc64el signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian %s main\n' "$s"
-  done >"$a/etc/sources.list"
-  ppc_apt_opts=(-o APT::Architecture=ppc64el -o APT::Architectures::=ppc64el
-    -o Dir::State::Lists="$a/lists" -o Dir::Cache="$a/cache" -o Dir::State::status=/dev/null
-    -o Dir::Etc::SourceList="$a/etc/sources.list" -o Dir::Etc::SourceParts=-
-    -o Dir::Etc::Preferences=- -o Dir::Etc::PreferencesParts="$a/etc/preferences.d")
+  apt_private ppc64el "$CRASHHP_CACHE/ppc64el/apt" "${PPC_SUITES[@]}"
+  ppc_apt_opts=("${apt_opts[@]}")
   apt-get "${ppc_apt_opts[@]}" update -qq || die "apt-get update (ppc64el: ${PPC_SUITES[*]}) failed"
   pin_prefetch "${ppc_apt_opts[@]}"
 }
