@@ -253,6 +253,13 @@ fn build_elfcorehdr(conf: &mut bindings::fw_dump, area_size: u64) -> Result {
         boot_dest: conf.boot_mem_dest_addr,
         ram: ram.as_slice(),
     };
+    if spec.boot_copy_end().is_none() {
+        return Err(refuse(format_args!(
+            "boot memory regions ({} of them) copied to {:#x} end past 2^64",
+            boot.len(),
+            conf.boot_mem_dest_addr
+        )));
+    }
     let mut buf = ExactPages::alloc(spec.size())?;
     fd::build(buf.as_mut_slice(), &spec).map_err(|t| {
         refuse(format_args!(

@@ -733,6 +733,16 @@ impl DumpSpec<'_> {
         elf::EHDR_SIZE + self.phnum() * PHDR_SIZE
     }
 
+    /// Where the firmware's copy of the boot-memory regions ends: `boot_dest` plus their sizes,
+    /// or `None` if that does not fit in 64 bits. The sizes come from the firmware: a capture
+    /// kernel refuses such a dump before [`build`] (whose boot-copy headers would then be
+    /// missing).
+    pub fn boot_copy_end(&self) -> Option<u64> {
+        self.boot
+            .iter()
+            .try_fold(self.boot_dest, |end, b| end.checked_add(b.size()))
+    }
+
     /// Program header `i`, `None` past the end.
     pub fn phdr(&self, i: usize) -> Option<Phdr> {
         match i {
@@ -741,9 +751,13 @@ impl DumpSpec<'_> {
             _ => {
                 let j = i - 2;
                 if let Some(r) = self.boot.get(j) {
-                    let copied: u64 = self.boot[..j].iter().map(|b| b.size()).sum();
+                    // The copies lie back to back from `boot_dest`; `None` where the offset
+                    // would not fit (see `boot_copy_end`).
+                    let offset = self.boot[..j]
+                        .iter()
+                        .try_fold(self.boot_dest, |o, b| o.checked_add(b.size()))?;
                     let mut p = Phdr::ram(*r, self.page_offset);
-                    p.p_offset = self.boot_dest.wrapping_add(copied);
+                    p.p_offset = offset;
                     return Some(p);
                 }
                 self.ram

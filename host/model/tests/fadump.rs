@@ -667,3 +667,45 @@ fn elfcorehdr_lists_notes_boot_memory_copies_and_memory() {
 fn gregs_default_is_zero() {
     assert!(Gregs::default().0.iter().all(|&r| r == 0));
 }
+
+/// Boot-memory sizes come from the firmware: where they add up past 64 bits (with `boot_dest`),
+/// the offsets of the boot copies cannot be written. The spec says so (`boot_copy_end` is `None`,
+/// which the capture kernel checks before it builds), and no look-up overflows (issue 11,
+/// finding 9: a `.sum()` that panicked with overflow checks, as the kernel's Rust has them).
+#[test]
+fn boot_sizes_that_overflow_are_refused_not_summed() {
+    let half = 1u64 << 63;
+    let boot = [
+        MemRange {
+            start: 0,
+            end: half - 1,
+        },
+        MemRange {
+            start: half,
+            end: u64::MAX,
+        },
+        MemRange {
+            start: 0,
+            end: MIB - 1,
+        },
+    ];
+    let spec = DumpSpec {
+        page_offset: PAGE_OFFSET,
+        e_flags: 2,
+        cpu_notes: (0, 0),
+        vmcoreinfo: (0x4000_1000, 0x1000),
+        boot: &boot,
+        boot_dest: 0x8001_0000,
+        ram: &[],
+    };
+    assert_eq!(spec.boot_copy_end(), None);
+    // Slots 2 and 3 (the first two copies) have offsets that fit; slot 4's would not.
+    assert_eq!(spec.phdr(2).map(|p| p.p_offset), Some(0x8001_0000));
+    assert_eq!(spec.phdr(4), None);
+    let fits = [r(0, 256 * MIB), r(512 * MIB, 768 * MIB)];
+    let spec = DumpSpec {
+        boot: &fits,
+        ..spec
+    };
+    assert_eq!(spec.boot_copy_end(), Some(0x8001_0000 + 512 * MIB));
+}
