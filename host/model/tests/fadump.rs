@@ -595,19 +595,24 @@ proptest! {
     }
 }
 
-#[test]
-fn elfcorehdr_lists_notes_boot_memory_copies_and_memory() {
-    let boot = [r(0, 256 * MIB), r(512 * MIB, 768 * MIB)];
-    let ram = [r(1024 * MIB, 2048 * MIB), r(2304 * MIB, 3072 * MIB)];
-    let spec = DumpSpec {
+/// The spec of the elfcorehdr tests: ELFv2, VMCOREINFO at 0x4000_1000, boot copies from 0x8001_0000.
+fn dump_spec<'a>(boot: &'a [MemRange], ram: &'a [MemRange]) -> DumpSpec<'a> {
+    DumpSpec {
         page_offset: PAGE_OFFSET,
         e_flags: 2,
         cpu_notes: (0, 0),
         vmcoreinfo: (0x4000_1000, 0x1000),
-        boot: &boot,
+        boot,
         boot_dest: 0x8001_0000,
-        ram: &ram,
-    };
+        ram,
+    }
+}
+
+#[test]
+fn elfcorehdr_lists_notes_boot_memory_copies_and_memory() {
+    let boot = [r(0, 256 * MIB), r(512 * MIB, 768 * MIB)];
+    let ram = [r(1024 * MIB, 2048 * MIB), r(2304 * MIB, 3072 * MIB)];
+    let spec = dump_spec(&boot, &ram);
     let mut buf = vec![0xffu8; 4096];
     assert!(build(&mut buf[..spec.size() - 1], &spec).is_err());
     assert_eq!(build(&mut buf, &spec).unwrap(), spec.size());
@@ -689,15 +694,7 @@ fn boot_sizes_that_overflow_are_refused_not_summed() {
             end: MIB - 1,
         },
     ];
-    let spec = DumpSpec {
-        page_offset: PAGE_OFFSET,
-        e_flags: 2,
-        cpu_notes: (0, 0),
-        vmcoreinfo: (0x4000_1000, 0x1000),
-        boot: &boot,
-        boot_dest: 0x8001_0000,
-        ram: &[],
-    };
+    let spec = dump_spec(&boot, &[]);
     assert_eq!(spec.boot_copy_end(), None);
     // Slots 2 and 3 (the first two copies) have offsets that fit; slot 4's would not.
     assert_eq!(spec.phdr(2).map(|p| p.p_offset), Some(0x8001_0000));
