@@ -84,7 +84,7 @@ mkdir -p "$r"/{bin,dev,proc,sys,tmp}
 cp "$busybox" "$r/bin/busybox"
 cp "$repo/tests/guest/pseries.sh" "$r/pseries.sh"
 cp "$vmd" "$r/bin/vmcore-dmesg"
-cp -a "$userland/root/." "$r/"
+cp -a "$userland/tree/." "$r/"
 mkdir -p "$r/etc/udev/rules.d"
 case "${FADUMP_BREAK:-}" in
   '') cp "$repo"/udev/*-ppc64.rules "$r/etc/udev/rules.d/" ;;

@@ -22,7 +22,7 @@ bookworm_any=(flex bison libelf-dev bc libssl-dev cpio xz-utils busybox-static k
 # status (nothing is installed), the machine gets no foreign dpkg architecture.
 PPC_SUITES=(bookworm trixie)
 # udevadm for the ppc64le guests' udev rule tests: bookworm's udev with the NEEDED closure of its
-# binary (the closure pins in pins.sh), kept under $CRASHHP_CACHE/ppc64el/userland-<key>/root.
+# binary (the closure pins in pins.sh), kept under $CRASHHP_CACHE/ppc64el/userland-<key>/tree.
 PPC_UDEVADM_BINS=(/bin/udevadm)
 PPC_UDEVADM_DEBS=(udev libc6 libkmod2 libssl3 liblzma5 libzstd1 libacl1 libblkid1 libcap2 libselinux1 libpcre2-8-0)
 
@@ -249,12 +249,12 @@ elf_closure() {
 }
 
 # ppc_tree DEST: downloads the closure pins (PPC_UDEVADM_DEBS, resolved, verified), extracts them
-# and copies the NEEDED closure of PPC_UDEVADM_BINS into DEST/root; then checks that the copy holds
+# and copies the NEEDED closure of PPC_UDEVADM_BINS into DEST/tree; then checks that the copy holds
 # its own closure and only PowerPC64 ELFs.
 ppc_tree() {
   local dest=$1 name deb f x
   x=$(mktemp -d "$dest/.x.XXXXXX")
-  mkdir -p "$x/debs" "$x/root" "$dest/root"
+  mkdir -p "$x/debs" "$x/root" "$dest/tree"
   for name in "${PPC_UDEVADM_DEBS[@]}"; do
     pin_download "$name" ppc64el "$x/debs" "${ppc_apt_opts[@]}"
     dpkg-deb -x "$pin_deb" "$x/root"
@@ -262,20 +262,20 @@ ppc_tree() {
   done
   elf_closure "$x/root" "${PPC_UDEVADM_BINS[@]}" >"$x/files"
   while read -r f; do
-    mkdir -p "$dest/root$(dirname "$f")"
-    cp -a "$x/root$f" "$dest/root$f"
+    mkdir -p "$dest/tree$(dirname "$f")"
+    cp -a "$x/root$f" "$dest/tree$f"
     echo "$f" >>"$dest/FILES"
   done <"$x/files"
-  elf_closure "$dest/root" "${PPC_UDEVADM_BINS[@]}" | cmp -s - "$x/files" ||
+  elf_closure "$dest/tree" "${PPC_UDEVADM_BINS[@]}" | cmp -s - "$x/files" ||
     die "ppc64el userland: the trimmed tree does not hold its own closure"
   while read -r f; do
-    [ -L "$dest/root$f" ] || readelf -h "$dest/root$f" | grep -q 'Machine: *PowerPC64' ||
+    [ -L "$dest/tree$f" ] || readelf -h "$dest/tree$f" | grep -q 'Machine: *PowerPC64' ||
       die "ppc64el userland: $f is not a PowerPC64 ELF"
   done <"$x/files"
   rm -rf "$x"
 }
 
-# The ppc64el userland of the guests, $CRASHHP_CACHE/ppc64el/userland/root: udevadm (bookworm, with
+# The ppc64el userland of the guests, $CRASHHP_CACHE/ppc64el/userland/tree: udevadm (bookworm, with
 # its closure) and makedumpfile (static, built from the pinned upstream tarball by
 # scripts/build-ppc-makedumpfile.sh). Keyed by the resolved revisions and the makedumpfile binary;
 # built in a temporary directory and renamed when complete.
@@ -290,7 +290,7 @@ ppc_userland_extract() {
     read -r suite ver < <(pin_candidates "$name" ppc64el "${ppc_apt_opts[@]}") || true
     res+=("$name=$ver")
   done
-  key=$(printf '%s\n' "${PPC_UDEVADM_BINS[@]}" "${res[@]}" "$(sha256sum "$mdf" | cut -d' ' -f1)" | sha256sum | cut -c1-12)
+  key=$(printf '%s\n' layout-tree "${PPC_UDEVADM_BINS[@]}" "${res[@]}" "$(sha256sum "$mdf" | cut -d' ' -f1)" | sha256sum | cut -c1-12)
   dir="$base/userland-$key"
   if [ -f "$dir/.crashhp-complete" ]; then
     while read -r suite name ver sum; do pin_note "$name" ppc64el "$suite" "$ver" "$sum"; done <"$dir/MANIFEST"
@@ -302,10 +302,10 @@ ppc_userland_extract() {
     # shellcheck disable=SC2064 # expand $tmp now: it is local
     trap "rm -rf '$tmp'" EXIT
     ppc_tree "$tmp"
-    install -D -m 755 "$mdf" "$tmp/root/usr/bin/makedumpfile"
+    install -D -m 755 "$mdf" "$tmp/tree/usr/bin/makedumpfile"
     echo /usr/bin/makedumpfile >>"$tmp/FILES"
     printf 'built %s, %s files, %s\n' "$(date -u +%FT%TZ)" "$(wc -l <"$tmp/FILES")" \
-      "$(du -sh "$tmp/root" | cut -f1)" >"$tmp/.crashhp-complete"
+      "$(du -sh "$tmp/tree" | cut -f1)" >"$tmp/.crashhp-complete"
     chmod 755 "$tmp"
     mv -T "$tmp" "$dir" 2>/dev/null || [ -f "$dir/.crashhp-complete" ] || die "cannot create $dir"
     rm -rf "$tmp"; trap - EXIT
