@@ -49,12 +49,24 @@ struct CrashHotplug {
     _stats: Pin<KBox<File<()>>>,
     _max_slots: Pin<KBox<File<()>>>,
     _edit_delay: Pin<KBox<File<()>>>,
+    _edit_delay_point: Pin<KBox<File<()>>>,
     _dir: Dir,
 }
 
 impl kernel::Module for CrashHotplug {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         handler::init();
+        handler::init_retry()?;
+        // The handler is live (sysfs may read 1) only once every source of events is registered;
+        // a failure here leaves the files reading 0, and udev reloading kdump on every event.
+        #[cfg(CONFIG_MEMORY_HOTPLUG)]
+        sys::register_memory_notifier()?;
+        #[cfg(CONFIG_HOTPLUG_CPU)]
+        {
+            let state = sys::register_cpuhp_state()?;
+            pr_info!("registered CPU hotplug state {state} and memory notifier\n");
+        }
+        handler::set_live();
         let dir = Dir::new(c"crash_hotplug");
         let events = KBox::pin_init(
             dir.read_callback_file(c"events", (), &handler::show_events),
@@ -82,18 +94,21 @@ impl kernel::Module for CrashHotplug {
             ),
             GFP_KERNEL,
         )?;
-        #[cfg(CONFIG_MEMORY_HOTPLUG)]
-        sys::register_memory_notifier()?;
-        #[cfg(CONFIG_HOTPLUG_CPU)]
-        {
-            let state = sys::register_cpuhp_state()?;
-            pr_info!("registered CPU hotplug state {state} and memory notifier\n");
-        }
+        let edit_delay_point = KBox::pin_init(
+            dir.read_write_callback_file(
+                c"edit_delay_point",
+                (),
+                &handler::show_edit_delay_point,
+                &handler::store_edit_delay_point,
+            ),
+            GFP_KERNEL,
+        )?;
         Ok(Self {
             _events: events,
             _stats: stats,
             _max_slots: max_slots,
             _edit_delay: edit_delay,
+            _edit_delay_point: edit_delay_point,
             _dir: dir,
         })
     }

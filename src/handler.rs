@@ -1,24 +1,47 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //! The generic, arch-neutral event handler.
 //!
-//! One mutex serialises events (a DIMM brings one event per memory block). For each event the
-//! handler takes the kexec lock (retrying: it is never dropped because the lock is busy), finds
-//! the loaded crash image and its elfcorehdr segment, checks that the image allows updates, and
-//! lets the arch [`backend`](crate::backend) edit the header in place. An event that cannot be
-//! applied marks the image *stale*: the sysfs `crash_hotplug` attributes then read 0, so the udev
-//! rules fall back to a reload, and the kernel log says what failed and why.
+//! One mutex serialises events (a DIMM brings one event per memory block). Every event is first
+//! recorded in the [journal](crate::model::journal) (the last state of what it touched). Then the
+//! handler tries the kexec lock for about a millisecond; with it, it finds the loaded crash image
+//! and its elfcorehdr segment, checks that the image allows updates, and lets the arch
+//! [`backend`](crate::backend) edit the image in place. It never waits longer under the CPU or
+//! memory hotplug locks: when the lock stays busy (a load, an unload, a kexec jump), the event is
+//! *deferred*: `crash_hotplug` reads 0 at once, and the whole journal is replayed onto whatever
+//! image is loaded as soon as the lock is free, by a work item that retries every
+//! [`RETRY_MS`] ms, and by the load path itself right after it installs a new crash image (see
+//! [`load_end`]). An event that cannot be applied marks the image *stale*: `crash_hotplug` reads 0,
+//! so the udev rules fall back to a reload, and the kernel log says what failed and why.
 
 use core::fmt;
 
 use kernel::{
     alloc::KVVec,
+    new_delayed_work,
     prelude::*,
-    sync::global_lock,
+    sync::{
+        atomic::{
+            Acquire,
+            Atomic,
+            Release, //
+        },
+        global_lock,
+        Arc, //
+    },
     time::{
+        delay::fsleep,
+        msecs_to_jiffies,
+        Delta,
         Instant,
         Monotonic, //
     },
     uaccess::UserSliceReader,
+    workqueue::{
+        self,
+        impl_has_delayed_work,
+        DelayedWork,
+        WorkItem, //
+    },
 };
 
 use crate::{
@@ -31,6 +54,10 @@ use crate::{
         SegmentMem, //
     },
     model::{
+        journal::{
+            Entry,
+            Journal, //
+        },
         slots,
         validate,
         Elfcorehdr,
@@ -43,15 +70,33 @@ use crate::{
     spec,
 };
 
-/// Attempts to take the kexec lock for one event, 1 ms apart: a kexec_load(2) holds it for about
-/// a second; 10 s covers a slow load with a wide margin.
-const LOCK_ATTEMPTS: u32 = 10_000;
-const LOCK_STEP_US: i64 = 1000;
-/// Attempts for a sysfs read, 100 us apart (5 ms and more): an edit holds the kexec lock for about
-/// a millisecond, so a read that comes during one still gets the image's state; a kexec load
-/// holds it for about a second, and then the read reports 0 (the image is being replaced).
-const SYSFS_LOCK_ATTEMPTS: u32 = 50;
-const SYSFS_LOCK_STEP_US: i64 = 100;
+/// How long an event tries the kexec lock, in us: enough for a sysfs read or another short
+/// holder; a load or a kexec jump holds it far longer, and then the event is deferred rather than
+/// waited for under the hotplug locks.
+const LOCK_BUDGET_US: i64 = 1000;
+/// Period of the work item that retries deferred events, in ms.
+const RETRY_MS: u32 = 10;
+/// Entries of the journal's first storage (it doubles when full).
+const JOURNAL_START: usize = 16;
+
+/// Whether the loaded crash image is kept current: the value of the sysfs `crash_hotplug` files.
+///
+/// Set to true only with both the handler's mutex and the kexec lock held, right after the image
+/// was checked (loaded, updates allowed, not stale) and brought up to date with the journal; set
+/// to false by anything that makes that untrue (a deferred event, a failed update, the start of a
+/// crash load). A reader needs no lock: `Release` here and `Acquire` in [`sysfs_value`] order the
+/// image updates before the 1 that reports them, on weakly ordered CPUs too.
+static CURRENT: Atomic<bool> = Atomic::new(false);
+
+/// Both the CPU hotplug state and the memory notifier are registered: events reach the handler.
+/// Until then (or forever, if a registration failed) the sysfs files read 0 and a load does not
+/// vouch for its image.
+static LIVE: Atomic<bool> = Atomic::new(false);
+
+/// Marks the handler live: called by the module initialiser once every registration succeeded.
+pub(crate) fn set_live() {
+    LIVE.store(true, Release);
+}
 
 /// Marks an image that missed an update in `kimage::hp_action`, which only the (compiled-out) C
 /// handler uses otherwise; a newly loaded image starts with `KEXEC_CRASH_HP_NONE`.
@@ -70,6 +115,20 @@ pub(crate) struct Stats {
     pub(crate) failed: u64,
     /// Events that arrived with no image, or with one that does not allow updates.
     pub(crate) skipped: u64,
+    /// Events that found the kexec lock busy and were deferred.
+    pub(crate) deferred: u64,
+    /// Replays of the journal onto a loaded image (deferred events, new images).
+    pub(crate) replays: u64,
+    /// Runs of the retry work item.
+    pub(crate) retries: u64,
+    /// Crash images loaded (the load path's hook ran).
+    pub(crate) loads: u64,
+    /// Time the last event spent trying the kexec lock, in ns.
+    pub(crate) last_lock_wait_ns: i64,
+    /// Largest such time, in ns: how long hotplug waited on the kexec lock at most.
+    pub(crate) max_lock_wait_ns: i64,
+    /// Events by time spent trying the kexec lock: at most 1 ms, 2 ms, 5 ms, more.
+    pub(crate) lock_waits: [u64; 4],
     /// Latency of the last applied event, in ns: from the handler's entry to the end of the
     /// edit, including waits for the handler's mutex and the kexec lock.
     pub(crate) last_ns: i64,
@@ -92,18 +151,100 @@ pub(crate) struct Stats {
     pub(crate) index_builds: u64,
 }
 
-/// The handler's state: what it has done, and the index of the loaded image's elfcorehdr.
+/// Where the fault-injection pause (debugfs `edit_delay_ms`) happens, with the kexec lock held:
+/// every point at which the handler holds it, so that a test can panic at each.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DelayPoint {
+    /// Right after the lock was taken, before the image is looked at.
+    Locked,
+    /// After the elfcorehdr segment was found and the index allocated.
+    Index,
+    /// After the CPU notes were gathered (before the first store).
+    Notes,
+    /// After the first store of an edit.
+    Store,
+    /// After the last store, before the page aliases are unmapped and the lock released.
+    Unmap,
+}
+
+impl DelayPoint {
+    const ALL: [(Self, &'static str); 5] = [
+        (Self::Locked, "locked"),
+        (Self::Index, "index"),
+        (Self::Notes, "notes"),
+        (Self::Store, "store"),
+        (Self::Unmap, "unmap"),
+    ];
+
+    fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(p, _)| *p == self)
+            .map_or("?", |(_, n)| n)
+    }
+}
+
+/// A fault-injection pause still to be taken in this update (at most one per update).
+pub(crate) struct Delay {
+    at: DelayPoint,
+    ms: u32,
+}
+
+impl Delay {
+    /// Sleeps if the pause is set for `here` (once).
+    fn at(this: &mut Option<Self>, here: DelayPoint) {
+        if let Some(d) = this.take_if(|d| d.at == here && d.ms != 0) {
+            pr_info!(
+                "fault injection: pausing {} ms at '{}' with the kexec lock held\n",
+                d.ms,
+                here.name()
+            );
+            fsleep(Delta::from_millis(i64::from(d.ms)));
+        }
+    }
+}
+
+/// The work item that applies deferred events once the kexec lock is free.
+#[pin_data]
+pub(crate) struct Retry {
+    #[pin]
+    work: DelayedWork<Retry>,
+}
+
+impl_has_delayed_work! {
+    impl HasDelayedWork<Self> for Retry { self.work }
+}
+
+impl WorkItem for Retry {
+    type Pointer = Arc<Retry>;
+
+    fn run(this: Arc<Retry>) {
+        retry_deferred(this);
+    }
+}
+
+/// The handler's state: what it has done, the journal, and the index of the loaded image's
+/// elfcorehdr.
 pub(crate) struct State {
     stats: Stats,
     /// Kept across events and images (reallocated only to grow); invalidated whenever the image
     /// may have changed behind it.
     index: Option<Index<KVVec<Node>>>,
+    /// The last state of everything an event touched since boot.
+    journal: Journal<KVVec<Entry>>,
+    /// Events were recorded that the loaded image may lack: replay the journal.
+    pending: bool,
+    /// The journal missed an event (no memory to grow it): no image can be vouched for.
+    lossy: bool,
+    /// The retry work item (set by `init_retry()`).
+    retry: Option<Arc<Retry>>,
     /// Fault injection (debugfs `max_slots`): use at most this many program header slots, 0 for
     /// all the segment holds.
     max_slots: usize,
-    /// Fault injection (debugfs `edit_delay_ms`): sleep this long after the first store of each
-    /// elfcorehdr edit, so that a test can crash in the middle of one.
+    /// Fault injection (debugfs `edit_delay_ms`, `edit_delay_point`): sleep this long at that
+    /// point of each update, so that a test can crash there.
     edit_delay_ms: u32,
+    edit_delay_point: DelayPoint,
 }
 
 global_lock! {
@@ -116,6 +257,13 @@ global_lock! {
             lock_retries: 0,
             failed: 0,
             skipped: 0,
+            deferred: 0,
+            replays: 0,
+            retries: 0,
+            loads: 0,
+            last_lock_wait_ns: 0,
+            max_lock_wait_ns: 0,
+            lock_waits: [0; 4],
             last_ns: 0,
             max_ns: 0,
             total_ns: 0,
@@ -127,8 +275,13 @@ global_lock! {
             index_builds: 0,
         },
         index: None,
+        journal: Journal::new(KVVec::new()),
+        pending: false,
+        lossy: false,
+        retry: None,
         max_slots: 0,
         edit_delay_ms: 0,
+        edit_delay_point: DelayPoint::Store,
     };
 }
 
@@ -138,15 +291,29 @@ pub(crate) fn init() {
     unsafe { STATE.init() };
 }
 
+/// Creates the retry work item; events deferred before it exists are applied by the next event
+/// or load.
+pub(crate) fn init_retry() -> Result {
+    let retry = Arc::pin_init(
+        pin_init!(Retry {
+            work <- new_delayed_work!("crash_hotplug::retry"),
+        }),
+        GFP_KERNEL,
+    )?;
+    STATE.lock().retry = Some(retry);
+    Ok(())
+}
+
 /// Why an event could not be applied.
 pub(crate) enum Failure {
-    Lock(u32),
     NoSegment,
     Header(crate::model::HeaderError),
     Edit(crate::model::EditError),
     Gather(Error),
     Write,
     IndexMemory(usize),
+    /// The journal could not record an event: what the image lacks is unknown.
+    Lost,
     /// The live device tree has no node for this CPU.
     #[cfg(CONFIG_PPC64)]
     NoCpuNode(u32),
@@ -160,13 +327,13 @@ pub(crate) enum Failure {
 impl kernel::fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Lock(n) => write!(f, "kexec lock busy after {n} attempts"),
             Self::NoSegment => write!(f, "no elfcorehdr segment in the crash image"),
             Self::Header(e) => write!(f, "elfcorehdr invalid: {e}"),
             Self::Edit(e) => write!(f, "{e}"),
             Self::Gather(e) => write!(f, "reading the system state failed: {e:?}"),
             Self::Write => write!(f, "mapping the elfcorehdr for writing failed"),
             Self::IndexMemory(n) => write!(f, "no memory for the index of {n} program headers"),
+            Self::Lost => write!(f, "a hotplug event was lost (no memory for the journal)"),
             #[cfg(CONFIG_PPC64)]
             Self::NoCpuNode(c) => write!(f, "CPU {c} has no device tree node"),
             #[cfg(CONFIG_PPC64)]
@@ -223,43 +390,111 @@ fn index_for(
     kept.as_mut().ok_or(Failure::IndexMemory(n))
 }
 
-/// Applies `event` to the loaded image. `Ok(None)`: nothing to update. Any failure marks the
-/// image stale (so `crash_hotplug` reads 0) and invalidates the index.
-fn apply(
-    lock: &KexecLock,
-    event: Event,
-    kept: &mut Option<Index<KVVec<Node>>>,
-    max_slots: usize,
-    edit_delay_ms: u32,
-) -> Result<Option<Applied>, Failure> {
-    let Some(mut image) = CrashImage::get(lock) else {
-        return Ok(None);
-    };
-    if !image.hotplug_support() {
-        return Ok(None);
-    }
-    let result = edit(lock, &mut image, event, kept, max_slots, edit_delay_ms);
-    if result.is_ok() {
-        image.set_elfcorehdr_updated();
-    } else {
-        image.set_hp_action(HP_ACTION_STALE);
-        // A refused edit changed nothing, but a failed store may have changed part of the
-        // segment: rebuild the index from the segment next time either way.
-        if let Some(index) = kept {
-            index.invalidate();
+/// Records `event` in the journal, growing it if needed. On failure the journal is marked lossy.
+fn record(journal: &mut Journal<KVVec<Entry>>, lossy: &mut bool, event: Event) {
+    if journal.needs_room() {
+        let cap = journal.capacity().saturating_mul(2).max(JOURNAL_START);
+        // If this fails, the record below fails too and says so.
+        if let Ok(bigger) = KVVec::from_elem(Entry::EMPTY, cap, GFP_KERNEL) {
+            drop(journal.grow_into(bigger));
         }
     }
-    result.map(Some)
+    if journal.record(event).is_err() {
+        *lossy = true;
+        pr_err!("{event}: no memory to record it; crash_hotplug reads 0 until kdump is reloaded\n");
+    }
 }
 
-/// The update of an image that allows it: the elfcorehdr, then the arch's other segments.
+/// What an update did.
+enum Outcome {
+    /// Applied (`replayed`: the journal, else the event alone).
+    Applied { applied: Applied, replayed: bool },
+    /// No loaded image allows updates.
+    NoImage,
+}
+
+/// Brings the loaded image up to date, with the kexec lock held: with `event` alone, or, when
+/// events may be missing from it (deferred ones, a newly loaded image: `event` is `None` or
+/// `pending` is set), by replaying the whole journal. Publishes the result in [`CURRENT`]. Any
+/// failure marks the image stale and invalidates the index.
+fn update(
+    lock: &KexecLock,
+    st: &mut State,
+    event: Option<Event>,
+    delay: &mut Option<Delay>,
+) -> Result<Outcome, Failure> {
+    Delay::at(delay, DelayPoint::Locked);
+    let Some(mut image) = CrashImage::get(lock) else {
+        st.pending = false;
+        CURRENT.store(false, Release);
+        return Ok(Outcome::NoImage);
+    };
+    if !image.hotplug_support() {
+        st.pending = false;
+        CURRENT.store(false, Release);
+        return Ok(Outcome::NoImage);
+    }
+    let replay = st.pending || event.is_none();
+    let State {
+        index,
+        journal,
+        max_slots,
+        lossy,
+        ..
+    } = st;
+    let mut result = Ok(None);
+    if *lossy {
+        result = Err(Failure::Lost);
+    } else if replay {
+        for e in journal.events() {
+            result = edit(lock, &mut image, e, index, *max_slots, delay).map(Some);
+            match &result {
+                // Later edits of this image keep the index.
+                Ok(_) => image.set_elfcorehdr_updated(),
+                Err(_) => break,
+            }
+        }
+    } else if let Some(e) = event {
+        result = edit(lock, &mut image, e, index, *max_slots, delay).map(Some);
+    }
+    st.pending = false;
+    match result {
+        Ok(applied) => {
+            if applied.is_some() {
+                // (Not for an empty replay: a kexec_load header not adopted yet stays so.)
+                image.set_elfcorehdr_updated();
+            }
+            CURRENT.store(image.hp_action() != HP_ACTION_STALE, Release);
+            Ok(match applied {
+                Some(applied) => Outcome::Applied {
+                    applied,
+                    replayed: replay,
+                },
+                None => Outcome::NoImage,
+            })
+        }
+        Err(e) => {
+            CURRENT.store(false, Release);
+            image.set_hp_action(HP_ACTION_STALE);
+            // A refused edit changed nothing, but a failed store may have changed part of the
+            // segment: rebuild the index from the segment next time either way.
+            if let Some(index) = &mut st.index {
+                index.invalidate();
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The update of an image that allows it: the elfcorehdr, then the arch's other segments. The
+/// kexec lock keeps the image open to a panic throughout: every step keeps it valid.
 fn edit(
     lock: &KexecLock,
     image: &mut CrashImage<'_>,
     event: Event,
     kept: &mut Option<Index<KVVec<Node>>>,
     max_slots: usize,
-    edit_delay_ms: u32,
+    delay: &mut Option<Delay>,
 ) -> Result<Applied, Failure> {
     let seg = find_elfcorehdr(image).ok_or(Failure::NoSegment)?;
     let index = index_for(kept, slots(seg.memsz))?;
@@ -268,31 +503,34 @@ fn edit(
         // one no event has updated yet: whatever the index holds is not about it.
         index.invalidate();
     }
+    Delay::at(delay, DelayPoint::Index);
     let adopt = backend::needs_adoption(image.file_mode(), image.elfcorehdr_updated());
     let notes = if adopt {
         Some(spec::cpu_notes().map_err(Failure::Gather)?)
     } else {
         None
     };
+    Delay::at(delay, DelayPoint::Notes);
     let builds = index.builds();
     let mut mem = SegmentMem::new(image, seg);
-    mem.pause_after_first_store(edit_delay_ms);
+    if let Some(d) = delay.take_if(|d| d.at == DelayPoint::Store) {
+        mem.pause_after_first_store(d.ms);
+    }
     let mut hdr = Elfcorehdr::open(mem, spec::page_offset(), index).map_err(Failure::Header)?;
     if max_slots != 0 {
         hdr.limit_capacity(max_slots);
     }
     // Every edit of the elfcorehdr keeps it valid at every instant: a panic meanwhile may use the
     // image.
-    lock.crash_consistent(|| {
-        if let Some((notes, size)) = &notes {
-            hdr.adopt_notes(notes, *size).map_err(Failure::Edit)?;
-        }
-        hdr.apply_event(event).map_err(Failure::Edit)
-    })?;
+    if let Some((notes, size)) = &notes {
+        hdr.adopt_notes(notes, *size).map_err(Failure::Edit)?;
+    }
+    hdr.apply_event(event).map_err(Failure::Edit)?;
     if hdr.segment().failed {
         return Err(Failure::Write);
     }
     let usage = hdr.usage();
+    Delay::at(delay, DelayPoint::Unmap);
     drop(hdr);
     backend::update_others(lock, image, event)?;
     Ok(Applied {
@@ -302,82 +540,173 @@ fn edit(
     })
 }
 
-/// Handles one event. May sleep; called from the CPU hotplug PREPARE callbacks and the memory
-/// notifier, both in process context.
-pub(crate) fn handle(event: Event) {
-    let start = Instant::<Monotonic>::now();
-    let mut guard = STATE.lock();
-    let State {
-        stats: st,
-        index,
-        max_slots,
-        edit_delay_ms,
-    } = &mut *guard;
-    st.events.record(event);
-    if image::kexec_in_progress() {
-        return;
-    }
-    let mut edit_ns = 0;
-    let result = match KexecLock::acquire(LOCK_ATTEMPTS, LOCK_STEP_US) {
-        Ok((lock, retries)) => {
-            st.lock_retries += u64::from(retries);
-            let locked = Instant::<Monotonic>::now();
-            let r = apply(&lock, event, index, *max_slots, *edit_delay_ms);
-            edit_ns = locked.elapsed().as_nanos();
-            r
-        }
-        Err(n) => {
-            st.lock_retries += u64::from(n);
-            Err(Failure::Lock(n))
-        }
-    };
+/// The fault-injection pause for one update, if one is set.
+fn delay_of(st: &State) -> Option<Delay> {
+    (st.edit_delay_ms != 0).then_some(Delay {
+        at: st.edit_delay_point,
+        ms: st.edit_delay_ms,
+    })
+}
+
+/// Records the result of an update in the statistics and the log.
+fn report(
+    st: &mut State,
+    what: &dyn kernel::fmt::Display,
+    result: Result<Outcome, Failure>,
+    start: Instant<Monotonic>,
+    edit_ns: i64,
+) {
+    let s = &mut st.stats;
     match result {
-        Ok(Some(a)) => {
+        Ok(Outcome::Applied {
+            applied: a,
+            replayed,
+        }) => {
             let ns = start.elapsed().as_nanos();
-            st.elfcorehdr = (a.seg.mem, a.seg.memsz);
-            st.applied += 1;
-            st.index_builds += u64::from(a.index_built);
-            st.last_ns = ns;
-            st.max_ns = st.max_ns.max(ns);
-            st.total_ns = st.total_ns.saturating_add(ns);
-            st.last_edit_ns = edit_ns;
-            st.max_edit_ns = st.max_edit_ns.max(edit_ns);
-            st.total_edit_ns = st.total_edit_ns.saturating_add(edit_ns);
-            st.usage = a.usage;
+            s.elfcorehdr = (a.seg.mem, a.seg.memsz);
+            s.applied += 1;
+            s.replays += u64::from(replayed);
+            s.index_builds += u64::from(a.index_built);
+            s.last_ns = ns;
+            s.max_ns = s.max_ns.max(ns);
+            s.total_ns = s.total_ns.saturating_add(ns);
+            s.last_edit_ns = edit_ns;
+            s.max_edit_ns = s.max_edit_ns.max(edit_ns);
+            s.total_edit_ns = s.total_edit_ns.saturating_add(edit_ns);
+            s.usage = a.usage;
             pr_debug!(
-                "{event}: elfcorehdr updated in {edit_ns} ns ({} of {} program headers used)\n",
+                "{what}: elfcorehdr updated in {edit_ns} ns ({} of {} program headers used{})\n",
                 a.usage.phnum,
-                a.usage.capacity
+                a.usage.capacity,
+                if replayed { ", journal replayed" } else { "" }
             );
         }
-        Ok(None) => {
-            st.skipped += 1;
-            pr_debug!("{event}: no loaded crash image allows updates\n");
+        Ok(Outcome::NoImage) => {
+            s.skipped += 1;
+            pr_debug!("{what}: no loaded crash image allows updates\n");
         }
         Err(e) => {
-            st.failed += 1;
+            s.failed += 1;
             pr_err!(
-                "{event}: kdump image NOT updated: {e}; crash_hotplug now reads 0, reload kdump\n"
+                "{what}: kdump image NOT updated: {e}; crash_hotplug now reads 0, reload kdump\n"
             );
         }
     }
 }
 
-/// The value of `/sys/devices/system/{cpu,memory}/crash_hotplug`, 0 or 1 and nothing else (the
-/// attribute is printed with `%d`): 1 if the loaded crash image is kept current by the kernel, 0
-/// if not (none loaded, no update support, a missed update) or if the kexec lock stays busy for
-/// more than a few milliseconds (a load replacing the image, or an edit held up by fault
-/// injection): never a stale image reported as current, never a read that waits seconds. It does
-/// not take the handler's mutex, which an event holds while it waits for the kexec lock; the
-/// image's state is read under the kexec lock, under which the handler changes it.
-pub(crate) fn sysfs_value() -> c_int {
-    let Ok((lock, _)) = KexecLock::acquire(SYSFS_LOCK_ATTEMPTS, SYSFS_LOCK_STEP_US) else {
-        return 0;
-    };
-    match CrashImage::get(&lock) {
-        Some(image) => c_int::from(image.hotplug_support() && image.hp_action() != HP_ACTION_STALE),
-        None => 0,
+/// Schedules the retry work item.
+fn schedule_retry(st: &State) {
+    if let Some(r) = &st.retry {
+        // Already queued: that run will see `pending`.
+        let _ = workqueue::system().enqueue_delayed(r.clone(), msecs_to_jiffies(RETRY_MS));
     }
+}
+
+/// Handles one event. May sleep, but never waits for the kexec lock for more than about a
+/// millisecond; called from the CPU hotplug PREPARE callbacks and the memory notifier, both in
+/// process context.
+pub(crate) fn handle(event: Event) {
+    let start = Instant::<Monotonic>::now();
+    let mut guard = STATE.lock();
+    let st = &mut *guard;
+    st.stats.events.record(event);
+    record(&mut st.journal, &mut st.lossy, event);
+    if image::kexec_in_progress() {
+        return;
+    }
+    let tried = Instant::<Monotonic>::now();
+    let acquired = KexecLock::acquire(LOCK_BUDGET_US);
+    let wait = tried.elapsed().as_nanos();
+    st.stats.last_lock_wait_ns = wait;
+    st.stats.max_lock_wait_ns = st.stats.max_lock_wait_ns.max(wait);
+    let bucket = [1_000_000, 2_000_000, 5_000_000]
+        .iter()
+        .position(|&limit| wait <= limit)
+        .unwrap_or(3);
+    st.stats.lock_waits[bucket] += 1;
+    match acquired {
+        Ok((lock, retries)) => {
+            st.stats.lock_retries += u64::from(retries);
+            let mut delay = delay_of(st);
+            let locked = Instant::<Monotonic>::now();
+            let r = update(&lock, st, Some(event), &mut delay);
+            let edit_ns = locked.elapsed().as_nanos();
+            drop(lock);
+            report(st, &event, r, start, edit_ns);
+        }
+        Err(n) => {
+            st.stats.lock_retries += u64::from(n);
+            st.stats.deferred += 1;
+            st.pending = true;
+            CURRENT.store(false, Release);
+            schedule_retry(st);
+            pr_info!("{event}: kexec lock busy, deferred (crash_hotplug reads 0 until applied)\n");
+        }
+    }
+}
+
+/// The retry work item: applies deferred events if the kexec lock is free, else tries again
+/// later (without waiting).
+fn retry_deferred(this: Arc<Retry>) {
+    let start = Instant::<Monotonic>::now();
+    let mut guard = STATE.lock();
+    let st = &mut *guard;
+    if !st.pending {
+        return;
+    }
+    st.stats.retries += 1;
+    match KexecLock::acquire(0) {
+        Ok((lock, _)) => {
+            let mut delay = delay_of(st);
+            let r = update(&lock, st, None, &mut delay);
+            let edit_ns = start.elapsed().as_nanos();
+            drop(lock);
+            report(st, &"deferred events", r, start, edit_ns);
+        }
+        Err(_) => {
+            let _ = workqueue::system().enqueue_delayed(this, msecs_to_jiffies(RETRY_MS));
+        }
+    }
+}
+
+/// A crash load (kexec_load(2) or kexec_file_load(2) with the on-crash flag) starts, with the
+/// kexec lock held: the image being replaced is not kept current any more.
+pub(crate) fn load_begin() {
+    CURRENT.store(false, Release);
+}
+
+/// A crash load ends, with the kexec lock held by the caller: the newly loaded image (or the one
+/// kept if the load failed) is brought up to date with the journal, since it may have been built
+/// from a view of the system older than the last events (kexec_load: userspace read
+/// `/proc/iomem` before the syscall), and [`CURRENT`] reports it.
+///
+/// # Safety
+///
+/// The calling context holds the kexec lock for the whole call.
+pub(crate) unsafe fn load_end() {
+    if !LIVE.load(Acquire) {
+        return;
+    }
+    let start = Instant::<Monotonic>::now();
+    // SAFETY: The caller holds the kexec lock (function contract); this is the only `KexecLock`
+    // (other contexts cannot take the lock meanwhile).
+    let lock = unsafe { KexecLock::held_by_caller() };
+    let mut guard = STATE.lock();
+    let st = &mut *guard;
+    st.stats.loads += 1;
+    let mut delay = None;
+    let r = update(&lock, st, None, &mut delay);
+    let edit_ns = start.elapsed().as_nanos();
+    drop(lock);
+    report(st, &"newly loaded crash image", r, start, edit_ns);
+}
+
+/// The value of `/sys/devices/system/{cpu,memory}/crash_hotplug`, 0 or 1 and nothing else (the
+/// attribute is printed with `%d`): 1 if the loaded crash image is kept current by the kernel and
+/// lacks no event, 0 if not (none loaded, no update support, a deferred or missed update, a crash
+/// load under way). It takes no lock and never waits.
+pub(crate) fn sysfs_value() -> c_int {
+    c_int::from(LIVE.load(Acquire) && CURRENT.load(Acquire))
 }
 
 /// debugfs `events`: the format of [`EventStats`]'s `Display`.
@@ -394,6 +723,22 @@ pub(crate) fn show_stats(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result 
     writeln!(f, "skipped {}", st.skipped)?;
     writeln!(f, "failed {}", st.failed)?;
     writeln!(f, "lock_retries {}", st.lock_retries)?;
+    writeln!(f, "deferred {}", st.deferred)?;
+    writeln!(f, "replays {}", st.replays)?;
+    writeln!(f, "retries {}", st.retries)?;
+    writeln!(f, "loads {}", st.loads)?;
+    writeln!(f, "pending {}", u8::from(state.pending))?;
+    writeln!(f, "lossy {}", u8::from(state.lossy))?;
+    writeln!(f, "journal_entries {}", state.journal.len())?;
+    writeln!(f, "current {}", u8::from(CURRENT.load(Acquire)))?;
+    writeln!(f, "last_lock_wait_ns {}", st.last_lock_wait_ns)?;
+    writeln!(f, "max_lock_wait_ns {}", st.max_lock_wait_ns)?;
+    for (name, n) in ["le_1ms", "le_2ms", "le_5ms", "gt_5ms"]
+        .iter()
+        .zip(st.lock_waits)
+    {
+        writeln!(f, "lock_wait_{name} {n}")?;
+    }
     writeln!(f, "last_ns {}", st.last_ns)?;
     writeln!(f, "max_ns {}", st.max_ns)?;
     writeln!(f, "total_ns {}", st.total_ns)?;
@@ -437,19 +782,40 @@ pub(crate) fn store_max_slots(_data: &(), r: &mut UserSliceReader) -> Result {
     Ok(())
 }
 
-/// debugfs `edit_delay_ms`: the fault-injection pause after an edit's first store (0: none).
+/// debugfs `edit_delay_ms`: the fault-injection pause (0: none).
 pub(crate) fn show_edit_delay(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "{}", STATE.lock().edit_delay_ms)
 }
 
 /// Writing a number of milliseconds (at most 60000) to debugfs `edit_delay_ms` makes each later
-/// elfcorehdr edit pause after its first store, with the kexec lock held, so that a test can
-/// panic in the middle of an edit and check that the dump is taken and valid.
+/// update of the crash image pause at the point `edit_delay_point` names, with the kexec lock
+/// held, so that a test can panic there and check that the dump is taken and valid.
 pub(crate) fn store_edit_delay(_data: &(), r: &mut UserSliceReader) -> Result {
     let v = u32::try_from(read_number(r)?)
         .ok()
         .filter(|&v| v <= 60_000)
         .ok_or(EINVAL)?;
     STATE.lock().edit_delay_ms = v;
+    Ok(())
+}
+
+/// debugfs `edit_delay_point`: where the pause happens.
+pub(crate) fn show_edit_delay_point(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(f, "{}", STATE.lock().edit_delay_point.name())
+}
+
+/// Writing `locked`, `index`, `notes`, `store` (the default) or `unmap` to debugfs
+/// `edit_delay_point` moves the pause there (see [`DelayPoint`]).
+pub(crate) fn store_edit_delay_point(_data: &(), r: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; 16];
+    let n = r.len();
+    let text = buf.get_mut(..n).ok_or(EINVAL)?;
+    r.read_slice(text)?;
+    let name = core::str::from_utf8(text).map_err(|_| EINVAL)?.trim();
+    let (point, _) = DelayPoint::ALL
+        .iter()
+        .find(|(_, n)| *n == name)
+        .ok_or(EINVAL)?;
+    STATE.lock().edit_delay_point = *point;
     Ok(())
 }

@@ -15,7 +15,9 @@ use kernel::{
     },
     time::{
         delay::fsleep,
-        Delta, //
+        Delta,
+        Instant,
+        Monotonic, //
     },
 };
 
@@ -23,50 +25,87 @@ use kernel::{
 use crate::model::fdt::NodeSource;
 use crate::model::Segment;
 
-/// The kexec lock (`__kexec_lock`), held. Released on drop.
+/// The kexec lock (`__kexec_lock`), held, with the crash image open to a panic.
 ///
-/// It is a plain atomic so that `__crash_kexec()` can take it from NMI context; there is no
-/// blocking variant, so [`KexecLock::acquire`] retries.
-pub(crate) struct KexecLock(());
-
-impl KexecLock {
-    /// Takes the kexec lock, sleeping `step_us` between attempts, for at most `attempts`
-    /// attempts. Returns the lock and the number of failed attempts, or `Err(attempts)`.
-    pub(crate) fn acquire(attempts: u32, step_us: i64) -> Result<(Self, u32), u32> {
-        for failed in 0..attempts {
-            // SAFETY: The glue function only performs an atomic compare-and-exchange.
-            if unsafe { bindings::crash_hotplug_kexec_trylock() } {
-                return Ok((Self(()), failed));
-            }
-            fsleep(Delta::from_micros(step_us));
-        }
-        Err(attempts)
-    }
+/// The lock is a plain atomic so that `__crash_kexec()` can take it from NMI context; there is no
+/// blocking variant. Everything the handler does while it holds the lock keeps the crash image
+/// valid at every instant (it reads, allocates, or stores crash-consistently), so for the whole
+/// time a panic may use the image although the lock is busy (see `crash_hotplug_take_edit()` in
+/// `kernel/kexec_internal.h`); the rare update that is not crash-consistent runs in
+/// [`KexecLock::not_crash_consistent`]. On drop, the image is closed to a panic again, and the lock
+/// released if this context took it. If a panic took the image over meanwhile, the drop never
+/// returns: the lock must stay taken, and the panicking CPU stops this one.
+pub(crate) struct KexecLock {
+    /// This context took the lock (not a caller that holds it, see [`KexecLock::held_by_caller`]).
+    owned: bool,
 }
 
 impl KexecLock {
-    /// Runs `edit`, which changes the crash image only in ways that keep it valid at every
-    /// instant, with a panic allowed to use the image meanwhile although this holds the lock (see
-    /// `crash_hotplug_take_edit()` in `kernel/kexec_internal.h`). If a panic took the image over,
-    /// this never returns: the lock must stay taken, and the panicking CPU stops this one.
-    pub(crate) fn crash_consistent<R>(&self, edit: impl FnOnce() -> R) -> R {
-        // SAFETY: Sets an atomic; the kexec lock is held (`self`).
+    /// Takes the kexec lock, trying for at most `budget_us` microseconds (at least once), busy
+    /// waiting between attempts: a sleep (or a calibrated delay, under emulation) could overshoot
+    /// the budget by far on a loaded machine, and the caller may hold the CPU or memory hotplug
+    /// lock. Returns the lock and the
+    /// number of failed attempts, or `Err(attempts)`.
+    pub(crate) fn acquire(budget_us: i64) -> Result<(Self, u32), u32> {
+        let start = Instant::<Monotonic>::now();
+        let mut failed = 0u32;
+        loop {
+            // SAFETY: The glue function only performs an atomic compare-and-exchange.
+            if unsafe { bindings::crash_hotplug_kexec_trylock() } {
+                // SAFETY: The kexec lock is held (just taken).
+                unsafe { bindings::crash_hotplug_edit_begin() };
+                return Ok((Self { owned: true }, failed));
+            }
+            failed = failed.saturating_add(1);
+            if start.elapsed().as_micros_ceil() >= budget_us {
+                return Err(failed);
+            }
+            core::hint::spin_loop();
+        }
+    }
+
+    /// The kexec lock that the calling context (the kexec load path, in a hook) holds; it is not
+    /// released on drop.
+    ///
+    /// # Safety
+    ///
+    /// The current context holds the kexec lock and keeps it for as long as the returned value
+    /// lives, and no other `KexecLock` exists meanwhile.
+    pub(crate) unsafe fn held_by_caller() -> Self {
+        // SAFETY: The kexec lock is held (function contract).
         unsafe { bindings::crash_hotplug_edit_begin() };
-        let r = edit();
-        // SAFETY: As above.
+        Self { owned: false }
+    }
+
+    /// Runs `update`, which may leave the crash image invalid while it runs, with a panic held off
+    /// by the lock as for any holder of the kexec lock.
+    #[cfg(CONFIG_PPC64)]
+    pub(crate) fn not_crash_consistent<R>(&self, update: impl FnOnce() -> R) -> R {
+        Self::close();
+        let r = update();
+        // SAFETY: The kexec lock is held (`self`).
+        unsafe { bindings::crash_hotplug_edit_begin() };
+        r
+    }
+
+    /// Closes the image to a panic; if a panic took it over, never returns.
+    fn close() {
+        // SAFETY: Sets an atomic; the kexec lock is held (the callers hold a `KexecLock`).
         if !unsafe { bindings::crash_hotplug_edit_end() } {
             loop {
                 core::hint::spin_loop();
             }
         }
-        r
     }
 }
 
 impl Drop for KexecLock {
     fn drop(&mut self) {
-        // SAFETY: `self` exists only while this context holds the lock.
-        unsafe { bindings::crash_hotplug_kexec_unlock() };
+        Self::close();
+        if self.owned {
+            // SAFETY: `self` exists only while this context holds the lock, which it took.
+            unsafe { bindings::crash_hotplug_kexec_unlock() };
+        }
     }
 }
 

@@ -49,6 +49,33 @@ pub unsafe extern "C" fn crash_check_hotplug_support() -> c_int {
     handler::sysfs_value()
 }
 
+/// The kexec load paths call this when a crash load starts (kexec_load(2) or kexec_file_load(2)
+/// with the on-crash flag, including an unload), with the kexec lock held; see
+/// [`handler::load_begin`].
+///
+/// # Safety
+///
+/// Called by `kernel/kexec.c` and `kernel/kexec_file.c` only, with the kexec lock held.
+// Required to be unsafe due to the `#[export]` annotation.
+#[export]
+pub unsafe extern "C" fn crash_hotplug_load_begin() {
+    handler::load_begin();
+}
+
+/// The kexec load paths call this when a crash load ends, successful or not, still holding the
+/// kexec lock; see [`handler::load_end`].
+///
+/// # Safety
+///
+/// Called by `kernel/kexec.c` and `kernel/kexec_file.c` only, with the kexec lock held, from
+/// process context.
+// Required to be unsafe due to the `#[export]` annotation.
+#[export]
+pub unsafe extern "C" fn crash_hotplug_load_end() {
+    // SAFETY: The load path holds the kexec lock for the whole call (function contract).
+    unsafe { handler::load_end() };
+}
+
 /// Removes `mstart..=mend` from the ranges of `mem` (see [`RangeList::exclude`]).
 ///
 /// This is the kernel's `crash_exclude_mem_range()` when `CONFIG_CRASH_HOTPLUG_RUST=y`: the crash

@@ -69,7 +69,7 @@ pub(crate) fn update_others(
     let seg = find_fdt(image).ok_or(Failure::NoFdt)?;
     let mut fdt = Fdt::open(SegmentMem::new(image, seg)).map_err(Failure::Fdt)?;
     // The block switch keeps the FDT valid at every instant: a panic meanwhile may use the image.
-    match lock.crash_consistent(|| fdt.add_cpu_node(node.name(), &node)) {
+    match fdt.add_cpu_node(node.name(), &node) {
         Ok(_) => {}
         Err(FdtError::Full { need, free }) => {
             // No room for the block switch (kexec-tools' crash FDTs): add the node in place, as
@@ -79,7 +79,7 @@ pub(crate) fn update_others(
                 "cpu{cpu}: crash FDT has {free} of {need} bytes for a crash-consistent update; \
                  updating in place under the kexec lock\n"
             );
-            fdt.add_cpu_node_in_place(node.name(), &node)
+            lock.not_crash_consistent(|| fdt.add_cpu_node_in_place(node.name(), &node))
                 .map_err(Failure::Fdt)?;
         }
         Err(e) => return Err(Failure::Fdt(e)),

@@ -10,6 +10,7 @@ pub mod event;
 pub mod fadump;
 pub mod fdt;
 pub mod index;
+pub mod journal;
 pub mod ranges;
 
 pub use elf::{

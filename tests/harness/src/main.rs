@@ -88,6 +88,10 @@ enum Cmd {
         /// Crash while the handler is paused in the middle of an elfcorehdr edit.
         #[arg(long)]
         crash_in_edit: bool,
+        /// Where the handler pauses (debugfs `edit_delay_point`: locked, index, notes, store,
+        /// unmap); the kernel's default (store) if not given.
+        #[arg(long)]
+        edit_point: Option<String>,
         /// udevadm to test the udev rules with in the guest.
         #[arg(long)]
         udevadm: Option<PathBuf>,
@@ -352,6 +356,7 @@ fn main() -> ExitCode {
             contend,
             full_header,
             crash_in_edit,
+            edit_point,
             udevadm,
             udev_rules,
             no_crash,
@@ -369,6 +374,7 @@ fn main() -> ExitCode {
                 contend,
                 full_header,
                 crash_in_edit,
+                edit_point,
                 udev: udevadm.map(|u| (u, udev_rules)),
                 crash: !no_crash,
                 ..Scenario::new(&name, &kernel, &kexec, &pattern_tool, &out)
@@ -515,6 +521,24 @@ fn main() -> ExitCode {
                 },
                 Expect::Pass,
             ));
+            // A panic at every point at which the handler holds the kexec lock gets a dump: the
+            // pause (the "store" point is the scenario above) at each of the others.
+            for point in ["locked", "index", "notes", "unmap"] {
+                runs.push((
+                    Scenario {
+                        crash_in_edit: true,
+                        edit_point: Some(point.into()),
+                        load: if point == "notes" {
+                            Load::LegacyHotplug
+                        } else {
+                            Load::File
+                        },
+                        kexec: kexec_hotplug.clone(),
+                        ..rust(&format!("rust-crash-with-the-lock-held-at-{point}"))
+                    },
+                    Expect::Pass,
+                ));
+            }
             for i in 1..=storms {
                 runs.push((
                     Scenario {
