@@ -32,7 +32,9 @@ dist="$CRASHHP_CACHE/out/$arch"
 # The marker holds the source tarball's sha256: a tree from another tarball is copied anew.
 if ! cmp -s "$pristine/.crashhp-pristine" "$src/.crashhp-pristine"; then
   phase "copying the pristine tree"
-  rm -rf "$src" "$src.tmp"; cp -a "$pristine" "$src.tmp"; mv "$src.tmp" "$src"
+  # The contents, not the path: a pristine tree that is a symlink (a cache sharing another
+  # cache's tree) must not make the build tree's source that shared tree.
+  rm -rf "$src" "$src.tmp"; mkdir "$src.tmp"; cp -a "$pristine/." "$src.tmp/"; mv "$src.tmp" "$src"
 fi
 "$repo/scripts/overlay.sh" "$src"
 # A build tree belongs to one source tarball (the pristine marker holds its sha256): the files of

@@ -2,12 +2,16 @@
 # Prototype of the ppc64le (QEMU pseries, TCG) crash hotplug scenario: boot, load kdump, hot-add a
 # DIMM and a CPU core over QMP, crash with sysrq, check that the capture kernel boots and that its
 # /proc/vmcore covers the hot-added DIMM. A stepping stone for the Rust harness, not part of test.sh.
-#   usage: scripts/ppc-smoke.sh [vmlinux] [file|load|stale]
+#   usage: scripts/ppc-smoke.sh [vmlinux] [file|load|stale|cores]
 #     vmlinux  default $CRASHHP_CACHE/out/ppc64le/vmlinux-c (scripts/build-kernel.sh c ppc64le)
 #     file     kexec -p -s (kexec_file_load; default); load: kexec -p -c --hotplug (kexec_load)
 #     stale    negative control: kexec -p -c (kexec_load without --hotplug); the dump must miss
 #              the DIMM, or the checks cannot see a stale header
-# Environment: SMOKE_CRASH_CPU=new|0 (default: new, stale: 0), SMOKE_CAPTURE_TIMEOUT (s, 300).
+#     cores    kexec_file_load, three cores hot-added one after another, crash on the last: every
+#              add must switch FDT blocks crash-consistently (none "updating in place")
+# Environment: SMOKE_CRASH_CPU=new|0 (default: new, stale: 0), SMOKE_CAPTURE_TIMEOUT (s, 300),
+# SMOKE_KEXEC_ARGS (cores mode; "-p -c --hotplug" makes the in-place check fail: kexec-tools FDTs
+# have no room to switch blocks).
 # Output: target/artifacts/ppc-smoke-<mode>/ (console.log, qemu.stderr, qmp.log, vmcore-head.bin).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +24,8 @@ case "$mode" in
   file) kexec_args='-p -s' ;;
   load) kexec_args='-p -c --hotplug' ;;
   stale) kexec_args='-p -c' ;;
-  *) die "mode must be file, load or stale" ;;
+  cores) kexec_args=${SMOKE_KEXEC_ARGS:-'-p -s'} ;;
+  *) die "mode must be file, load, stale or cores" ;;
 esac
 [ -f "$kernel" ] || die "$kernel missing: run scripts/build-kernel.sh c ppc64le"
 bb=("$CRASHHP_CACHE"/ppc64el/busybox/bin/busybox)
@@ -124,6 +129,10 @@ echo "$kexec_args" >"$work/first/kexec-args"
 # SMOKE_CRASH_CPU=new|0 overrides the choice.
 crash_cpu=${SMOKE_CRASH_CPU:-$([ "$mode" = stale ] && echo 0 || echo new)}
 echo "$crash_cpu" >"$work/first/crash-cpu"
+# CPU cores to hot-add (QEMU device ids) and the CPUs the guest must then have online.
+cores=(core1); [ "$mode" = cores ] && cores=(core1 core2 core3)
+want_cpus=$(( ${#cores[@]} + 1 ))
+echo "$want_cpus" >"$work/first/want-cpus"
 # The first DIMM lands at 2 GiB (right after the boot memory); the pattern goes 16 MiB into it.
 pattern_pa=$(( 0x81000000 ))
 pattern=$(make_pattern CRASHHP-PPC "$pattern_pa" "$work/first" "$work/capture")
@@ -158,7 +167,7 @@ phase "kdump loaded, ready after ${t_ready} s"
 phase "hot-adding a 1 GiB DIMM and a CPU core"
 t_hp=$(sec $(( $(ms) - t_start )))
 # Through the Rust harness's QMP client (qapi): a pc-dimm, then the first free spapr CPU core.
-"$crashhp" qmp --socket "$work/qmp.sock" --dimm d1:1073741824 --cpu core1 >"$art/qmp.log" ||
+"$crashhp" qmp --socket "$work/qmp.sock" --dimm d1:1073741824 "${cores[@]/#/--cpu=}" >"$art/qmp.log" ||
   fail "QMP hotplug failed: $(cat "$art/qmp.log")"
 read -r _ _ dimm_addr dimm_size < <(grep '^dimm d1 ' "$art/qmp.log")
 printf -v dimm_hex '0x%x-0x%x' "$dimm_addr" "$((dimm_addr + dimm_size - 1))"
@@ -189,17 +198,22 @@ ncpu_nodes=$(tr ' ' '\n' <<<"$cap_cpus" | grep -c '^PowerPC,' || true)
 grep -q 'sysrq triggered crash\|Trigger a crash' "$art/console.log" || fail "no sysrq crash message"
 rc=0
 # The dump's ELF header and notes, checked with goblin by the Rust harness.
-"$crashhp" check-vmcore --head "$art/vmcore-head.bin" --cpus 2 --dimm "$dimm_addr:$dimm_size" || rc=$?
+"$crashhp" check-vmcore --head "$art/vmcore-head.bin" --cpus "$want_cpus" --dimm "$dimm_addr:$dimm_size" || rc=$?
 phase "QEMU start -> /init ${t_up} s, -> kdump loaded ${t_ready} s, crash ${t_crash} s, capture /init ${t_cap} s, end $t_end s"
 if [ "$mode" = stale ]; then
   [ "$rc" != 0 ] || die "negative control: the dump of a header without --hotplug has the DIMM and the new CPU"
   grep -q 'SMOKE: crash_hotplug memory 0 cpu 0' "$art/console.log" || die "negative control: crash_hotplug did not read 0"
   echo "ppc-smoke ($mode): ok, the stale dump was detected (artifacts: $art)"
 else
-  [ "$rc" = 0 ] || die "the dump misses the hot-added DIMM or CPU (want 2 NT_PRSTATUS and VMCOREINFO)"
+  [ "$rc" = 0 ] || die "the dump misses the hot-added DIMM or CPU (want $want_cpus NT_PRSTATUS and VMCOREINFO)"
   [ "$pattern_ok" = 1 ] || die "pattern not found at $pattern_pa in the dump (got '$got')"
   echo "verified: pattern at $pattern_pa found in /proc/vmcore (read back on the host)"
-  [ "$ncpu_nodes" = 2 ] || die "capture kernel /proc/device-tree/cpus: '$cap_cpus' (want 2 CPU nodes)"
+  [ "$ncpu_nodes" = "$want_cpus" ] || die "capture kernel /proc/device-tree/cpus: '$cap_cpus' (want $want_cpus CPU nodes)"
   echo "verified: capture kernel /proc/device-tree/cpus: $cap_cpus"
+  if [ "$mode" = cores ]; then
+    inplace=$(grep -c 'updating in place' "$art/console.log" || true)
+    [ "$inplace" = 0 ] || die "$inplace of ${#cores[@]} CPU adds updated the crash FDT in place (not crash-consistently): $(grep 'updating in place' "$art/console.log" | head -n 2 | tr -d '\r')"
+    echo "verified: all ${#cores[@]} CPU core adds switched FDT blocks crash-consistently; crashed on the last"
+  fi
   echo "ppc-smoke ($mode): ok (artifacts: $art)"
 fi

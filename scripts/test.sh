@@ -69,6 +69,10 @@ kp="$CRASHHP_CACHE/out/ppc64le/vmlinux-rust"
 if [ -f "$kp" ]; then
   stage "qemu ppc64le: kexec_file, DIMM + CPU core, crash on the new CPU" "$repo/scripts/ppc-smoke.sh" "$kp" file
   stage "qemu ppc64le: kexec_load --hotplug, DIMM + CPU core, crash on the new CPU" "$repo/scripts/ppc-smoke.sh" "$kp" load
+  # Every CPU add to a kexec_file image switches FDT blocks crash-consistently, not only the first:
+  # three cores one after another, crash on the last; no add may fall back to the in-place update.
+  stage "qemu ppc64le: kexec_file, three cores one after another, each add crash-consistent" \
+    "$repo/scripts/ppc-smoke.sh" "$kp" cores
   # Negative control: kexec_load without --hotplug; the checks must see that the dump lacks the DIMM.
   stage "qemu ppc64le: negative control, kexec_load without --hotplug (stale dump detected)" \
     "$repo/scripts/ppc-smoke.sh" "$kp" stale

@@ -140,8 +140,13 @@ impl Drop for ExactPages {
     }
 }
 
+/// The fadump reserved area, known to stay reserved (and mapped) while this exists: made at the
+/// start of a processing step, dropped at its end, before `fadump.c` may release the area. The
+/// bytes read from the area borrow it, so none outlives the step.
+struct Reserved(());
+
 /// The preserved crash info header, as bytes.
-fn header(conf: &bindings::fw_dump) -> Result<&'static [u8]> {
+fn header<'r>(conf: &bindings::fw_dump, _held: &'r Reserved) -> Result<&'r [u8]> {
     if conf.fadumphdr_addr == 0 {
         return Err(refuse("no crash info header"));
     }
@@ -160,7 +165,7 @@ fn header(conf: &bindings::fw_dump) -> Result<&'static [u8]> {
 }
 
 /// The firmware's register save area (CPU state data), as bytes.
-fn reg_save_area(conf: &bindings::fw_dump) -> Result<&'static [u8]> {
+fn reg_save_area<'r>(conf: &bindings::fw_dump, _held: &'r Reserved) -> Result<&'r [u8]> {
     let (va, len) = (conf.cpu_state_dest_vaddr, conf.cpu_state_data_size);
     if va == 0 || len == 0 {
         return Err(refuse("no register save area"));
@@ -201,7 +206,8 @@ fn memory_ranges() -> Result<KVec<MemRange>> {
 /// Checks the crash info header and builds the elfcorehdr, with an empty CPU notes `PT_NOTE`
 /// that [`crash_hotplug_fadump_cpu_notes`] fills; the buffer goes to `fw_dump.elfcorehdr_*`.
 fn build_elfcorehdr(conf: &mut bindings::fw_dump, area_size: u64) -> Result {
-    let info = CrashInfo::parse(header(conf)?, &ABI).map_err(refuse)?;
+    let held = Reserved(());
+    let info = CrashInfo::parse(header(conf, &held)?, &ABI).map_err(refuse)?;
     let mut boot = KVec::new();
     let n = (conf.boot_mem_regs_cnt as usize).min(conf.boot_mem_addr.len());
     for (&start, &size) in conf.boot_mem_addr.iter().zip(&conf.boot_mem_sz).take(n) {
@@ -297,8 +303,9 @@ fn build_elfcorehdr(conf: &mut bindings::fw_dump, area_size: u64) -> Result {
 /// Builds the CPU notes from the register save area and points the elfcorehdr at them; the
 /// buffer goes to `fw_dump.cpu_notes_buf_*`.
 fn build_cpu_notes(conf: &mut bindings::fw_dump) -> Result {
-    let info = CrashInfo::parse(header(conf)?, &ABI).map_err(refuse)?;
-    let area = RegSaveArea::parse(reg_save_area(conf)?).map_err(refuse)?;
+    let held = Reserved(());
+    let info = CrashInfo::parse(header(conf, &held)?, &ABI).map_err(refuse)?;
+    let area = RegSaveArea::parse(reg_save_area(conf, &held)?).map_err(refuse)?;
     let need = fd::cpu_notes_size(&info, &area).map_err(refuse)?;
     let mut notes = ExactPages::alloc(need)?;
     let s = fd::write_cpu_notes(notes.as_mut_slice(), &info, &area).map_err(refuse)?;

@@ -6,6 +6,8 @@
 
 use core::ptr::NonNull;
 
+#[cfg(CONFIG_PPC64)]
+use kernel::alloc::KVVec;
 use kernel::{
     bindings,
     prelude::*,
@@ -156,28 +158,33 @@ impl<'a> CrashImage<'a> {
         unsafe { bindings::crash_hotplug_image_hotplug_support(self.ptr.as_ptr()) }
     }
 
-    fn raw(&self) -> &bindings::kimage {
-        // SAFETY: `ptr` is a live image (type invariant); the fields read here are not changed
-        // by anyone else while the kexec lock is held.
-        unsafe { self.ptr.as_ref() }
-    }
-
     /// Segment `i`, if it exists.
+    ///
+    /// The image's fields are read by value through the raw pointer, never through a
+    /// `&kimage`: a panicking CPU may use the image while this context holds the kexec lock
+    /// (patch 0007), so no reference may claim it unchanged.
     pub(crate) fn segment(&self, i: usize) -> Option<SegmentInfo> {
-        let k = self.raw();
-        if i >= k.nr_segments {
+        let k = self.ptr.as_ptr();
+        // SAFETY: `k` is a live image (type invariant); `nr_segments` is written only by the
+        // load path, which the kexec lock excludes.
+        let nr = unsafe { (*k).nr_segments };
+        if i >= nr || i >= bindings::KEXEC_SEGMENT_MAX as usize {
             return None;
         }
-        k.segment.get(i).map(|s| SegmentInfo {
-            mem: s.mem as u64,
-            memsz: s.memsz,
+        // SAFETY: As above; `i` is within the `segment` array (checked against its length).
+        let (mem, memsz) = unsafe { ((*k).segment[i].mem, (*k).segment[i].memsz) };
+        Some(SegmentInfo {
+            mem: mem as u64,
+            memsz,
         })
     }
 
     /// The index of the elfcorehdr segment recorded at load time (kexec_file) or by an earlier
     /// event.
     pub(crate) fn elfcorehdr_index(&self) -> Option<usize> {
-        usize::try_from(self.raw().elfcorehdr_index).ok()
+        // SAFETY: `ptr` is a live image (type invariant); only the handler writes this field,
+        // under the kexec lock, which this context holds.
+        usize::try_from(unsafe { (*self.ptr.as_ptr()).elfcorehdr_index }).ok()
     }
 
     /// Records the index of the elfcorehdr segment.
@@ -188,12 +195,14 @@ impl<'a> CrashImage<'a> {
 
     /// Whether the kernel has updated the elfcorehdr of this image before.
     pub(crate) fn elfcorehdr_updated(&self) -> bool {
-        self.raw().elfcorehdr_updated
+        // SAFETY: As for `elfcorehdr_index`.
+        unsafe { (*self.ptr.as_ptr()).elfcorehdr_updated }
     }
 
     /// `hp_action`; see `HP_ACTION_STALE` in the handler.
     pub(crate) fn hp_action(&self) -> i32 {
-        self.raw().hp_action
+        // SAFETY: As for `elfcorehdr_index`.
+        unsafe { (*self.ptr.as_ptr()).hp_action }
     }
 
     /// Sets `hp_action`.
@@ -419,8 +428,12 @@ impl CpuNode {
 }
 
 #[cfg(CONFIG_PPC64)]
-impl NodeSource for CpuNode {
-    fn for_each_prop(&self, f: &mut dyn FnMut(&[u8], &[u8])) {
+impl CpuNode {
+    /// A copy of the node's properties, read once: the FDT editor walks its properties several
+    /// times (to size the node, to find new names, to write it), and a live property may change
+    /// in between.
+    pub(crate) fn props(&self) -> Result<NodeProps> {
+        let mut bytes = KVVec::new();
         // SAFETY: The node is valid (type invariant).
         let mut pp = unsafe { (*self.0.as_ptr()).properties };
         while let Some(p) = NonNull::new(pp) {
@@ -440,8 +453,40 @@ impl NodeSource for CpuNode {
                 // SAFETY: `value` points to `length` bytes owned by the property.
                 unsafe { core::slice::from_raw_parts(prop.value.cast::<u8>(), len) }
             };
-            f(name, value);
+            let (nl, vl) = (
+                u32::try_from(name.len()).map_err(|_| EINVAL)?,
+                u32::try_from(value.len()).map_err(|_| EINVAL)?,
+            );
+            bytes.extend_from_slice(&nl.to_ne_bytes(), GFP_KERNEL)?;
+            bytes.extend_from_slice(&vl.to_ne_bytes(), GFP_KERNEL)?;
+            bytes.extend_from_slice(name, GFP_KERNEL)?;
+            bytes.extend_from_slice(value, GFP_KERNEL)?;
             pp = prop.next;
+        }
+        Ok(NodeProps(bytes))
+    }
+}
+
+/// The properties of a device tree node, copied once: `(name length, value length)` as two
+/// native `u32`, then the name and the value, per property.
+#[cfg(CONFIG_PPC64)]
+pub(crate) struct NodeProps(KVVec<u8>);
+
+#[cfg(CONFIG_PPC64)]
+impl NodeSource for NodeProps {
+    fn for_each_prop(&self, f: &mut dyn FnMut(&[u8], &[u8])) {
+        let mut rest = &self.0[..];
+        while let Some((h, tail)) = rest.split_first_chunk::<8>() {
+            let nl = u32::from_ne_bytes([h[0], h[1], h[2], h[3]]) as usize;
+            let vl = u32::from_ne_bytes([h[4], h[5], h[6], h[7]]) as usize;
+            let Some((name, tail)) = tail.split_at_checked(nl) else {
+                return;
+            };
+            let Some((value, tail)) = tail.split_at_checked(vl) else {
+                return;
+            };
+            f(name, value);
+            rest = tail;
         }
     }
 }

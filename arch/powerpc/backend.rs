@@ -66,10 +66,12 @@ pub(crate) fn update_others(
         return Ok(());
     };
     let node = CpuNode::of_cpu(cpu).ok_or(Failure::NoCpuNode(cpu))?;
+    // Read the live node once; the editor walks the copy as often as it needs.
+    let props = node.props().map_err(Failure::Gather)?;
     let seg = find_fdt(image).ok_or(Failure::NoFdt)?;
     let mut fdt = Fdt::open(SegmentMem::new(image, seg)).map_err(Failure::Fdt)?;
     // The block switch keeps the FDT valid at every instant: a panic meanwhile may use the image.
-    match fdt.add_cpu_node(node.name(), &node) {
+    match fdt.add_cpu_node(node.name(), &props) {
         Ok(_) => {}
         Err(FdtError::Full { need, free }) => {
             // No room for the block switch (kexec-tools' crash FDTs): add the node in place, as
@@ -79,7 +81,7 @@ pub(crate) fn update_others(
                 "cpu{cpu}: crash FDT has {free} of {need} bytes for a crash-consistent update; \
                  updating in place under the kexec lock\n"
             );
-            lock.not_crash_consistent(|| fdt.add_cpu_node_in_place(node.name(), &node))
+            lock.not_crash_consistent(|| fdt.add_cpu_node_in_place(node.name(), &props))
                 .map_err(Failure::Fdt)?;
         }
         Err(e) => return Err(Failure::Fdt(e)),

@@ -78,6 +78,14 @@ pub enum FdtError {
         /// Largest free space found.
         free: usize,
     },
+    /// The node's properties changed between sizing the node and writing it (a source must give
+    /// the same properties every time); nothing visible was changed.
+    SourceChanged {
+        /// Bytes planned.
+        planned: usize,
+        /// Bytes the properties took when written.
+        written: usize,
+    },
 }
 
 impl fmt::Display for FdtError {
@@ -96,12 +104,19 @@ impl fmt::Display for FdtError {
                 f,
                 "FDT full: the new structure block needs {need} bytes, {free} free"
             ),
+            Self::SourceChanged { planned, written } => write!(
+                f,
+                "the CPU node changed while it was copied ({planned} bytes planned, {written} \
+                 written); nothing was switched"
+            ),
         }
     }
 }
 
-/// The properties of a node to add, as `(name, value)` pairs, given twice (once to size the
-/// node, once to write it) in the same order.
+/// The properties of a node to add, as `(name, value)` pairs, walked more than once (to size the
+/// node, to find new property names, to write it): every walk must give the same properties in
+/// the same order. A source that changes is detected before the switch
+/// ([`FdtError::SourceChanged`]); the kernel copies the live node once and walks the copy.
 pub trait NodeSource {
     /// Calls `f` with each property.
     fn for_each_prop(&self, f: &mut dyn FnMut(&[u8], &[u8]));
@@ -152,22 +167,26 @@ fn str_eq<S: Segment>(seg: &S, off: usize, s: &[u8]) -> bool {
 }
 
 /// Appends to the strings block of `l` (its bytes end at `at`, free space follows) every name of
-/// `props` it lacks, once each. Returns the bytes written.
+/// `props` it lacks, once each, never past `limit`. Returns the bytes the names take (more than
+/// `limit - at` if they did not fit; then the ones past it were not written).
 fn append_names<S: Segment>(
     seg: &mut S,
     l: &Layout,
     at: usize,
+    limit: usize,
     props: &(impl NodeSource + ?Sized),
 ) -> usize {
     let mut o = at;
     props.for_each_prop(&mut |n, _| {
         let grown = Layout {
-            size_strings: o - l.off_strings,
+            size_strings: o.min(limit) - l.off_strings,
             ..*l
         };
         if string_offset(&*seg, &grown, n).is_none() {
-            seg.write(o, n);
-            seg.write(o + n.len(), &[0]);
+            if o + n.len() < limit {
+                seg.write(o, n);
+                seg.write(o + n.len(), &[0]);
+            }
             o += n.len() + 1;
         }
     });
@@ -175,30 +194,37 @@ fn append_names<S: Segment>(
 }
 
 /// Writes node `name` with `props` at `at`, its names from the strings block of `l` (which has
-/// them all). Returns the end of the node.
+/// them all), never past `limit`. Returns the end of the node: past `limit` if the properties
+/// did not fit (then nothing at or after `limit` was written).
 fn write_node<S: Segment>(
     seg: &mut S,
     l: &Layout,
     at: usize,
+    limit: usize,
     name: &[u8],
     props: &(impl NodeSource + ?Sized),
 ) -> usize {
-    seg.write(at, &Be32::new(FDT_BEGIN_NODE).0);
-    seg.write(at + 4, name);
+    let put = |seg: &mut S, off: usize, data: &[u8]| {
+        if off.saturating_add(data.len()) <= limit {
+            seg.write(off, data);
+        }
+    };
+    put(seg, at, &Be32::new(FDT_BEGIN_NODE).0);
+    put(seg, at + 4, name);
     let pad = align4(name.len() + 1) - name.len();
-    seg.write(at + 4 + name.len(), &[0u8; 4][..pad]);
+    put(seg, at + 4 + name.len(), &[0u8; 4][..pad]);
     let mut o = at + 4 + align4(name.len() + 1);
     props.for_each_prop(&mut |n, v| {
         let nameoff = string_offset(&*seg, l, n).unwrap_or(0);
-        seg.write(o, &Be32::new(FDT_PROP).0);
-        seg.write(o + 4, &Be32::new(v.len() as u32).0);
-        seg.write(o + 8, &Be32::new(nameoff as u32).0);
-        seg.write(o + 12, v);
+        put(seg, o, &Be32::new(FDT_PROP).0);
+        put(seg, o + 4, &Be32::new(v.len() as u32).0);
+        put(seg, o + 8, &Be32::new(nameoff as u32).0);
+        put(seg, o + 12, v);
         let pad = align4(v.len()) - v.len();
-        seg.write(o + 12 + v.len(), &[0u8; 4][..pad]);
+        put(seg, o + 12 + v.len(), &[0u8; 4][..pad]);
         o += 12 + align4(v.len());
     });
-    seg.write(o, &Be32::new(FDT_END_NODE).0);
+    put(seg, o, &Be32::new(FDT_END_NODE).0);
     o + 4
 }
 
@@ -449,6 +475,34 @@ impl<S: Segment> Fdt<S> {
         Err(best)
     }
 
+    /// Where a new structure block of `need` bytes goes in the reserve that follows the fixed
+    /// blocks (memory reservation map, strings, and `also`, a strings copy being written): split
+    /// in two areas used alternately, the one the live structure block is not in. Each area holds
+    /// a whole structure block with every node the reserve was sized for (patch 0006 reserves two
+    /// such copies and the room for the nodes), so every add can switch blocks, not only the
+    /// first. `None` if the reserve is too small or another block is in the way.
+    fn area_for(&self, need: usize, also: (usize, usize)) -> Option<usize> {
+        let l = &self.l;
+        let fixed_end = l.rsvmap_end.max(l.off_strings + l.size_strings).max(also.1);
+        let first = fixed_end.checked_add(7)? & !7;
+        let half = (l.totalsize.checked_sub(first)? / 2) & !7;
+        let second = first + half;
+        let at = if (first..second).contains(&l.off_struct) {
+            second
+        } else {
+            first
+        };
+        let end = at.checked_add(need)?;
+        let overlaps = |(s, e): (usize, usize)| s < end && at < e;
+        let clear = need <= half
+            && !overlaps((l.off_struct, l.off_struct + l.size_struct))
+            && !overlaps((l.off_strings, l.off_strings + l.size_strings))
+            && !overlaps(also)
+            // The first switching store grows the size of the block still in use.
+            && l.off_struct + need <= l.totalsize;
+        clear.then_some(at)
+    }
+
     /// Copies `len` bytes from `from` to `to` through a small buffer (the ranges do not overlap).
     fn copy(&mut self, from: usize, to: usize, len: usize) {
         let mut buf = [0u8; 256];
@@ -507,12 +561,15 @@ impl<S: Segment> Fdt<S> {
         };
         let also = strings_at.map_or((0, 0), |a| (a, a + strings_size));
         let (old_off, total) = (self.l.off_struct, self.l.totalsize);
-        let at = self
-            .free_space(new_size, also, |_| old_off + new_size <= total)
-            .map_err(|free| FdtError::Full {
-                need: new_size + strings_at.map_or(0, |_| strings_size),
-                free,
-            })?;
+        let at = match self.area_for(new_size, also) {
+            Some(at) => at,
+            None => self
+                .free_space(new_size, also, |_| old_off + new_size <= total)
+                .map_err(|free| FdtError::Full {
+                    need: new_size + strings_at.map_or(0, |_| strings_size),
+                    free,
+                })?,
+        };
         if let Some(sat) = strings_at {
             // 1. The strings block with the missing names appended, then the switch: the offset
             //    first (the copy starts with the old block), then the size.
@@ -521,7 +578,15 @@ impl<S: Segment> Fdt<S> {
                 off_strings: sat,
                 ..self.l
             };
-            append_names(&mut self.seg, &copy, sat + self.l.size_strings, props);
+            let from = sat + self.l.size_strings;
+            let added = append_names(&mut self.seg, &copy, from, sat + strings_size, props);
+            if added != new_names {
+                // Only the copy was written; nothing references it.
+                return Err(FdtError::SourceChanged {
+                    planned: new_names,
+                    written: added,
+                });
+            }
             self.seg.commit(H_OFF_STRINGS, &Be32::new(sat as u32).0);
             self.seg
                 .commit(H_SIZE_STRINGS, &Be32::new(strings_size as u32).0);
@@ -533,7 +598,15 @@ impl<S: Segment> Fdt<S> {
         let head = cpus.end - self.l.off_struct;
         self.copy(self.l.off_struct, at, head);
         let l = self.l;
-        let end = write_node(&mut self.seg, &l, at + head, name, props);
+        let end = write_node(&mut self.seg, &l, at + head, at + head + node, name, props);
+        if end - (at + head) != node {
+            // Nothing references the new block yet: the FDT is as it was (with, at most, a
+            // strings block that has more names).
+            return Err(FdtError::SourceChanged {
+                planned: node,
+                written: end - (at + head),
+            });
+        }
         self.copy(cpus.end, end, self.l.size_struct - head);
         // 3. Grow the size (the old block ends with FDT_END inside it), then switch blocks.
         self.seg
@@ -588,9 +661,24 @@ impl<S: Segment> Fdt<S> {
             nl.off_strings += node;
         }
         // 2. The missing names after the strings block, then the node.
-        let added = append_names(&mut self.seg, &nl, nl.off_strings + nl.size_strings, props);
+        let from = nl.off_strings + nl.size_strings;
+        let added = append_names(&mut self.seg, &nl, from, from + new_names, props);
+        if added != new_names {
+            return Err(FdtError::SourceChanged {
+                planned: new_names,
+                written: added,
+            });
+        }
         nl.size_strings += added;
-        write_node(&mut self.seg, &nl, cpus.end, name, props);
+        let end = write_node(&mut self.seg, &nl, cpus.end, cpus.end + node, name, props);
+        if end - cpus.end != node {
+            // The moved bytes are not referenced consistently any more; the caller reports the
+            // image stale (a crash kexec is held off by the kexec lock meanwhile).
+            return Err(FdtError::SourceChanged {
+                planned: node,
+                written: end - cpus.end,
+            });
+        }
         // 3. The header.
         self.seg
             .commit(H_OFF_STRINGS, &Be32::new(nl.off_strings as u32).0);

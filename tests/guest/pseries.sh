@@ -13,7 +13,12 @@ wait_hotplug() {
   while [ "$i" -lt 600 ]; do
     b=$(ls -d /sys/devices/system/memory/memory* | wc -l)
     c=$(cat /sys/devices/system/cpu/online)
-    [ "$b" -gt "$blocks0" ] && [ "$c" != 0 ] && break
+    # With /want-cpus, that many CPUs must be online (cores are hot-added one after another).
+    if [ -e /want-cpus ]; then
+      [ "$b" -gt "$blocks0" ] && [ "$(grep -c ^processor /proc/cpuinfo)" -ge "$(cat /want-cpus)" ] && break
+    else
+      [ "$b" -gt "$blocks0" ] && [ "$c" != 0 ] && break
+    fi
     sleep 0.5; i=$((i + 1))
   done
   sleep 3

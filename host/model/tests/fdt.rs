@@ -387,3 +387,89 @@ fn real_pseries_crash_fdt() {
     };
     assert_eq!(outside(&a), outside(&b));
 }
+
+/// Bytes one CPU node of `cpu_props` takes in the structure block.
+fn node_bytes() -> usize {
+    let b = pseries(2, 64 * 1024);
+    let (r, rec) = add(b.clone(), 0x10);
+    assert_eq!(r, Ok(true));
+    be(&rec.buf, 0x24) - be(&b, 0x24)
+}
+
+/// With the room patch 0006 reserves for kexec_file crash FDTs (the room for the new nodes `E`,
+/// plus two areas of `2 S + E` each, S the boot FDT's structure block), every CPU add up to that
+/// count switches blocks, crash-consistently: not only the first (issue 11, finding 7). With the
+/// room it reserved before (`E + S + E`), add 7 of 8 fell back.
+#[test]
+fn every_add_switches_blocks_with_the_reserve_of_patch_0006() {
+    const NEW: usize = 8;
+    let probe = pseries(2, 0);
+    let s = be(&probe, 0x24);
+    let e = NEW * node_bytes();
+    let mut b = pseries(2, e + 2 * (2 * s + e));
+    for k in 0..NEW {
+        let before = cpus(&b);
+        let reg = 0x10 + 8 * k as u32;
+        let (r, rec) = add(b, reg);
+        assert_eq!(
+            r,
+            Ok(true),
+            "add {} of {NEW} (reg {reg:#x}) could not switch blocks",
+            k + 1
+        );
+        let after = cpus(&rec.buf);
+        assert_eq!(after.len(), before.len() + 1);
+        for st in &rec.states {
+            let c = cpus(st);
+            assert!(
+                c == before || c == after,
+                "add {}: a state lists neither",
+                k + 1
+            );
+        }
+        b = rec.buf;
+    }
+}
+
+/// Gives one more property on every walk after the first: a live node that changed while the
+/// editor copied it.
+struct Growing {
+    props: Vec<(&'static str, Vec<u8>)>,
+    walks: std::cell::Cell<usize>,
+}
+
+impl crash_hotplug_model::fdt::NodeSource for Growing {
+    fn for_each_prop(&self, f: &mut dyn FnMut(&[u8], &[u8])) {
+        let w = self.walks.get();
+        self.walks.set(w + 1);
+        for (n, v) in &self.props {
+            f(n.as_bytes(), v);
+        }
+        if w > 0 {
+            f(b"reg", &[0u8; 64]);
+        }
+    }
+}
+
+/// A node source that changes between sizing and writing is refused before the switch: the FDT
+/// stays valid and lists the old CPUs at every store (issue 11, finding 6).
+#[test]
+fn a_node_that_changes_while_copied_is_refused() {
+    let b = pseries(2, 16 * 1024);
+    let before = cpus(&b);
+    let src = Growing {
+        props: cpu_props(0x10),
+        walks: std::cell::Cell::new(0),
+    };
+    let mut f = Fdt::open(Recorder::new(b)).expect("valid FDT");
+    let r = f.add_cpu_node(b"PowerPC,POWER9@10", &src);
+    let rec = f.into_segment();
+    assert!(
+        matches!(r, Err(FdtError::SourceChanged { .. })),
+        "got {r:?} for a source that changed"
+    );
+    assert_eq!(cpus(&rec.buf), before, "the FDT must list the old CPUs");
+    for st in &rec.states {
+        assert_eq!(cpus(st), before, "every state must list the old CPUs");
+    }
+}
