@@ -39,6 +39,12 @@ module! {
     authors: ["crash_hotplug developers"],
     description: "Keeps the kdump crash image current across CPU and memory hotplug",
     license: "GPL",
+    params: {
+        inject_init_failure: bool {
+            default: false,
+            description: "Fault injection: fail the CPU hotplug state registration at boot",
+        },
+    },
 }
 
 /// The subsystem's state that lives as long as the kernel: its debugfs entries.
@@ -61,6 +67,10 @@ impl kernel::Module for CrashHotplug {
         // a failure here leaves the files reading 0, and udev reloading kdump on every event.
         #[cfg(CONFIG_MEMORY_HOTPLUG)]
         sys::register_memory_notifier()?;
+        if module_parameters::inject_init_failure.value() {
+            pr_err!("fault injection: CPU hotplug state not registered; crash_hotplug reads 0\n");
+            return Err(EAGAIN);
+        }
         #[cfg(CONFIG_HOTPLUG_CPU)]
         {
             let state = sys::register_cpuhp_state()?;

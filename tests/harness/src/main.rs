@@ -88,6 +88,9 @@ enum Cmd {
         /// Crash while the handler is paused in the middle of an elfcorehdr edit.
         #[arg(long)]
         crash_in_edit: bool,
+        /// Boot with the CPU hotplug state registration failing (fault injection).
+        #[arg(long)]
+        inject_init_failure: bool,
         /// Where the handler pauses (debugfs `edit_delay_point`: locked, index, notes, store,
         /// unmap); the kernel's default (store) if not given.
         #[arg(long)]
@@ -357,6 +360,7 @@ fn main() -> ExitCode {
             full_header,
             crash_in_edit,
             edit_point,
+            inject_init_failure,
             udevadm,
             udev_rules,
             no_crash,
@@ -375,6 +379,7 @@ fn main() -> ExitCode {
                 full_header,
                 crash_in_edit,
                 edit_point,
+                inject_init_failure,
                 udev: udevadm.map(|u| (u, udev_rules)),
                 crash: !no_crash,
                 ..Scenario::new(&name, &kernel, &kexec, &pattern_tool, &out)
@@ -539,6 +544,17 @@ fn main() -> ExitCode {
                     Expect::Pass,
                 ));
             }
+            // A registration that fails at boot leaves crash_hotplug reading 0 (issue 11,
+            // finding 9: it read 1 with no CPU handler).
+            runs.push((
+                Scenario {
+                    inject_init_failure: true,
+                    check_events: false,
+                    crash: false,
+                    ..rust("rust-registration-failure-reads-0")
+                },
+                Expect::Pass,
+            ));
             for i in 1..=storms {
                 runs.push((
                     Scenario {

@@ -87,6 +87,10 @@ pub struct Scenario {
     pub crash_in_edit: bool,
     /// Where that pause is (debugfs `edit_delay_point`), if not the kernel's default (`store`).
     pub edit_point: Option<String>,
+    /// Boot with `crash_hotplug.inject_init_failure=1` (the CPU hotplug state is not registered):
+    /// `crash_hotplug` must read 0 after the load and after memory hotplug, as no handler keeps
+    /// the image current.
+    pub inject_init_failure: bool,
     /// Limit the header (debugfs `max_slots`) to 3 more program headers than it has at load, so
     /// that the DIMM's later blocks are refused: errors, `crash_hotplug` 0, reload, then 1.
     pub full_header: bool,
@@ -113,6 +117,7 @@ impl Scenario {
             full_header: false,
             crash_in_edit: false,
             edit_point: None,
+            inject_init_failure: false,
         }
     }
 }
@@ -256,7 +261,14 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         kernel: s.kernel.clone(),
         initrd: images.first.clone(),
         // Hot-added memory goes to ZONE_MOVABLE, so that it can be offlined again.
-        append: "console=ttyS0 crashkernel=256M memhp_default_state=online_movable panic=-1".into(),
+        append: format!(
+            "console=ttyS0 crashkernel=256M memhp_default_state=online_movable panic=-1{}",
+            if s.inject_init_failure {
+                " crash_hotplug.inject_init_failure=1"
+            } else {
+                ""
+            }
+        ),
         workdir: s.workdir.clone(),
         slots: VmConfig::SLOTS,
     })?;
@@ -301,7 +313,11 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         "cat /sys/devices/system/cpu/crash_hotplug /sys/devices/system/memory/crash_hotplug",
         CMD_TIMEOUT,
     )?;
-    let want = s.load.crash_hotplug();
+    let want = if s.inject_init_failure {
+        "0"
+    } else {
+        s.load.crash_hotplug()
+    };
     if hp.split_whitespace().collect::<Vec<_>>() != [want, want] {
         return Err(Error::Unexpected(format!(
             "crash_hotplug (cpu, memory) reads {:?} after kexec {flags}, expected {want}",
@@ -368,6 +384,26 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
             blocks: (b0, b1),
             pattern: None,
         });
+    }
+
+    if s.inject_init_failure {
+        r.phase("no handler");
+        let hp = read_crash_hotplug(r.vm()?)?;
+        let log = r.vm()?.sh(
+            "dmesg | grep 'fault injection: CPU hotplug state'",
+            CMD_TIMEOUT,
+        )?;
+        if hp != ["0", "0"] || log.trim().is_empty() {
+            return Err(Error::Unexpected(format!(
+                "with the CPU hotplug state not registered, crash_hotplug (cpu, memory) reads {hp:?} \
+                 after a DIMM hot-add (want 0 0); kernel log: {:?}",
+                log.trim()
+            )));
+        }
+        r.ok(format!(
+            "registration failed at boot ({}): crash_hotplug reads 0 0 after the load and a DIMM hot-add",
+            log.trim()
+        ));
     }
 
     if s.full_header {
