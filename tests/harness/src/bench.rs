@@ -178,25 +178,56 @@ pub fn measure(
         "cat /sys/kernel/debug/crash_hotplug/stats 2>/dev/null; true",
         T,
     )?;
+    let errors_before = handler_errors(&mut vm)?;
     let loaded = timed(&mut vm, &cmd)?;
     let after = vm.sh(
         "cat /sys/kernel/debug/crash_hotplug/stats 2>/dev/null; true",
         T,
     )?;
-    let get = |t: &str, k: &str| dump::stat(t, k).map(|v| v as f64);
-    if let (Some(n0), Some(n1), Some(t0), Some(t1), Some(ram)) = (
-        get(&before, "applied"),
-        get(&after, "applied"),
-        get(&before, "total_edit_ns"),
-        get(&after, "total_edit_ns"),
+    let errors = handler_errors(&mut vm)? - errors_before;
+    // The work timed must have been done: every event applied, none failed or deferred (the
+    // Rust handler's counters), no update error in the log (both handlers; the C one has no
+    // counters and logs its failures).
+    if errors != 0 {
+        return Err(Error::Unexpected(format!(
+            "[bench {label}] {errors} crash hotplug errors in the kernel log while timing"
+        )));
+    }
+    let get = |t: &str, k: &str| dump::stat(t, k);
+    let delta = |k: &str| Some(get(&after, k)? - get(&before, k)?);
+    let applied = match (delta("applied"), delta("failed"), delta("deferred")) {
+        (Some(n), Some(0), Some(0)) if n == loaded.events => {
+            format!("{n} of {n} applied (debugfs)")
+        }
+        (Some(n), f, d) => {
+            return Err(Error::Unexpected(format!(
+                "[bench {label}] {} events timed but {n} applied, {f:?} failed, {d:?} deferred",
+                loaded.events
+            )))
+        }
+        (None, ..) if after.trim().is_empty() => {
+            format!(
+                "{} events, no update error logged (no counters)",
+                loaded.events
+            )
+        }
+        (None, ..) => {
+            return Err(Error::Unexpected(format!(
+                "[bench {label}] unreadable handler counters: {after:?}"
+            )))
+        }
+    };
+    println!("    [bench {label}] {applied}");
+    if let (Some(n), Some(t), Some(ram)) = (
+        delta("applied"),
+        delta("total_edit_ns"),
         get(&after, "ram_loads"),
     ) {
-        if n1 > n0 {
+        if n > 0 {
             println!(
-                "    [bench {label}] in-kernel edit time (debugfs): mean {:.0} ns over {} events, \
+                "    [bench {label}] in-kernel edit time (debugfs): mean {:.0} ns over {n} events, \
                  {ram} RAM PT_LOADs listed",
-                (t1 - t0) / (n1 - n0),
-                n1 - n0
+                t as f64 / n as f64
             );
         }
     }
@@ -205,6 +236,18 @@ pub fn measure(
     let unloaded = timed(&mut vm, &cmd)?;
     vm.quit();
     Ok((loaded, unloaded))
+}
+
+/// Lines in the kernel log that report a crash hotplug update that failed (the C handler's and the
+/// Rust handler's messages).
+fn handler_errors(vm: &mut Vm) -> Result<u64> {
+    let n = vm.sh(
+        "dmesg | grep -cE 'kdump image may be inaccurate|unable to locate elfcorehdr|crash hp:|kdump image NOT updated' ; true",
+        T,
+    )?;
+    n.trim()
+        .parse()
+        .map_err(|_| Error::Unexpected(format!("counting handler errors: {n:?}")))
 }
 
 /// `memmap=` holes: one byte reserved at every MiB from 128 MiB, `holes` of them (empty for 0).
