@@ -10,10 +10,12 @@
 //! A panic may read the segment at any instant. Every edit here is a sequence of *payload*
 //! writes, which only touch bytes no reader looks at (program headers at or past `e_phnum`, or
 //! whose `p_type` is `PT_NULL`), and *commits*, each one aligned store of 2 or 4 bytes
-//! (`e_phnum`, or a `p_type`) that [`Segment::commit`] orders after the writes before it. Between
-//! any two stores the segment is a valid core header whose RAM `PT_LOAD`s cover exactly the old
-//! set of addresses or exactly the new one (a range may transiently be listed twice, which
-//! changes no byte of the dump), and whose notes never change.
+//! (`e_phnum`, or a `p_type`) that [`Segment::commit`] orders after every write before it and
+//! before every write after it. The writes between two commits may become visible in any order
+//! and any subset, down to single bytes; in every such state the segment is a valid core header
+//! whose RAM `PT_LOAD`s cover exactly the old set of addresses or exactly the new one (a range
+//! may transiently be listed twice, which changes no byte of the dump), and whose notes never
+//! change.
 //!
 //! - Adding a range fills a free slot (a `PT_NULL` tombstone, or the first slot past `e_phnum`)
 //!   and publishes it with the last store.
@@ -75,7 +77,16 @@ const P_ALIGN: usize = 48;
 
 /// Where the bytes of an elfcorehdr live, and how they are stored.
 ///
-/// The kernel implementation maps the loaded segment; the host tests record every store.
+/// The kernel implementation maps the loaded segment; the host tests journal every store and
+/// check every state a reader on another CPU could see.
+///
+/// # Ordering
+///
+/// A [`commit`](Self::commit) is ordered after every earlier write and commit, and before every
+/// later write and commit: a reader that sees a commit sees everything stored before it, and a
+/// reader that sees anything stored after a commit sees the commit. Plain
+/// [`write`](Self::write)s between two commits are not ordered among themselves: they may become
+/// visible in any order and any subset, a write's bytes separately.
 pub trait Segment {
     /// Size of the segment in bytes.
     fn len(&self) -> usize;
@@ -85,10 +96,12 @@ pub trait Segment {
     }
     /// Copies `buf.len()` bytes at `off` into `buf` (zeros past the end).
     fn read(&self, off: usize, buf: &mut [u8]);
-    /// Writes `data` at `off`, in bytes no reader of the header looks at yet.
+    /// Writes `data` at `off`, in bytes no reader of the header looks at yet. Not ordered
+    /// against the other writes since the last commit; may be seen torn.
     fn write(&mut self, off: usize, data: &[u8]);
     /// Makes a change visible: one naturally aligned store of `data` (2, 4 or 8 bytes) at `off`,
-    /// ordered after every earlier write and commit.
+    /// seen whole or not at all, ordered after every earlier write and commit and before every
+    /// later one (a write barrier on each side).
     fn commit(&mut self, off: usize, data: &[u8]);
 }
 
