@@ -437,20 +437,28 @@ pub fn build(buf: &mut [u8], spec: &HeaderSpec<'_>) -> Result<usize, TooSmall> {
 
 /// Builds a core header with `n` program headers, header `i` being `phdr(i)`, at the start of
 /// `buf`, and zeroes the rest of `buf`. Returns the size of the header.
-pub(crate) fn build_with(
+pub fn build_with(
     buf: &mut [u8],
     machine: u16,
     flags: u32,
     n: usize,
     phdr: impl Fn(usize) -> Option<Phdr>,
 ) -> Result<usize, TooSmall> {
-    let need = EHDR_SIZE + n * PHDR_SIZE;
-    if n > MAX_PHNUM || need > buf.len() {
-        return Err(TooSmall {
-            need,
-            have: buf.len(),
-        });
+    // The count is checked before any arithmetic on it; `need` saturates for a count too large
+    // to size (only reported).
+    let need = n
+        .checked_mul(PHDR_SIZE)
+        .and_then(|t| t.checked_add(EHDR_SIZE));
+    let too_small = TooSmall {
+        need: need.unwrap_or(usize::MAX),
+        have: buf.len(),
+    };
+    if n > MAX_PHNUM {
+        return Err(too_small);
     }
+    let Some(need) = need.filter(|&need| need <= buf.len()) else {
+        return Err(too_small);
+    };
     buf.fill(0);
     buf[..EHDR_SIZE].copy_from_slice(&ehdr(machine, flags, EHDR_SIZE as u64, n as u16));
     for i in 0..n {

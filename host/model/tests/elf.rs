@@ -693,3 +693,42 @@ fn index_stays_exact_over_thousands_of_edits() {
     );
     assert_eq!(view(&buf), view(&rebuilt));
 }
+
+/// More program headers than `e_phnum` can count (issue 11, finding 9): refused before any
+/// arithmetic on the count, however large, and before any write.
+#[test]
+fn too_many_program_headers_are_refused_without_overflow() {
+    use crash_hotplug_model::{
+        elf::{build_with, EHDR_SIZE, MAX_PHNUM, PHDR_SIZE},
+        TooSmall,
+    };
+    let mut buf = vec![0xa5u8; EHDR_SIZE + 8 * PHDR_SIZE];
+    let have = buf.len();
+    for (n, need) in [
+        (MAX_PHNUM + 1, EHDR_SIZE + (MAX_PHNUM + 1) * PHDR_SIZE),
+        (usize::MAX / PHDR_SIZE, usize::MAX),
+        (usize::MAX / PHDR_SIZE + 1, usize::MAX),
+        (usize::MAX, usize::MAX),
+    ] {
+        let r = build_with(&mut buf, 62, 0, n, |_| None);
+        assert_eq!(r, Err(TooSmall { need, have }), "{n} program headers");
+        assert!(buf.iter().all(|&b| b == 0xa5), "{n}: nothing written");
+    }
+    // The same through a spec: one more RAM range than e_phnum can count.
+    let ram: Vec<MemRange> = (0..MAX_PHNUM as u64)
+        .map(|i| MemRange {
+            start: i * 0x2000,
+            end: i * 0x2000 + 0xfff,
+        })
+        .collect();
+    let mut big = vec![0u8; EHDR_SIZE + (MAX_PHNUM + 8) * PHDR_SIZE];
+    let s = spec(&ram);
+    assert!(s.phnum() > MAX_PHNUM);
+    assert_eq!(
+        build(&mut big, &s),
+        Err(TooSmall {
+            need: EHDR_SIZE + s.phnum() * PHDR_SIZE,
+            have: big.len()
+        })
+    );
+}
