@@ -36,7 +36,8 @@ use core::{fmt, ops::DerefMut};
 use crate::model::{
     index::{
         Index,
-        Node, //
+        Node,
+        Overlap, //
     },
     Event, MemRange,
 };
@@ -185,7 +186,13 @@ impl fmt::Display for HeaderError {
     }
 }
 
-/// Why an edit was refused. The segment is unchanged.
+/// Why an edit failed.
+///
+/// [`Full`](Self::Full) refuses the edit before its first store: the segment is unchanged. The
+/// others are found during the edit: the segment was a valid header at every instant, but it may
+/// lack part of the change, and the index no longer matches it and is invalidated (the next
+/// [`open`](Elfcorehdr::open) rebuilds it from the segment). The caller must treat the image as
+/// not updated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EditError {
     /// Not enough free program header slots.
@@ -196,6 +203,19 @@ pub enum EditError {
         free: usize,
         /// Total slots the segment can hold.
         capacity: usize,
+    },
+    /// The index does not describe the segment (it drifted from it, or the segment changed
+    /// behind it): listing a RAM range found a listed range that overlaps it.
+    IndexDrift {
+        /// The range being listed.
+        range: MemRange,
+        /// A listed range that overlaps it.
+        listed: MemRange,
+    },
+    /// A program header slot just written does not read back as the RAM `PT_LOAD` written.
+    ReadBack {
+        /// The slot.
+        slot: usize,
     },
 }
 
@@ -209,6 +229,16 @@ impl fmt::Display for EditError {
             } => write!(
                 f,
                 "elfcorehdr full: edit needs {need} program header slots, {free} free of {capacity}"
+            ),
+            Self::IndexDrift { range, listed } => write!(
+                f,
+                "elfcorehdr index out of step with the segment: RAM range {:#x}-{:#x} overlaps \
+                 listed {:#x}-{:#x}",
+                range.start, range.end, listed.start, listed.end
+            ),
+            Self::ReadBack { slot } => write!(
+                f,
+                "elfcorehdr program header {slot} does not read back as the PT_LOAD just written"
             ),
         }
     }
@@ -587,7 +617,10 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
             index,
         };
         if !hdr.index.is_synced(phnum) {
-            hdr.reindex()?;
+            hdr.reindex().map_err(|o| HeaderError::Overlap {
+                range: o.range,
+                listed: o.listed,
+            })?;
         }
         Ok(hdr)
     }
@@ -609,8 +642,9 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
         self.capacity = self.capacity.min(max.max(self.phnum));
     }
 
-    /// Rebuilds the index from the segment.
-    fn reindex(&mut self) -> Result<(), HeaderError> {
+    /// Rebuilds the index from the segment. On an overlap the index is left empty and not
+    /// synced.
+    fn reindex(&mut self) -> Result<(), Overlap> {
         self.index.clear();
         for i in 0..self.phnum {
             let p = self.phdr(i);
@@ -621,13 +655,9 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
                 PT_NULL => self.index.push_free(x),
                 _ => {
                     if let Some(r) = p.range().filter(|_| p.is_ram(self.page_offset)) {
-                        self.index.insert_ram(x, r).map_err(|o| {
-                            self.index.clear();
-                            HeaderError::Overlap {
-                                range: o.range,
-                                listed: o.listed,
-                            }
-                        })?;
+                        self.index
+                            .insert_ram(x, r)
+                            .inspect_err(|_| self.index.clear())?;
                     }
                 }
             }
@@ -805,10 +835,17 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
         }
     }
 
-    /// Lists RAM range `r`, just published in slot `i`, in the index.
-    fn index_ram(&mut self, i: usize, r: MemRange) {
-        // The caller only lists parts of gaps or of ranges it unlisted: no overlap is possible.
-        let _ = self.index.insert_ram(i as u16, r);
+    /// Lists RAM range `r`, just published in slot `i`, in the index. The callers only list parts
+    /// of gaps or of ranges they unlisted, so an overlap means that the index does not describe
+    /// the segment: the edit fails and the index is invalidated.
+    fn index_ram(&mut self, i: usize, r: MemRange) -> Result<(), EditError> {
+        self.index.insert_ram(i as u16, r).map_err(|o| {
+            self.index.invalidate();
+            EditError::IndexDrift {
+                range: o.range,
+                listed: o.listed,
+            }
+        })
     }
 
     /// Adds RAM range `r`. Parts already covered by a RAM `PT_LOAD` are not added again, so
@@ -832,7 +869,7 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
             if let Some(g) = self.next_gap(r.start, r.end) {
                 let slot = self.take_slot();
                 self.publish(slot, &Phdr::ram(g, self.page_offset));
-                self.index_ram(slot, g);
+                self.index_ram(slot, g)?;
             }
             return Ok(1);
         }
@@ -847,9 +884,12 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
         });
         self.set_phnum(k);
         for i in base..k {
-            if let Some(g) = self.phdr(i).range() {
-                self.index_ram(i, g);
-            }
+            let p = self.phdr(i);
+            let Some(g) = p.range().filter(|_| p.is_ram(self.page_offset)) else {
+                self.index.invalidate();
+                return Err(EditError::ReadBack { slot: i });
+            };
+            self.index_ram(i, g)?;
         }
         Ok(pieces)
     }
@@ -903,8 +943,12 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
             self.publish_as(j, &note);
         }
         // The table was rearranged by slot: rebuild the index from it. The set of RAM ranges
-        // did not change, so this cannot find an overlap the open did not.
-        let _ = self.reindex();
+        // did not change, so this finds an overlap only if the open did not scan the table (the
+        // index was kept) and the index did not describe it.
+        self.reindex().map_err(|o| EditError::IndexDrift {
+            range: o.range,
+            listed: o.listed,
+        })?;
         Ok(need)
     }
 
@@ -1001,7 +1045,7 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
             self.index.push_free(i);
         }
         for (slot, piece) in published.into_iter().flatten() {
-            self.index_ram(slot, piece);
+            self.index_ram(slot, piece)?;
         }
         self.trim();
         Ok(m)

@@ -9,7 +9,7 @@ mod order;
 use order::{check_every_state, Barriers, Explore, Journal};
 
 use crash_hotplug_model::{
-    build, slots, EditError, Elfcorehdr, HeaderSpec, Index, KernelText, MemRange, Node,
+    build, slots, EditError, Elfcorehdr, HeaderError, HeaderSpec, Index, KernelText, MemRange, Node,
 };
 use goblin::{
     container::{Container, Ctx},
@@ -305,6 +305,7 @@ fn apply_checked(
             prop_assert!(need > free && capacity > 0);
             return Ok((rec.buf, None));
         }
+        Err(e) => return Err(TestCaseError::fail(format!("{op:?}: {e}"))),
         Ok(n) => n,
     };
     let after = View {
@@ -731,4 +732,89 @@ fn too_many_program_headers_are_refused_without_overflow() {
             have: big.len()
         })
     );
+}
+
+/// A segment whose plain writes are lost (commits land): its bytes past `e_phnum` keep whatever
+/// they held, as when memory changes behind the editor.
+struct LosesWrites(Vec<u8>);
+
+impl crash_hotplug_model::Segment for LosesWrites {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn read(&self, off: usize, buf: &mut [u8]) {
+        buf.copy_from_slice(&self.0[off..off + buf.len()]);
+    }
+    fn write(&mut self, _off: usize, _data: &[u8]) {}
+    fn commit(&mut self, off: usize, data: &[u8]) {
+        self.0[off..off + data.len()].copy_from_slice(data);
+    }
+}
+
+/// An index that does not describe the segment makes the edit fail, and the next open rebuild it
+/// (issue 11, finding 9: `let _ =` discarded the overlap, and the edit reported success).
+#[test]
+fn an_index_out_of_step_with_the_segment_fails_the_edit() {
+    let r = |s: u64, e: u64| MemRange {
+        start: s * UNIT,
+        end: (e + 1) * UNIT - 1,
+    };
+    // 1. adopt_notes rebuilds the index from the table: the segment was replaced behind the
+    //    index (same e_phnum) by one whose RAM entries overlap.
+    let a = user_header(&[r(10, 19), r(40, 49)], 2, true);
+    let mut ix = index_for(a.len());
+    drop(recorded(a, &mut ix));
+    let b = user_header(&[r(10, 19), r(15, 49)], 2, true);
+    let mut h = Elfcorehdr::open(Journal::new(b), PAGE_OFFSET, &mut ix).expect("index kept");
+    let res = h.adopt_notes(&CPU_NOTES, 0x150);
+    let after = h.remove_ram(r(40, 49));
+    let e = res.expect_err(&format!(
+        "adopt_notes over an overlapping table; then remove_ram returned {after:?}"
+    ));
+    println!("adopt_notes: {e}");
+    assert_eq!(
+        e,
+        EditError::IndexDrift {
+            range: r(10, 19),
+            listed: r(15, 49)
+        }
+    );
+    assert!(!h.index_matches());
+    let b = h.into_segment().buf;
+    // The next open scans the table again, and refuses it.
+    assert_eq!(
+        Elfcorehdr::open(&mut b.clone()[..], PAGE_OFFSET, &mut ix).err(),
+        Some(HeaderError::Overlap {
+            range: r(10, 19),
+            listed: r(15, 49)
+        })
+    );
+    // 2. The pieces of an add are read back from the segment to be listed: the segment lost
+    //    them, and past e_phnum it holds a stale copy of a listed entry.
+    let mut buf = built(&[r(10, 19)], 16);
+    let phnum = CPU_NOTES.len() + 3;
+    let listed = buf[64 + (phnum - 1) * 56..64 + phnum * 56].to_vec();
+    buf[64 + phnum * 56..64 + (phnum + 1) * 56].copy_from_slice(&listed);
+    let mut ix = index_for(buf.len());
+    let mut h = Elfcorehdr::open(LosesWrites(buf), PAGE_OFFSET, &mut ix).expect("valid");
+    let e = h
+        .add_ram(r(0, 30))
+        .expect_err("two pieces lost, a listed range read back in their place");
+    println!("add_ram: {e}");
+    assert_eq!(
+        e,
+        EditError::IndexDrift {
+            range: r(10, 19),
+            listed: r(10, 19)
+        }
+    );
+    assert!(!h.index_matches());
+    // A lost piece that reads back as no RAM entry at all.
+    let buf = built(&[r(10, 19)], 16);
+    let mut ix = index_for(buf.len());
+    let mut h = Elfcorehdr::open(LosesWrites(buf), PAGE_OFFSET, &mut ix).expect("valid");
+    let e = h.add_ram(r(0, 30)).expect_err("two pieces lost");
+    println!("add_ram: {e}");
+    assert_eq!(e, EditError::ReadBack { slot: phnum });
+    assert!(!h.index_matches());
 }
