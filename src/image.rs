@@ -315,7 +315,10 @@ impl<'a> SegmentMem<'a> {
                 self.failed = true;
                 return;
             }
-            // Everything written before is visible before the commit is.
+            // Everything written before is visible before the commit is. `smp_wmb()` is also a
+            // compiler barrier (an asm with a memory clobber, or `barrier()` on !SMP), and the
+            // aliases come from C (`vm_map_ram`), so the compiler cannot move the plain copies
+            // below it either.
             smp_mb(Write);
             let Some(p) = self.alias(off) else {
                 self.failed = true;
@@ -336,6 +339,9 @@ impl<'a> SegmentMem<'a> {
                     _ => {}
                 }
             }
+            // The commit is visible before anything written after it (`adopt_notes` tombstones
+            // a slot and then rewrites its other bytes: they must not overtake the tombstone).
+            smp_mb(Write);
             if self.pause_ms != 0 {
                 let ms = core::mem::take(&mut self.pause_ms);
                 pr_info!("fault injection: pausing {ms} ms after the first store of an edit\n");

@@ -10,10 +10,12 @@
 //! A panic may read the segment at any instant. Every edit here is a sequence of *payload*
 //! writes, which only touch bytes no reader looks at (program headers at or past `e_phnum`, or
 //! whose `p_type` is `PT_NULL`), and *commits*, each one aligned store of 2 or 4 bytes
-//! (`e_phnum`, or a `p_type`) that [`Segment::commit`] orders after the writes before it. Between
-//! any two stores the segment is a valid core header whose RAM `PT_LOAD`s cover exactly the old
-//! set of addresses or exactly the new one (a range may transiently be listed twice, which
-//! changes no byte of the dump), and whose notes never change.
+//! (`e_phnum`, or a `p_type`) that [`Segment::commit`] orders after every write before it and
+//! before every write after it. The writes between two commits may become visible in any order
+//! and any subset, down to single bytes; in every such state the segment is a valid core header
+//! whose RAM `PT_LOAD`s cover exactly the old set of addresses or exactly the new one (a range
+//! may transiently be listed twice, which changes no byte of the dump), and whose notes never
+//! change.
 //!
 //! - Adding a range fills a free slot (a `PT_NULL` tombstone, or the first slot past `e_phnum`)
 //!   and publishes it with the last store.
@@ -34,7 +36,8 @@ use core::{fmt, ops::DerefMut};
 use crate::model::{
     index::{
         Index,
-        Node, //
+        Node,
+        Overlap, //
     },
     Event, MemRange,
 };
@@ -75,7 +78,16 @@ const P_ALIGN: usize = 48;
 
 /// Where the bytes of an elfcorehdr live, and how they are stored.
 ///
-/// The kernel implementation maps the loaded segment; the host tests record every store.
+/// The kernel implementation maps the loaded segment; the host tests journal every store and
+/// check every state a reader on another CPU could see.
+///
+/// # Ordering
+///
+/// A [`commit`](Self::commit) is ordered after every earlier write and commit, and before every
+/// later write and commit: a reader that sees a commit sees everything stored before it, and a
+/// reader that sees anything stored after a commit sees the commit. Plain
+/// [`write`](Self::write)s between two commits are not ordered among themselves: they may become
+/// visible in any order and any subset, a write's bytes separately.
 pub trait Segment {
     /// Size of the segment in bytes.
     fn len(&self) -> usize;
@@ -85,10 +97,12 @@ pub trait Segment {
     }
     /// Copies `buf.len()` bytes at `off` into `buf` (zeros past the end).
     fn read(&self, off: usize, buf: &mut [u8]);
-    /// Writes `data` at `off`, in bytes no reader of the header looks at yet.
+    /// Writes `data` at `off`, in bytes no reader of the header looks at yet. Not ordered
+    /// against the other writes since the last commit; may be seen torn.
     fn write(&mut self, off: usize, data: &[u8]);
     /// Makes a change visible: one naturally aligned store of `data` (2, 4 or 8 bytes) at `off`,
-    /// ordered after every earlier write and commit.
+    /// seen whole or not at all, ordered after every earlier write and commit and before every
+    /// later one (a write barrier on each side).
     fn commit(&mut self, off: usize, data: &[u8]);
 }
 
@@ -172,7 +186,13 @@ impl fmt::Display for HeaderError {
     }
 }
 
-/// Why an edit was refused. The segment is unchanged.
+/// Why an edit failed.
+///
+/// [`Full`](Self::Full) refuses the edit before its first store: the segment is unchanged. The
+/// others are found during the edit: the segment was a valid header at every instant, but it may
+/// lack part of the change, and the index no longer matches it and is invalidated (the next
+/// [`open`](Elfcorehdr::open) rebuilds it from the segment). The caller must treat the image as
+/// not updated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EditError {
     /// Not enough free program header slots.
@@ -183,6 +203,19 @@ pub enum EditError {
         free: usize,
         /// Total slots the segment can hold.
         capacity: usize,
+    },
+    /// The index does not describe the segment (it drifted from it, or the segment changed
+    /// behind it): listing a RAM range found a listed range that overlaps it.
+    IndexDrift {
+        /// The range being listed.
+        range: MemRange,
+        /// A listed range that overlaps it.
+        listed: MemRange,
+    },
+    /// A program header slot just written does not read back as the RAM `PT_LOAD` written.
+    ReadBack {
+        /// The slot.
+        slot: usize,
     },
 }
 
@@ -196,6 +229,16 @@ impl fmt::Display for EditError {
             } => write!(
                 f,
                 "elfcorehdr full: edit needs {need} program header slots, {free} free of {capacity}"
+            ),
+            Self::IndexDrift { range, listed } => write!(
+                f,
+                "elfcorehdr index out of step with the segment: RAM range {:#x}-{:#x} overlaps \
+                 listed {:#x}-{:#x}",
+                range.start, range.end, listed.start, listed.end
+            ),
+            Self::ReadBack { slot } => write!(
+                f,
+                "elfcorehdr program header {slot} does not read back as the PT_LOAD just written"
             ),
         }
     }
@@ -424,20 +467,28 @@ pub fn build(buf: &mut [u8], spec: &HeaderSpec<'_>) -> Result<usize, TooSmall> {
 
 /// Builds a core header with `n` program headers, header `i` being `phdr(i)`, at the start of
 /// `buf`, and zeroes the rest of `buf`. Returns the size of the header.
-pub(crate) fn build_with(
+pub fn build_with(
     buf: &mut [u8],
     machine: u16,
     flags: u32,
     n: usize,
     phdr: impl Fn(usize) -> Option<Phdr>,
 ) -> Result<usize, TooSmall> {
-    let need = EHDR_SIZE + n * PHDR_SIZE;
-    if n > MAX_PHNUM || need > buf.len() {
-        return Err(TooSmall {
-            need,
-            have: buf.len(),
-        });
+    // The count is checked before any arithmetic on it; `need` saturates for a count too large
+    // to size (only reported).
+    let need = n
+        .checked_mul(PHDR_SIZE)
+        .and_then(|t| t.checked_add(EHDR_SIZE));
+    let too_small = TooSmall {
+        need: need.unwrap_or(usize::MAX),
+        have: buf.len(),
+    };
+    if n > MAX_PHNUM {
+        return Err(too_small);
     }
+    let Some(need) = need.filter(|&need| need <= buf.len()) else {
+        return Err(too_small);
+    };
     buf.fill(0);
     buf[..EHDR_SIZE].copy_from_slice(&ehdr(machine, flags, EHDR_SIZE as u64, n as u16));
     for i in 0..n {
@@ -566,7 +617,10 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
             index,
         };
         if !hdr.index.is_synced(phnum) {
-            hdr.reindex()?;
+            hdr.reindex().map_err(|o| HeaderError::Overlap {
+                range: o.range,
+                listed: o.listed,
+            })?;
         }
         Ok(hdr)
     }
@@ -588,8 +642,9 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
         self.capacity = self.capacity.min(max.max(self.phnum));
     }
 
-    /// Rebuilds the index from the segment.
-    fn reindex(&mut self) -> Result<(), HeaderError> {
+    /// Rebuilds the index from the segment. On an overlap the index is left empty and not
+    /// synced.
+    fn reindex(&mut self) -> Result<(), Overlap> {
         self.index.clear();
         for i in 0..self.phnum {
             let p = self.phdr(i);
@@ -600,13 +655,9 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
                 PT_NULL => self.index.push_free(x),
                 _ => {
                     if let Some(r) = p.range().filter(|_| p.is_ram(self.page_offset)) {
-                        self.index.insert_ram(x, r).map_err(|o| {
-                            self.index.clear();
-                            HeaderError::Overlap {
-                                range: o.range,
-                                listed: o.listed,
-                            }
-                        })?;
+                        self.index
+                            .insert_ram(x, r)
+                            .inspect_err(|_| self.index.clear())?;
                     }
                 }
             }
@@ -784,10 +835,17 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
         }
     }
 
-    /// Lists RAM range `r`, just published in slot `i`, in the index.
-    fn index_ram(&mut self, i: usize, r: MemRange) {
-        // The caller only lists parts of gaps or of ranges it unlisted: no overlap is possible.
-        let _ = self.index.insert_ram(i as u16, r);
+    /// Lists RAM range `r`, just published in slot `i`, in the index. The callers only list parts
+    /// of gaps or of ranges they unlisted, so an overlap means that the index does not describe
+    /// the segment: the edit fails and the index is invalidated.
+    fn index_ram(&mut self, i: usize, r: MemRange) -> Result<(), EditError> {
+        self.index.insert_ram(i as u16, r).map_err(|o| {
+            self.index.invalidate();
+            EditError::IndexDrift {
+                range: o.range,
+                listed: o.listed,
+            }
+        })
     }
 
     /// Adds RAM range `r`. Parts already covered by a RAM `PT_LOAD` are not added again, so
@@ -811,7 +869,7 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
             if let Some(g) = self.next_gap(r.start, r.end) {
                 let slot = self.take_slot();
                 self.publish(slot, &Phdr::ram(g, self.page_offset));
-                self.index_ram(slot, g);
+                self.index_ram(slot, g)?;
             }
             return Ok(1);
         }
@@ -826,9 +884,12 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
         });
         self.set_phnum(k);
         for i in base..k {
-            if let Some(g) = self.phdr(i).range() {
-                self.index_ram(i, g);
-            }
+            let p = self.phdr(i);
+            let Some(g) = p.range().filter(|_| p.is_ram(self.page_offset)) else {
+                self.index.invalidate();
+                return Err(EditError::ReadBack { slot: i });
+            };
+            self.index_ram(i, g)?;
         }
         Ok(pieces)
     }
@@ -882,8 +943,12 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
             self.publish_as(j, &note);
         }
         // The table was rearranged by slot: rebuild the index from it. The set of RAM ranges
-        // did not change, so this cannot find an overlap the open did not.
-        let _ = self.reindex();
+        // did not change, so this finds an overlap only if the open did not scan the table (the
+        // index was kept) and the index did not describe it.
+        self.reindex().map_err(|o| EditError::IndexDrift {
+            range: o.range,
+            listed: o.listed,
+        })?;
         Ok(need)
     }
 
@@ -980,7 +1045,7 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
             self.index.push_free(i);
         }
         for (slot, piece) in published.into_iter().flatten() {
-            self.index_ram(slot, piece);
+            self.index_ram(slot, piece)?;
         }
         self.trim();
         Ok(m)
