@@ -266,7 +266,13 @@ fn build_elfcorehdr(conf: &mut bindings::fw_dump, area_size: u64) -> Result {
             conf.boot_mem_dest_addr
         )));
     }
-    let mut buf = ExactPages::alloc(spec.size())?;
+    let size = spec.size().ok_or_else(|| {
+        refuse(format_args!(
+            "{} program headers are more than an ELF header can count",
+            spec.phnum()
+        ))
+    })?;
+    let mut buf = ExactPages::alloc(size)?;
     fd::build(buf.as_mut_slice(), &spec).map_err(|t| {
         refuse(format_args!(
             "elfcorehdr needs {} bytes, has {}",

@@ -728,9 +728,15 @@ impl DumpSpec<'_> {
         2 + self.boot.len() + self.ram.len()
     }
 
-    /// Size of the header.
-    pub const fn size(&self) -> usize {
-        elf::EHDR_SIZE + self.phnum() * PHDR_SIZE
+    /// Size of the header, or `None` if it would have more program headers than an ELF header
+    /// can count (`MAX_PHNUM`): the region lists come from the firmware and memblock.
+    pub const fn size(&self) -> Option<usize> {
+        let n = self.phnum();
+        if n > elf::MAX_PHNUM {
+            return None;
+        }
+        // `n <= MAX_PHNUM`: no overflow.
+        Some(elf::EHDR_SIZE + n * PHDR_SIZE)
     }
 
     /// Where the firmware's copy of the boot-memory regions ends: `boot_dest` plus their sizes,

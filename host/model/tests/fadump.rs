@@ -614,9 +614,10 @@ fn elfcorehdr_lists_notes_boot_memory_copies_and_memory() {
     let ram = [r(1024 * MIB, 2048 * MIB), r(2304 * MIB, 3072 * MIB)];
     let spec = dump_spec(&boot, &ram);
     let mut buf = vec![0xffu8; 4096];
-    assert!(build(&mut buf[..spec.size() - 1], &spec).is_err());
-    assert_eq!(build(&mut buf, &spec).unwrap(), spec.size());
-    assert!(buf[spec.size()..].iter().all(|&b| b == 0), "rest zeroed");
+    let size = spec.size().expect("a countable number of program headers");
+    assert!(build(&mut buf[..size - 1], &spec).is_err());
+    assert_eq!(build(&mut buf, &spec).unwrap(), size);
+    assert!(buf[size..].iter().all(|&b| b == 0), "rest zeroed");
     set_cpu_notes(&mut buf, 0x7000_0000, 3 * CPU_NOTE_SIZE as u64).unwrap();
     assert!(
         set_cpu_notes(&mut buf, 0x1, 1).is_err(),
@@ -705,4 +706,19 @@ fn boot_sizes_that_overflow_are_refused_not_summed() {
         ..spec
     };
     assert_eq!(spec.boot_copy_end(), Some(0x8001_0000 + 512 * MIB));
+}
+
+/// More memory ranges than an ELF header can count (from memblock, or the firmware's regions):
+/// the header has no size and is not built, rather than a count that wraps in `e_phnum`.
+#[test]
+fn more_program_headers_than_an_elf_header_counts_are_refused() {
+    let boot = [r(0, 256 * MIB)];
+    let ram: Vec<MemRange> = (0..0x1_0000u64)
+        .map(|i| r((4096 + 2 * i) * MIB, (4097 + 2 * i) * MIB))
+        .collect();
+    let spec = dump_spec(&boot, &ram);
+    assert_eq!(spec.phnum(), 2 + 1 + 0x1_0000);
+    assert_eq!(spec.size(), None);
+    let fits = dump_spec(&boot, &ram[..0xfffe - 3]);
+    assert_eq!(fits.size(), Some(64 + 0xfffe * 56));
 }

@@ -5,6 +5,11 @@
 
 mod common;
 use common::Recorder;
+// The FDT tests use the kernel's barriers only (the ELF tests also use the old ones).
+#[allow(dead_code)]
+#[path = "common/order.rs"]
+mod order;
+use order::{check_every_state, Barriers, Explore, Journal};
 
 use crash_hotplug_model::fdt::{Fdt, FdtError, FDT_MAGIC};
 use vm_fdt::FdtWriter;
@@ -472,4 +477,69 @@ fn a_node_that_changes_while_copied_is_refused() {
     for st in &rec.states {
         assert_eq!(cpus(st), before, "every state must list the old CPUs");
     }
+}
+
+/// `/cpus` of `b` if it is an FDT the capture kernel accepts and parses, else why not.
+fn cpus_or_why(b: &[u8]) -> Result<Vec<Node>, String> {
+    if !header_ok(b) {
+        return Err("libfdt would reject the header".into());
+    }
+    let b = b.to_vec();
+    std::panic::catch_unwind(move || cpus(&b)).map_err(|e| {
+        e.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unparsable".into())
+    })
+}
+
+/// Adds CPU nodes one after another (some with property names the strings block lacks) and
+/// checks every state a reader could see with the kernel's barriers (any subset, in any order, of
+/// the stores between two barriers: `common/order.rs`): each is a valid FDT whose `/cpus` lists
+/// the old or the new CPUs (issue 11, finding 3, for the FDT editor too).
+#[test]
+fn adding_cpus_is_valid_in_every_state_the_barriers_allow() {
+    let probe = pseries(2, 0);
+    let e = 4 * node_bytes() + 256;
+    let mut b = pseries(2, e + 2 * (2 * be(&probe, 0x24) + e));
+    let ex = Explore {
+        exhaustive: 256,
+        store_subsets: 8,
+        samples: 64,
+        seed: 0x5eed,
+    };
+    let mut checked = 0;
+    for k in 0..4u32 {
+        let before = cpus(&b);
+        let reg = 0x10 + 8 * k;
+        let mut props = cpu_props(reg);
+        if k % 2 == 1 {
+            props.push(("ibm,hot-added-only", vec![k as u8; 3 + k as usize]));
+        }
+        let list = as_list(&props);
+        let mut f = Fdt::open(Journal::new(b)).expect("valid FDT");
+        let name = format!("PowerPC,POWER9@{reg:x}");
+        assert_eq!(f.add_cpu_node(name.as_bytes(), &list[..]), Ok(true));
+        let j = f.into_segment();
+        let after = cpus(&j.buf);
+        let what = format!("add {} ({name})", k + 1);
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let r = check_every_state(&j, Barriers::AroundCommits, &ex, &what, |st| {
+            let c = cpus_or_why(st)?;
+            if c == before || c == after {
+                Ok(())
+            } else {
+                Err(format!(
+                    "/cpus lists {} nodes, neither the old nor the new",
+                    c.len()
+                ))
+            }
+        });
+        std::panic::set_hook(prev);
+        checked += r.unwrap_or_else(|m| panic!("{m}"));
+        b = j.buf;
+    }
+    assert!(checked > 4);
+    println!("FDT adds: {checked} states, all valid");
 }
