@@ -63,7 +63,9 @@ mk -s rustavailable | grep -q 'Rust is available' || die "make rustavailable fai
 # nothing requested was dropped (Kconfig drops options with unmet dependencies without a word).
 frag_variant=$(mktemp); trap 'rm -f "$frag_variant"' EXIT
 if [ "$variant" = rust ]; then
-  printf 'CONFIG_CRASH_HOTPLUG_RUST=y\nCONFIG_CRASH_HOTPLUG_KUNIT_TEST=y\n' >"$frag_variant"
+  # The test kernel: KUnit suites, and the mutations of the suite's mutation matrix (inactive until
+  # one is written to debugfs; a kernel a user ships has CONFIG_CRASH_HOTPLUG_MUTATIONS off).
+  printf 'CONFIG_CRASH_HOTPLUG_RUST=y\nCONFIG_CRASH_HOTPLUG_KUNIT_TEST=y\nCONFIG_CRASH_HOTPLUG_MUTATIONS=y\n' >"$frag_variant"
 else
   printf 'CONFIG_CRASH_HOTPLUG_C=y\n# CONFIG_CRASH_HOTPLUG_RUST is not set\n' >"$frag_variant"
 fi

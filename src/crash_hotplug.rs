@@ -27,6 +27,7 @@ pub mod fadump;
 mod handler;
 mod image;
 pub mod model;
+mod mutation;
 mod spec;
 pub mod sys;
 
@@ -56,6 +57,8 @@ struct CrashHotplug {
     _max_slots: Pin<KBox<File<()>>>,
     _edit_delay: Pin<KBox<File<()>>>,
     _edit_delay_point: Pin<KBox<File<()>>>,
+    #[cfg(CONFIG_CRASH_HOTPLUG_MUTATIONS)]
+    _mutation: Pin<KBox<File<()>>>,
     _dir: Dir,
 }
 
@@ -113,12 +116,19 @@ impl kernel::Module for CrashHotplug {
             ),
             GFP_KERNEL,
         )?;
+        #[cfg(CONFIG_CRASH_HOTPLUG_MUTATIONS)]
+        let mutation = KBox::pin_init(
+            dir.read_write_callback_file(c"mutation", (), &mutation::show, &mutation::store),
+            GFP_KERNEL,
+        )?;
         Ok(Self {
             _events: events,
             _stats: stats,
             _max_slots: max_slots,
             _edit_delay: edit_delay,
             _edit_delay_point: edit_delay_point,
+            #[cfg(CONFIG_CRASH_HOTPLUG_MUTATIONS)]
+            _mutation: mutation,
             _dir: dir,
         })
     }

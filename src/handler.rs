@@ -65,7 +65,12 @@ use crate::{
         EventStats,
         Index,
         Node,
+        Segment,
         Usage, //
+    },
+    mutation::{
+        self,
+        Mutation, //
     },
     spec,
 };
@@ -474,7 +479,7 @@ fn update(
             })
         }
         Err(e) => {
-            CURRENT.store(false, Release);
+            CURRENT.store(mutation::active(Mutation::ReportCurrent), Release);
             image.set_hp_action(HP_ACTION_STALE);
             // A refused edit changed nothing, but a failed store may have changed part of the
             // segment: rebuild the index from the segment next time either way.
@@ -525,19 +530,63 @@ fn edit(
     if let Some((notes, size)) = &notes {
         hdr.adopt_notes(notes, *size).map_err(Failure::Edit)?;
     }
-    hdr.apply_event(event).map_err(Failure::Edit)?;
+    let (event_applied, skip) = mutated(event);
+    if !skip {
+        hdr.apply_event(event_applied).map_err(Failure::Edit)?;
+    }
     if hdr.segment().failed {
         return Err(Failure::Write);
     }
     let usage = hdr.usage();
     Delay::at(delay, DelayPoint::Unmap);
-    drop(hdr);
+    if mutation::active(Mutation::DropNote) {
+        drop_last_cpu_note(hdr);
+        index.invalidate();
+    } else {
+        drop(hdr);
+    }
     backend::update_others(lock, image, event)?;
     Ok(Applied {
         usage,
         seg,
         index_built: kept.as_ref().is_some_and(|ix| ix.builds() != builds),
     })
+}
+
+/// The event as a mutation (`CONFIG_CRASH_HOTPLUG_MUTATIONS`) has it applied, and whether it
+/// skips it; `(event, false)` without one.
+fn mutated(event: Event) -> (Event, bool) {
+    match event {
+        Event::OnlineMemory(_) if mutation::active(Mutation::SkipOnline) => (event, true),
+        Event::OfflineMemory(_) if mutation::active(Mutation::SkipOffline) => (event, true),
+        Event::OnlineMemory(r) if mutation::active(Mutation::ShortMemsz) && r.size() > 4096 => (
+            Event::OnlineMemory(crate::model::MemRange {
+                start: r.start,
+                end: r.end - 4096,
+            }),
+            false,
+        ),
+        e => (e, false),
+    }
+}
+
+/// Mutation `DropNote`: the `PT_NOTE` of the last possible CPU (the notes end with VMCOREINFO's)
+/// becomes a tombstone (the caller invalidates the index).
+fn drop_last_cpu_note(hdr: Elfcorehdr<'_, SegmentMem<'_>, KVVec<Node>>) {
+    let mut notes = KVec::new();
+    for (i, p) in hdr.phdrs().enumerate() {
+        if p.p_type == crate::model::elf::PT_NOTE && notes.push(i, GFP_KERNEL).is_err() {
+            return;
+        }
+    }
+    let mut mem = hdr.into_segment();
+    if let Some(&i) = notes.len().checked_sub(2).and_then(|k| notes.get(k)) {
+        mem.commit(
+            crate::model::elf::EHDR_SIZE + i * crate::model::elf::PHDR_SIZE,
+            &crate::model::elf::PT_NULL.to_le_bytes(),
+        );
+        pr_warn!("mutation drop_note: program header {i} (a CPU's PT_NOTE) tombstoned\n");
+    }
 }
 
 /// The fault-injection pause for one update, if one is set.
@@ -610,7 +659,10 @@ pub(crate) fn handle(event: Event) {
     let mut guard = STATE.lock();
     let st = &mut *guard;
     st.stats.events.record(event);
-    record(&mut st.journal, &mut st.lossy, event);
+    let drop_deferred = mutation::active(Mutation::DropDeferred);
+    if !drop_deferred {
+        record(&mut st.journal, &mut st.lossy, event);
+    }
     if image::kexec_in_progress() {
         return;
     }
@@ -627,12 +679,18 @@ pub(crate) fn handle(event: Event) {
     match acquired {
         Ok((lock, retries)) => {
             st.stats.lock_retries += u64::from(retries);
+            if drop_deferred {
+                record(&mut st.journal, &mut st.lossy, event);
+            }
             let mut delay = delay_of(st);
             let locked = Instant::<Monotonic>::now();
             let r = update(&lock, st, Some(event), &mut delay);
             let edit_ns = locked.elapsed().as_nanos();
             drop(lock);
             report(st, &event, r, start, edit_ns);
+        }
+        Err(_) if drop_deferred => {
+            pr_warn!("mutation drop_deferred: {event} dropped (kexec lock busy)\n");
         }
         Err(n) => {
             st.stats.lock_retries += u64::from(n);

@@ -25,7 +25,13 @@ use kernel::{
 
 #[cfg(CONFIG_PPC64)]
 use crate::model::fdt::NodeSource;
-use crate::model::Segment;
+use crate::{
+    model::Segment,
+    mutation::{
+        self,
+        Mutation, //
+    },
+};
 
 /// The kexec lock (`__kexec_lock`), held, with the crash image open to a panic.
 ///
@@ -40,6 +46,8 @@ use crate::model::Segment;
 pub(crate) struct KexecLock {
     /// This context took the lock (not a caller that holds it, see [`KexecLock::held_by_caller`]).
     owned: bool,
+    /// The image was opened to a panic (always, but for the `NoWindow` mutation).
+    window: bool,
 }
 
 impl KexecLock {
@@ -54,9 +62,7 @@ impl KexecLock {
         loop {
             // SAFETY: The glue function only performs an atomic compare-and-exchange.
             if unsafe { bindings::crash_hotplug_kexec_trylock() } {
-                // SAFETY: The kexec lock is held (just taken).
-                unsafe { bindings::crash_hotplug_edit_begin() };
-                return Ok((Self { owned: true }, failed));
+                return Ok((Self::open(true), failed));
             }
             failed = failed.saturating_add(1);
             if start.elapsed().as_micros_ceil() >= budget_us {
@@ -74,24 +80,37 @@ impl KexecLock {
     /// The current context holds the kexec lock and keeps it for as long as the returned value
     /// lives, and no other `KexecLock` exists meanwhile.
     pub(crate) unsafe fn held_by_caller() -> Self {
-        // SAFETY: The kexec lock is held (function contract).
-        unsafe { bindings::crash_hotplug_edit_begin() };
-        Self { owned: false }
+        Self::open(false)
+    }
+
+    /// The lock, held by this context, with the image opened to a panic.
+    fn open(owned: bool) -> Self {
+        let window = !mutation::active(Mutation::NoWindow);
+        if window {
+            // SAFETY: The kexec lock is held (the callers' contracts).
+            unsafe { bindings::crash_hotplug_edit_begin() };
+        }
+        Self { owned, window }
     }
 
     /// Runs `update`, which may leave the crash image invalid while it runs, with a panic held off
     /// by the lock as for any holder of the kexec lock.
     #[cfg(CONFIG_PPC64)]
     pub(crate) fn not_crash_consistent<R>(&self, update: impl FnOnce() -> R) -> R {
-        Self::close();
+        self.close();
         let r = update();
-        // SAFETY: The kexec lock is held (`self`).
-        unsafe { bindings::crash_hotplug_edit_begin() };
+        if self.window {
+            // SAFETY: The kexec lock is held (`self`).
+            unsafe { bindings::crash_hotplug_edit_begin() };
+        }
         r
     }
 
     /// Closes the image to a panic; if a panic took it over, never returns.
-    fn close() {
+    fn close(&self) {
+        if !self.window {
+            return;
+        }
         // SAFETY: Sets an atomic; the kexec lock is held (the callers hold a `KexecLock`).
         if !unsafe { bindings::crash_hotplug_edit_end() } {
             loop {
@@ -103,7 +122,7 @@ impl KexecLock {
 
 impl Drop for KexecLock {
     fn drop(&mut self) {
-        Self::close();
+        self.close();
         if self.owned {
             // SAFETY: `self` exists only while this context holds the lock, which it took.
             unsafe { bindings::crash_hotplug_kexec_unlock() };

@@ -37,6 +37,10 @@ use crate::{
         Event,
         Segment, //
     },
+    mutation::{
+        self,
+        Mutation, //
+    },
 };
 
 /// Whether an image's header was built by userspace and has not been adopted yet.
@@ -65,6 +69,9 @@ pub(crate) fn update_others(
     let Event::AddCpu(cpu) = event else {
         return Ok(());
     };
+    if mutation::active(Mutation::SkipFdtCpu) {
+        return Ok(());
+    }
     let node = CpuNode::of_cpu(cpu).ok_or(Failure::NoCpuNode(cpu))?;
     // Read the live node once; the editor walks the copy as often as it needs.
     let props = node.props().map_err(Failure::Gather)?;

@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! Mutations for the test suite's mutation matrix (`CONFIG_CRASH_HOTPLUG_MUTATIONS`, never in a
+//! kernel a user runs): each breaks one behaviour the suite's checks claim to guard, so that a
+//! run with it shows the matching check, and only that one, failing.
+//!
+//! debugfs `crash_hotplug/mutation` takes the name of one mutation (or `none`). Without the
+//! Kconfig option there is no file and [`active`] is `false` at compile time.
+
+#[cfg(CONFIG_CRASH_HOTPLUG_MUTATIONS)]
+use core::fmt;
+
+#[cfg(CONFIG_CRASH_HOTPLUG_MUTATIONS)]
+use kernel::{
+    prelude::*,
+    sync::atomic::{
+        Atomic,
+        Relaxed, //
+    },
+    uaccess::UserSliceReader,
+};
+
+/// One broken behaviour.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(CONFIG_CRASH_HOTPLUG_MUTATIONS), allow(dead_code))]
+pub(crate) enum Mutation {
+    /// A memory block that goes online is not added to the elfcorehdr (reported applied).
+    SkipOnline = 1,
+    /// A memory block that goes offline is not removed.
+    SkipOffline,
+    /// An online block is added one page short (a stale `p_memsz`).
+    ShortMemsz,
+    /// The next edit drops the `PT_NOTE` of the last possible CPU.
+    DropNote,
+    /// An image whose update failed is reported current (`crash_hotplug` reads 1).
+    ReportCurrent,
+    /// An event that finds the kexec lock busy is dropped: not journalled, not deferred.
+    DropDeferred,
+    /// The crash image is not opened to a panic while the handler holds the kexec lock.
+    NoWindow,
+    /// A hot-added CPU's node is not added to the crash FDT (ppc64).
+    SkipFdtCpu,
+}
+
+#[cfg(CONFIG_CRASH_HOTPLUG_MUTATIONS)]
+const NAMES: [(Mutation, &str); 8] = [
+    (Mutation::SkipOnline, "skip_online"),
+    (Mutation::SkipOffline, "skip_offline"),
+    (Mutation::ShortMemsz, "short_memsz"),
+    (Mutation::DropNote, "drop_note"),
+    (Mutation::ReportCurrent, "report_current"),
+    (Mutation::DropDeferred, "drop_deferred"),
+    (Mutation::NoWindow, "no_window"),
+    (Mutation::SkipFdtCpu, "skip_fdt_cpu"),
+];
+
+/// The active mutation, as its discriminant (0: none).
+#[cfg(CONFIG_CRASH_HOTPLUG_MUTATIONS)]
+static ACTIVE: Atomic<u32> = Atomic::new(0);
+
+/// Whether mutation `m` is active.
+#[inline]
+pub(crate) fn active(m: Mutation) -> bool {
+    #[cfg(CONFIG_CRASH_HOTPLUG_MUTATIONS)]
+    {
+        ACTIVE.load(Relaxed) == m as u32
+    }
+    #[cfg(not(CONFIG_CRASH_HOTPLUG_MUTATIONS))]
+    {
+        let _ = m;
+        false
+    }
+}
+
+/// debugfs `mutation`: the active one's name, or `none`.
+#[cfg(CONFIG_CRASH_HOTPLUG_MUTATIONS)]
+pub(crate) fn show(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let v = ACTIVE.load(Relaxed);
+    let name = NAMES
+        .iter()
+        .find(|(m, _)| *m as u32 == v)
+        .map_or("none", |(_, n)| n);
+    writeln!(f, "{name}")
+}
+
+/// Writing a mutation's name (or `none`) to debugfs `mutation` activates it.
+#[cfg(CONFIG_CRASH_HOTPLUG_MUTATIONS)]
+pub(crate) fn store(_data: &(), r: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; 24];
+    let n = r.len();
+    let text = buf.get_mut(..n).ok_or(EINVAL)?;
+    r.read_slice(text)?;
+    let name = core::str::from_utf8(text).map_err(|_| EINVAL)?.trim();
+    let v = if name == "none" {
+        0
+    } else {
+        NAMES
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(m, _)| *m as u32)
+            .ok_or(EINVAL)?
+    };
+    pr_warn!("mutation: {name} (test kernels only: the crash image may be wrong on purpose)\n");
+    ACTIVE.store(v, Relaxed);
+    Ok(())
+}
