@@ -67,7 +67,7 @@ impl Vm {
         f.set_len(DISK_SIZE)
             .ctx(|| "sizing the transfer disk".into())?;
         let log = File::create(cfg.workdir.join("console.log")).ctx(|| "console log".into())?;
-        let mut child = Command::new("qemu-system-x86_64")
+        let child = Command::new("qemu-system-x86_64")
             .args([
                 "-accel",
                 "tcg",
@@ -106,6 +106,10 @@ impl Vm {
             ))
             .spawn()
             .ctx(|| "starting qemu-system-x86_64".into())?;
+        // Until the Vm owns it, a failure must not leave QEMU running (a failed QMP handshake
+        // once left a guest behind for the rest of the session).
+        let mut reap = Reap(Some(child));
+        let child = reap.0.as_mut().ok_or_else(|| Error::Unexpected("no QEMU".into()))?;
         let (Some(out), Some(inp)) = (child.stdout.take(), child.stdin.take()) else {
             return Err(Error::Unexpected("qemu stdio not captured".into()));
         };
@@ -132,6 +136,10 @@ impl Vm {
             }
         };
         let qmp = QmpClient::new(stream)?;
+        let child = reap
+            .0
+            .take()
+            .ok_or_else(|| Error::Unexpected("no QEMU".into()))?;
         Ok(Self {
             child,
             console,
@@ -220,6 +228,18 @@ impl Vm {
     pub fn quit(mut self) {
         let _ = self.qmp.exec("quit", &qmp::quit {});
         let _ = self.child.wait();
+    }
+}
+
+/// A QEMU process killed and reaped on drop unless taken out.
+struct Reap(Option<Child>);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 
