@@ -196,19 +196,27 @@ unsafe extern "C" fn memory_notify(
     }
     // SAFETY: For these two actions `arg` is a valid `struct memory_notify` (function contract).
     let mn = unsafe { &*arg.cast::<bindings::memory_notify>() };
-    // `PAGE_SHIFT` is at most 16 on every architecture Linux supports.
-    let range = MemRange::from_pfns(
+    // SAFETY: `memory_block_size_bytes()` takes no arguments and returns the memory block size,
+    // fixed at boot (x86 probes it once, pseries reads the device tree); callable in process
+    // context, as this notifier runs.
+    let block_bytes = unsafe { bindings::memory_block_size_bytes() } as u64;
+    // The whole memory block: with memmap_on_memory the notifier's range lacks the block's first
+    // pages, its own struct pages (see `MemRange::block_from_pfns`). `PAGE_SHIFT` is at most 16 on
+    // every architecture Linux supports.
+    let range = MemRange::block_from_pfns(
         mn.start_pfn as u64,
         mn.nr_pages as u64,
+        block_bytes >> kernel::page::PAGE_SHIFT,
         kernel::page::PAGE_SHIFT as u32,
     );
     match range {
         Some(r) if online => handler::handle(Event::OnlineMemory(r)),
         Some(r) => handler::handle(Event::OfflineMemory(r)),
         None => pr_err!(
-            "memory notifier: invalid range pfn {:#x} + {} pages, event not handled\n",
+            "memory notifier: invalid range pfn {:#x} + {} pages (block {:#x} bytes), event not handled\n",
             mn.start_pfn,
-            mn.nr_pages
+            mn.nr_pages,
+            block_bytes
         ),
     }
     NOTIFY_OK
