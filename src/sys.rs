@@ -94,17 +94,22 @@ pub unsafe extern "C" fn crash_exclude_mem_range(
     mstart: u64,
     mend: u64,
 ) -> c_int {
+    // Only raw pointers to the fields: a `&mut crash_mem` would cover the header alone (the
+    // flexible array has size 0 in the Rust type), and a slice derived from it would reach past it.
     // SAFETY: The caller passes a valid, exclusively accessed `struct crash_mem`.
-    let mem = unsafe { &mut *mem };
-    let max = mem.max_nr_ranges as usize;
-    // SAFETY: `ranges` is a flexible array of `max_nr_ranges` elements (`__counted_by`), valid and
-    // exclusively ours for the call; `MemRange` has the layout of `struct range` (checked above).
-    let slots =
-        unsafe { core::slice::from_raw_parts_mut(mem.ranges.as_mut_ptr().cast::<MemRange>(), max) };
-    let mut list = RangeList::from_sorted(slots, mem.nr_ranges as usize);
+    let (max, nr) = unsafe { ((*mem).max_nr_ranges as usize, (*mem).nr_ranges as usize) };
+    // SAFETY: `mem` is valid (function contract); the place expression creates no reference.
+    let ranges = unsafe { &raw mut (*mem).ranges }.cast::<MemRange>();
+    // SAFETY: `ranges` points to the flexible array of `max_nr_ranges` elements (`__counted_by`),
+    // derived from the caller's pointer to the whole allocation, valid and exclusively ours for the
+    // call; `MemRange` has the layout of `struct range` (checked above).
+    let slots = unsafe { core::slice::from_raw_parts_mut(ranges, max) };
+    let mut list = RangeList::from_sorted(slots, nr);
     let res = list.exclude(mstart, mend);
     // The length never exceeds `max_nr_ranges`, a `u32`.
-    mem.nr_ranges = list.len() as u32;
+    let len = list.len() as u32;
+    // SAFETY: As above; `slots` covers the array only, not the header field written here.
+    unsafe { (*mem).nr_ranges = len };
     match res {
         Ok(()) => 0,
         Err(_) => ENOMEM.to_errno(),
