@@ -2,16 +2,24 @@
 # Prototype of the ppc64le (QEMU pseries, TCG) crash hotplug scenario: boot, load kdump, hot-add a
 # DIMM and a CPU core over QMP, crash with sysrq, check that the capture kernel boots and that its
 # /proc/vmcore covers the hot-added DIMM. A stepping stone for the Rust harness, not part of test.sh.
-#   usage: scripts/ppc-smoke.sh [vmlinux] [file|load|stale|cores]
+#   usage: scripts/ppc-smoke.sh [vmlinux] [file|load|stale|cores|memmap]
 #     vmlinux  default $CRASHHP_CACHE/out/ppc64le/vmlinux-c (scripts/build-kernel.sh c ppc64le)
 #     file     kexec -p -s (kexec_file_load; default); load: kexec -p -c --hotplug (kexec_load)
 #     stale    negative control: kexec -p -c (kexec_load without --hotplug); the dump must miss
 #              the DIMM, or the checks cannot see a stale header
 #     cores    kexec_file_load, three cores hot-added one after another, crash on the last: every
 #              add must switch FDT blocks crash-consistently (none "updating in place")
+#     memmap   kexec_file with memory_hotplug.memmap_on_memory=$SMOKE_MEMMAP (default force: with
+#              64 KiB pages an LMB's 256 KiB memmap is smaller than a pageblock, so =1 has no
+#              effect) and hot-added memory in ZONE_MOVABLE: the guest must show the struct pages
+#              on the DIMM (MemTotal grows by less than its size); the DIMM's last LMB is offlined
+#              before the crash. Checks: the DIMM's online LMBs covered whole (struct pages
+#              included), the offlined one absent, and in the capture kernel makedumpfile 1.7.7
+#              (static, scripts/build-ppc-makedumpfile.sh) `-l -d 31 /proc/vmcore` exits 0 with a
+#              kdump-compressed file.
 # Environment: SMOKE_CRASH_CPU=new|0 (default: new, stale: 0), SMOKE_CAPTURE_TIMEOUT (s, 300),
 # SMOKE_KEXEC_ARGS (cores mode; "-p -c --hotplug" makes the in-place check fail: kexec-tools FDTs
-# have no room to switch blocks).
+# have no room to switch blocks), SMOKE_MEMMAP (memmap mode: the memmap_on_memory value, default force).
 # Output: target/artifacts/ppc-smoke-<mode>/ (console.log, qemu.stderr, qmp.log, vmcore-head.bin).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,8 +33,15 @@ case "$mode" in
   load) kexec_args='-p -c --hotplug' ;;
   stale) kexec_args='-p -c' ;;
   cores) kexec_args=${SMOKE_KEXEC_ARGS:-'-p -s'} ;;
-  *) die "mode must be file, load, stale or cores" ;;
+  memmap) kexec_args='-p -s' ;;
+  *) die "mode must be file, load, stale, cores or memmap" ;;
 esac
+extra_append=
+if [ "$mode" = memmap ]; then
+  memmap=${SMOKE_MEMMAP:-force}
+  extra_append=" memory_hotplug.memmap_on_memory=$memmap memhp_default_state=online_movable"
+  mdf=$("$repo/scripts/build-ppc-makedumpfile.sh" | tail -n1)
+fi
 [ -f "$kernel" ] || die "$kernel missing: run scripts/build-kernel.sh c ppc64le"
 bb=("$CRASHHP_CACHE"/ppc64el/busybox/bin/busybox)
 busybox=${bb[0]}
@@ -51,6 +66,7 @@ mkroot() {
   cp "$busybox" "$r/bin/busybox"
   cp "$kdir/vmcore-dmesg" "$r/bin/vmcore-dmesg"
   cp "$repo/tests/guest/pseries.sh" "$r/pseries.sh"
+  [ "$mode" != memmap ] || { cp "$mdf" "$r/bin/makedumpfile"; touch "$r/memmap"; }
   cat >"$r/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -67,6 +83,14 @@ if [ -e /proc/vmcore ]; then
   say "capture cpus: $(ls /proc/device-tree/cpus | tr '\n' ' ')"
   save_pattern_page
   vmcore-dmesg /proc/vmcore 2>&1 | tail -n 4
+  if [ -e /memmap ]; then
+    # What a distribution's collector runs: it reads the struct page of every page it filters.
+    t=$(cut -d' ' -f1 /proc/uptime); rc=0
+    makedumpfile -l -d 31 /proc/vmcore /tmp/dumpfile >/tmp/mdf.log 2>&1 || rc=$?
+    sed 's/^/makedumpfile| /' /tmp/mdf.log | tail -n 8
+    say "makedumpfile -l -d 31: rc=$rc size=$(stat -c %s /tmp/dumpfile 2>/dev/null || echo 0) signature='$(head -c 8 /tmp/dumpfile 2>/dev/null | tr -c 'A-Za-z0-9 ' '?')' from $t to $(cut -d' ' -f1 /proc/uptime) s"
+    rm -f /tmp/dumpfile
+  fi
   say "capture done"
   echo o >/proc/sysrq-trigger
   sleep 10
@@ -90,7 +114,17 @@ say "crash_hotplug memory $(cat /sys/devices/system/memory/crash_hotplug) cpu $(
 say "elfcorehdr size $(cat /sys/kernel/crash_elfcorehdr_size 2>/dev/null)"
 echo 8 >/proc/sys/kernel/printk
 echo 'file crash_core.c +p; file arch/powerpc/kexec/crash.c +p' >/sys/kernel/debug/dynamic_debug/control 2>/dev/null
+[ -e /memmap ] && say "memmap_on_memory $(cat /sys/module/memory_hotplug/parameters/memmap_on_memory 2>/dev/null || echo n/a) before hotplug: $(grep MemTotal /proc/meminfo)"
 wait_hotplug
+if [ -e /memmap ]; then
+  # The DIMM's last LMB goes offline: it must leave the dump whole, struct pages included.
+  blk=$(ls -d /sys/devices/system/memory/memory* | sed 's/.*memory//' | sort -n | tail -n 1)
+  if echo offline >"/sys/devices/system/memory/memory$blk/state"; then
+    say "offlined memory block $blk"
+  else
+    say "offline of memory block $blk FAILED"
+  fi
+fi
 for m in /sys/devices/system/memory/memory*; do
   [ "$(cat "$m/state")" = online ] || say "$(basename "$m") $(cat "$m/state")"
 done
@@ -150,7 +184,7 @@ qemu-system-ppc64 -accel tcg -cpu power9 \
   -M pseries,x-vof=on,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off \
   -m 2G,slots=4,maxmem=8G -smp 1,maxcpus=4 -nodefaults -display none -no-reboot \
   -kernel "$kernel" -initrd "$work/initramfs.cpio" \
-  -append "console=hvc0 crashkernel=512M panic=-1 printk.time=1" \
+  -append "console=hvc0 crashkernel=512M panic=-1 printk.time=1$extra_append" \
   -serial "file:$art/console.log" -monitor none \
   -qmp "unix:$work/qmp.sock,server=on,wait=off" \
   -drive "file=$work/disk.img,format=raw,if=virtio" \
@@ -198,13 +232,47 @@ ncpu_nodes=$(tr ' ' '\n' <<<"$cap_cpus" | grep -c '^PowerPC,' || true)
 grep -q 'sysrq triggered crash\|Trigger a crash' "$art/console.log" || fail "no sysrq crash message"
 rc=0
 # The dump's ELF header and notes, checked with goblin by the Rust harness.
-"$crashhp" check-vmcore --head "$art/vmcore-head.bin" --cpus "$want_cpus" --dimm "$dimm_addr:$dimm_size" || rc=$?
+cover=(--dimm "$dimm_addr:$dimm_size")
+if [ "$mode" = memmap ]; then
+  # The guest offlined the DIMM's last block: the rest must be covered whole, that block absent.
+  block=$((16#$(sed -n 's/.*SMOKE: memory block size 0x\([0-9a-f]*\),.*/\1/p' "$art/console.log" | head -n 1 | tr -d '\r')))
+  off=$(sed -n 's/.*SMOKE: offlined memory block \([0-9]*\).*/\1/p' "$art/console.log" | head -n 1 | tr -d '\r')
+  [ -n "$off" ] || fail "the guest could not offline the DIMM's last memory block"
+  [ $((off * block)) = $((dimm_addr + dimm_size - block)) ] ||
+    die "offlined block $off is not the last block of the DIMM at $dimm_hex"
+  cover=(--dimm "$dimm_addr:$((dimm_size - block))" --absent "$((off * block)):$block")
+fi
+"$crashhp" check-vmcore --head "$art/vmcore-head.bin" --cpus "$want_cpus" "${cover[@]}" || rc=$?
 phase "QEMU start -> /init ${t_up} s, -> kdump loaded ${t_ready} s, crash ${t_crash} s, capture /init ${t_cap} s, end $t_end s"
 if [ "$mode" = stale ]; then
   [ "$rc" != 0 ] || die "negative control: the dump of a header without --hotplug has the DIMM and the new CPU"
   grep -q 'SMOKE: crash_hotplug memory 0 cpu 0' "$art/console.log" || die "negative control: crash_hotplug did not read 0"
   echo "ppc-smoke ($mode): ok, the stale dump was detected (artifacts: $art)"
 else
+  if [ "$mode" = memmap ]; then
+    # The struct pages are on the DIMM: MemTotal grows by less than its size (by all of it if the
+    # memmap came from boot memory, i.e. memory_hotplug.memmap_on_memory=$memmap had no effect).
+    kb() { sed -n "s/.*SMOKE: $1.*MemTotal: *\([0-9]*\) kB.*/\1/p" "$art/console.log" | head -n 1; }
+    before=$(kb 'memmap_on_memory'); after=$(kb 'after hotplug')
+    grown=$(( after - before )) added=$(( dimm_size / 1024 ))
+    param=$(sed -n 's/.*SMOKE: memmap_on_memory \([^ ]*\) before.*/\1/p' "$art/console.log" | head -n 1)
+    # Each check reports; the run fails after all of them (the coverage check's failure first).
+    mm_bad=()
+    if [ "$grown" -gt 0 ] && [ "$grown" -lt "$added" ]; then
+      echo "verified: memmap_on_memory $param in effect: MemTotal grew by $grown KiB for the $added KiB DIMM ($((added - grown)) KiB of struct pages on it)"
+    else
+      mm_bad+=("memory_hotplug.memmap_on_memory=$memmap (reads '$param') not in effect: MemTotal grew by $grown KiB for the $added KiB DIMM")
+    fi
+    mdl=$(grep -a 'SMOKE: makedumpfile -l -d 31:' "$art/console.log" | tail -n 1 | tr -d '\r')
+    case "$mdl" in
+      *'rc=0 size='[1-9]*"signature='KDUMP   '"*) echo "verified: in the capture kernel ${mdl#*SMOKE: }" ;;
+      *) grep -a 'makedumpfile|' "$art/console.log" | tail -n 8 >&2
+         mm_bad+=("makedumpfile -l -d 31 /proc/vmcore did not write a kdump-compressed file: ${mdl:-no makedumpfile line}") ;;
+    esac
+    for m in "${mm_bad[@]}"; do echo "FAILED: $m" >&2; done
+    [ "$rc" = 0 ] || die "the dump does not hold the DIMM's online memory whole, or lists its offlined block (see check-vmcore above)"
+    [ "${#mm_bad[@]}" = 0 ] || die "${mm_bad[-1]}"
+  fi
   [ "$rc" = 0 ] || die "the dump misses the hot-added DIMM or CPU (want $want_cpus NT_PRSTATUS and VMCOREINFO)"
   [ "$pattern_ok" = 1 ] || die "pattern not found at $pattern_pa in the dump (got '$got')"
   echo "verified: pattern at $pattern_pa found in /proc/vmcore (read back on the host)"

@@ -77,6 +77,11 @@ if [ -f "$kp" ]; then
   # Negative control: kexec_load without --hotplug; the checks must see that the dump lacks the DIMM.
   stage "qemu ppc64le: negative control, kexec_load without --hotplug (stale dump detected)" \
     "$repo/scripts/ppc-smoke.sh" "$kp" stale
+  # memmap_on_memory (=force: with 64 KiB pages an LMB's memmap is smaller than a pageblock and =1
+  # has no effect): the struct pages of the hot-added DIMM are in the dump, an offlined LMB is not,
+  # and makedumpfile -l -d 31 (static 1.7.7) filters the dump in the capture kernel.
+  stage "qemu ppc64le: memmap_on_memory, DIMM with its struct pages in the dump, makedumpfile -l -d 31" \
+    "$repo/scripts/ppc-smoke.sh" "$kp" memmap
   # fadump (QEMU 11.1.3 from the trixie chroot set up by setup.sh): registered at boot, a DIMM and a
   # CPU core hot-added without re-registration, crash, firmware-assisted capture boot of the same
   # kernel; vmcore notes, DIMM coverage and the pattern checked on the host.

@@ -27,6 +27,25 @@ mod model_tests {
     }
 
     #[test]
+    fn mem_range_whole_block_with_memmap_on_memory() {
+        // memory_block_online() reports the 128 MiB block at 4 GiB from past its 2 MiB of struct
+        // pages (memmap_on_memory); the event covers the whole block.
+        let r = MemRange::block_from_pfns(0x100200, 0x7e00, 0x8000, 12);
+        assert_eq!(
+            r,
+            Some(MemRange {
+                start: 0x1_0000_0000,
+                end: 0x1_07ff_ffff
+            })
+        );
+        assert_eq!(
+            MemRange::block_from_pfns(0x100000, 0x8000, 0x8000, 12),
+            MemRange::from_pfns(0x100000, 0x8000, 12)
+        );
+        assert_eq!(MemRange::block_from_pfns(0x100200, 0x7e00, 0, 12), None);
+    }
+
+    #[test]
     fn mem_range_rejects_empty_and_overflow() {
         assert_eq!(MemRange::from_pfns(1, 0, 12), None);
         assert_eq!(MemRange::from_pfns(u64::MAX, 2, 12), None);

@@ -94,17 +94,22 @@ pub unsafe extern "C" fn crash_exclude_mem_range(
     mstart: u64,
     mend: u64,
 ) -> c_int {
+    // Only raw pointers to the fields: a `&mut crash_mem` would cover the header alone (the
+    // flexible array has size 0 in the Rust type), and a slice derived from it would reach past it.
     // SAFETY: The caller passes a valid, exclusively accessed `struct crash_mem`.
-    let mem = unsafe { &mut *mem };
-    let max = mem.max_nr_ranges as usize;
-    // SAFETY: `ranges` is a flexible array of `max_nr_ranges` elements (`__counted_by`), valid and
-    // exclusively ours for the call; `MemRange` has the layout of `struct range` (checked above).
-    let slots =
-        unsafe { core::slice::from_raw_parts_mut(mem.ranges.as_mut_ptr().cast::<MemRange>(), max) };
-    let mut list = RangeList::from_sorted(slots, mem.nr_ranges as usize);
+    let (max, nr) = unsafe { ((*mem).max_nr_ranges as usize, (*mem).nr_ranges as usize) };
+    // SAFETY: `mem` is valid (function contract); the place expression creates no reference.
+    let ranges = unsafe { &raw mut (*mem).ranges }.cast::<MemRange>();
+    // SAFETY: `ranges` points to the flexible array of `max_nr_ranges` elements (`__counted_by`),
+    // derived from the caller's pointer to the whole allocation, valid and exclusively ours for the
+    // call; `MemRange` has the layout of `struct range` (checked above).
+    let slots = unsafe { core::slice::from_raw_parts_mut(ranges, max) };
+    let mut list = RangeList::from_sorted(slots, nr);
     let res = list.exclude(mstart, mend);
     // The length never exceeds `max_nr_ranges`, a `u32`.
-    mem.nr_ranges = list.len() as u32;
+    let len = list.len() as u32;
+    // SAFETY: As above; `slots` covers the array only, not the header field written here.
+    unsafe { (*mem).nr_ranges = len };
     match res {
         Ok(()) => 0,
         Err(_) => ENOMEM.to_errno(),
@@ -196,19 +201,27 @@ unsafe extern "C" fn memory_notify(
     }
     // SAFETY: For these two actions `arg` is a valid `struct memory_notify` (function contract).
     let mn = unsafe { &*arg.cast::<bindings::memory_notify>() };
-    // `PAGE_SHIFT` is at most 16 on every architecture Linux supports.
-    let range = MemRange::from_pfns(
+    // SAFETY: `memory_block_size_bytes()` takes no arguments and returns the memory block size,
+    // fixed at boot (x86 probes it once, pseries reads the device tree); callable in process
+    // context, as this notifier runs.
+    let block_bytes = unsafe { bindings::memory_block_size_bytes() } as u64;
+    // The whole memory block: with memmap_on_memory the notifier's range lacks the block's first
+    // pages, its own struct pages (see `MemRange::block_from_pfns`). `PAGE_SHIFT` is at most 16 on
+    // every architecture Linux supports.
+    let range = MemRange::block_from_pfns(
         mn.start_pfn as u64,
         mn.nr_pages as u64,
+        block_bytes >> kernel::page::PAGE_SHIFT,
         kernel::page::PAGE_SHIFT as u32,
     );
     match range {
         Some(r) if online => handler::handle(Event::OnlineMemory(r)),
         Some(r) => handler::handle(Event::OfflineMemory(r)),
         None => pr_err!(
-            "memory notifier: invalid range pfn {:#x} + {} pages, event not handled\n",
+            "memory notifier: invalid range pfn {:#x} + {} pages (block {:#x} bytes), event not handled\n",
             mn.start_pfn,
-            mn.nr_pages
+            mn.nr_pages,
+            block_bytes
         ),
     }
     NOTIFY_OK

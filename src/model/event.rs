@@ -38,6 +38,34 @@ impl MemRange {
         Some(Self { start, end })
     }
 
+    /// The memory block range of a memory notifier event: from the start of the block of
+    /// `block_pages` pages that holds `start_pfn` to the end of the `nr_pages` pages from it.
+    ///
+    /// With `memory_hotplug.memmap_on_memory`, `MEM_ONLINE` and `MEM_OFFLINE` report a block
+    /// without its first pages, which hold the block's own `struct page`s (`memory_block_online()`
+    /// and `memory_block_offline()` in `drivers/base/memory.c` pass `start_pfn + nr_vmemmap_pages`).
+    /// Those pages are RAM of the block for as long as it is online and belong in the dump:
+    /// without them makedumpfile cannot filter it. For an event that starts at a block boundary
+    /// (every block without memmap_on_memory) this is [`MemRange::from_pfns`].
+    ///
+    /// Returns `None` for an empty range, `block_pages == 0`, or a range that does not fit in 64
+    /// bits.
+    pub const fn block_from_pfns(
+        start_pfn: u64,
+        nr_pages: u64,
+        block_pages: u64,
+        page_shift: u32,
+    ) -> Option<Self> {
+        if nr_pages == 0 || block_pages == 0 {
+            return None;
+        }
+        let Some(end_pfn) = start_pfn.checked_add(nr_pages) else {
+            return None;
+        };
+        let first = start_pfn - start_pfn % block_pages;
+        Self::from_pfns(first, end_pfn - first, page_shift)
+    }
+
     /// Number of bytes in the range (never zero).
     ///
     /// Saturates at `u64::MAX` for the one range (`0..=u64::MAX`) whose length does not fit.

@@ -13,6 +13,27 @@ fn memory_block_range_from_pfns() {
 }
 
 #[test]
+fn memory_block_range_includes_the_memmap_on_memory_pages() {
+    // x86_64, 128 MiB blocks (0x8000 pages): memory_block_online() reports the block at 4 GiB
+    // from its 513th page when its first 2 MiB (512 pages) hold its struct pages.
+    let r = MemRange::block_from_pfns(0x10_0200, 0x8000 - 0x200, 0x8000, 12).expect("valid");
+    assert_eq!((r.start, r.end), (0x1_0000_0000, 0x1_07ff_ffff));
+    // ppc64 (64 KiB pages), a 256 MiB LMB (0x1000 pages) with memmap_on_memory=force: the memmap
+    // padded to a 2 MiB pageblock (32 pages).
+    let r = MemRange::block_from_pfns(0x8000 + 32, 0x1000 - 32, 0x1000, 16).expect("valid");
+    assert_eq!((r.start, r.end), (0x8000_0000, 0x8fff_ffff));
+    // A block reported whole is unchanged.
+    assert_eq!(
+        MemRange::block_from_pfns(0x10_8000, 0x8000, 0x8000, 12),
+        MemRange::from_pfns(0x10_8000, 0x8000, 12)
+    );
+    // Invalid input.
+    assert_eq!(MemRange::block_from_pfns(0x10_0200, 0, 0x8000, 12), None);
+    assert_eq!(MemRange::block_from_pfns(0x10_0200, 0x7e00, 0, 12), None);
+    assert_eq!(MemRange::block_from_pfns(u64::MAX, 1, 0x8000, 12), None);
+}
+
+#[test]
 fn range_rejects_empty_and_overflowing_input() {
     assert_eq!(MemRange::from_pfns(0, 0, 12), None);
     assert_eq!(MemRange::from_pfns(u64::MAX, 2, 12), None);
@@ -68,6 +89,26 @@ proptest! {
         }
         prop_assert_eq!(s.total(), events.len() as u64);
         prop_assert_eq!(s.last(), events.last().copied());
+    }
+
+    /// A notifier range extends to the start of its block and never past its own end; a range
+    /// that starts at a block boundary is unchanged.
+    #[test]
+    fn block_range_is_the_block_start_to_the_range_end(
+        block_order in 0u32..20,
+        block in 0u64..1 << 20,
+        skip in 0u64..1 << 20,
+        n in 1u64..1 << 20,
+    ) {
+        let bp = 1u64 << block_order;
+        let skip = skip % bp;
+        let start = block * bp + skip;
+        let r = MemRange::block_from_pfns(start, n, bp, 12).expect("in range");
+        prop_assert_eq!(r.start, (block * bp) << 12);
+        prop_assert_eq!(r.end, ((start + n) << 12) - 1);
+        if skip == 0 {
+            prop_assert_eq!(Some(r), MemRange::from_pfns(start, n, 12));
+        }
     }
 
     /// A range built from page frames covers exactly `nr_pages` pages.

@@ -83,25 +83,35 @@ impl CoreHeader {
 
     /// Whether the union of the PT_LOAD physical ranges covers `start..=end`.
     pub fn covers(&self, start: u64, end: u64) -> bool {
+        self.gaps(start, end).is_empty()
+    }
+
+    /// The parts of `start..=end` that no PT_LOAD covers, as inclusive ranges in address order.
+    pub fn gaps(&self, start: u64, end: u64) -> Vec<(u64, u64)> {
         let mut ranges: Vec<(u64, u64)> = self
             .loads()
             .filter(|p| p.p_memsz > 0)
-            .map(|p| (p.p_paddr, p.p_paddr + p.p_memsz - 1))
+            .map(|p| (p.p_paddr, p.p_paddr.saturating_add(p.p_memsz - 1)))
             .collect();
         ranges.sort_unstable();
-        let mut next = start;
+        let mut gaps = Vec::new();
+        let mut next = Some(start);
         for (s, e) in ranges {
-            if s > next {
+            let Some(n) = next.filter(|n| *n <= end) else {
                 break;
+            };
+            if e < n {
+                continue;
             }
-            if e >= next {
-                if e >= end {
-                    return true;
-                }
-                next = e + 1;
+            if s > n {
+                gaps.push((n, (s - 1).min(end)));
             }
+            next = e.checked_add(1);
         }
-        false
+        if let Some(n) = next.filter(|n| *n <= end) {
+            gaps.push((n, end));
+        }
+        gaps
     }
 
     /// Whether any PT_LOAD overlaps `start..=end`.
@@ -392,6 +402,58 @@ mod tests {
             );
         }
         assert!(check_ppc64_registers(&good[..1], &syms, 1, "crash_fadump").is_err());
+    }
+
+    /// A core header with a PT_LOAD per `(paddr, size)`.
+    fn loads(ranges: &[(u64, u64)]) -> CoreHeader {
+        CoreHeader {
+            phdrs: ranges
+                .iter()
+                .map(|&(p_paddr, p_memsz)| ProgramHeader {
+                    p_type: PT_LOAD,
+                    p_paddr,
+                    p_memsz,
+                    p_filesz: p_memsz,
+                    ..Default::default()
+                })
+                .collect(),
+            ctx: Ctx::default(),
+        }
+    }
+
+    #[test]
+    fn gaps_are_the_uncovered_parts() {
+        const M: u64 = 1 << 20;
+        let dimm = (0x1_0000_0000, 0x1_0fff_ffff);
+        // What the Rust kernel listed with memmap_on_memory before the fix: each 128 MiB block
+        // without its first 2 MiB (the block's struct pages).
+        let h = loads(&[
+            (0x1_0000_0000 + 2 * M, 126 * M),
+            (0x1_0800_0000 + 2 * M, 126 * M),
+        ]);
+        assert_eq!(
+            h.gaps(dimm.0, dimm.1),
+            vec![
+                (0x1_0000_0000, 0x1_0000_0000 + 2 * M - 1),
+                (0x1_0800_0000, 0x1_0800_0000 + 2 * M - 1)
+            ]
+        );
+        // Whole blocks, overlapping and out of order, plus unrelated ranges: no gap.
+        let h = loads(&[
+            (0x1_0800_0000, 128 * M),
+            (0, 640 << 10),
+            (0x1_0000_0000, 130 * M),
+        ]);
+        assert!(h.gaps(dimm.0, dimm.1).is_empty());
+        // Nothing listed: the whole range; a tail missing; a range ending at the top of memory.
+        assert_eq!(loads(&[]).gaps(dimm.0, dimm.1), vec![dimm]);
+        assert_eq!(
+            loads(&[(dimm.0, 200 * M)]).gaps(dimm.0, dimm.1),
+            vec![(dimm.0 + 200 * M, dimm.1)]
+        );
+        assert!(loads(&[(u64::MAX - M + 1, M)])
+            .gaps(u64::MAX - 10, u64::MAX)
+            .is_empty());
     }
 
     #[test]

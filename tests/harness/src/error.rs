@@ -15,6 +15,29 @@ pub enum VerifyError {
         /// Last byte of the DIMM.
         end: u64,
     },
+    /// PT_LOADs cover a hot-added DIMM only in part (e.g. without its memory blocks' struct
+    /// pages, which memmap_on_memory places at the start of each block).
+    #[error(
+        "dump covers DIMM {dimm} {start:#x}-{end:#x} only in part: {covered_kib} KiB of {size_kib} KiB; \
+         not covered: {gaps}"
+    )]
+    DimmPartlyCovered {
+        /// QEMU id of the DIMM.
+        dimm: String,
+        /// First byte of the DIMM.
+        start: u64,
+        /// Last byte of the DIMM.
+        end: u64,
+        /// KiB covered.
+        covered_kib: u64,
+        /// KiB of the DIMM.
+        size_kib: u64,
+        /// The uncovered ranges, as `start-end` (hex, inclusive).
+        gaps: String,
+    },
+    /// makedumpfile could not write a filtered dump (`-l -d 31`), the collector's command.
+    #[error("makedumpfile -l -d 31: {0}")]
+    Makedumpfile(String),
     /// Memory that was removed before the crash is still listed in the dump.
     #[error("dump still lists removed memory {start:#x}-{end:#x}")]
     RemovedMemoryPresent {

@@ -70,9 +70,18 @@ enum Cmd {
         /// Check the Rust handler's debugfs event counters.
         #[arg(long)]
         events: bool,
-        /// DIMMs (1 GiB each) to hot-add.
+        /// DIMMs to hot-add.
         #[arg(long, default_value_t = 1)]
         dimms: u32,
+        /// Size of each DIMM in MiB (a multiple of the memory block size).
+        #[arg(long, default_value_t = 1024)]
+        dimm_mib: u64,
+        /// Boot with memory_hotplug.memmap_on_memory=1 (struct pages on the hot-added memory).
+        #[arg(long)]
+        memmap_on_memory: bool,
+        /// In the capture kernel, `makedumpfile -l -d 31 /proc/vmcore` must succeed.
+        #[arg(long)]
+        filtered_dump: bool,
         /// Offline and remove the last DIMM before the crash.
         #[arg(long)]
         unplug: bool,
@@ -141,6 +150,9 @@ enum Cmd {
         /// A DIMM that must be covered, as ADDR:SIZE (decimal or 0x-hex).
         #[arg(long)]
         dimm: Option<String>,
+        /// Memory that went offline before the crash and must be absent, as ADDR:SIZE.
+        #[arg(long)]
+        absent: Option<String>,
         /// ppc64le: the crashed kernel's vmlinux, to check every CPU note's registers.
         #[arg(long, requires = "crash_symbol")]
         vmlinux: Option<PathBuf>,
@@ -269,11 +281,21 @@ fn hotplug(socket: &std::path::Path, dimms: &[String], cpus: &[String]) -> bool 
     }
 }
 
+/// `ADDR:SIZE` (each decimal or 0x-hex, SIZE > 0) as an inclusive range.
+fn addr_size(arg: &str, what: &str) -> Result<(u64, u64), String> {
+    arg.split_once(':')
+        .and_then(|(a, s)| Some((number(a)?, number(s)?)))
+        .filter(|(_, s)| *s > 0)
+        .and_then(|(a, s)| Some((a, a.checked_add(s - 1)?)))
+        .ok_or_else(|| format!("--{what} {arg:?}: want ADDR:SIZE"))
+}
+
 /// `check-vmcore`: prints what it finds and whether each check holds.
 fn check_vmcore(
     head: &std::path::Path,
     cpus: usize,
     dimm: Option<&str>,
+    absent: Option<&str>,
     regs: Option<(&std::path::Path, &str)>,
     crash_note: usize,
 ) -> bool {
@@ -294,17 +316,38 @@ fn check_vmcore(
         let notes = h.parse_notes(&bytes).map_err(|e| e.to_string())?;
         let mut ok = vec![dump::check_vmcore_notes(&notes, cpus).map_err(|e| e.to_string())?];
         if let Some(d) = dimm {
-            let (a, s) = d
-                .split_once(':')
-                .and_then(|(a, s)| Some((number(a)?, number(s)?)))
-                .ok_or_else(|| format!("--dimm {d:?}: want ADDR:SIZE"))?;
-            if !h.covers(a, a + s - 1) {
+            let (a, e) = addr_size(d, "dimm")?;
+            let gaps = h.gaps(a, e);
+            let missing: u64 = gaps.iter().map(|(s, e)| e - s + 1).sum();
+            let size = e - a + 1;
+            if !gaps.is_empty() {
                 return Err(format!(
-                    "PT_LOADs do not cover the DIMM {a:#x}-{:#x}",
-                    a + s - 1
+                    "PT_LOADs do not cover the DIMM {a:#x}-{e:#x}: {} KiB of {} KiB covered; \
+                     not covered: {}",
+                    (size - missing) / 1024,
+                    size / 1024,
+                    gaps.iter()
+                        .map(|(s, e)| format!("{s:#x}-{e:#x}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             }
-            ok.push(format!("PT_LOADs cover the DIMM {a:#x}-{:#x}", a + s - 1));
+            ok.push(format!(
+                "PT_LOADs cover the DIMM {a:#x}-{e:#x}: {} KiB of {} KiB",
+                size / 1024,
+                size / 1024
+            ));
+        }
+        if let Some(r) = absent {
+            let (a, e) = addr_size(r, "absent")?;
+            if h.intersects(a, e) {
+                return Err(format!(
+                    "the dump still lists memory {a:#x}-{e:#x}, offline at the crash"
+                ));
+            }
+            ok.push(format!(
+                "memory {a:#x}-{e:#x}, offline at the crash, is absent from the dump"
+            ));
         }
         if let Some((vmlinux, symbol)) = regs {
             let image =
@@ -354,6 +397,9 @@ fn main() -> ExitCode {
             kunit,
             events,
             dimms,
+            dimm_mib,
+            memmap_on_memory,
+            filtered_dump,
             unplug,
             storm,
             contend,
@@ -373,6 +419,9 @@ fn main() -> ExitCode {
                 kunit_suites: kunit,
                 check_events: events,
                 dimms,
+                dimm_size: dimm_mib << 20,
+                memmap_on_memory,
+                filtered_dump,
                 unplug,
                 storm,
                 contend,
@@ -391,6 +440,7 @@ fn main() -> ExitCode {
             head,
             cpus,
             dimm,
+            absent,
             vmlinux,
             crash_symbol,
             crash_note,
@@ -398,6 +448,7 @@ fn main() -> ExitCode {
             &head,
             cpus,
             dimm.as_deref(),
+            absent.as_deref(),
             vmlinux.as_deref().zip(crash_symbol.as_deref()),
             crash_note,
         )),
@@ -519,6 +570,20 @@ fn main() -> ExitCode {
                     Expect::Pass,
                 ),
             ];
+            // memmap_on_memory: the struct pages of each hot-added block live in the block; the
+            // dump must hold them (every byte of the DIMMs) or makedumpfile cannot filter it.
+            // 256 MiB DIMMs (2 blocks each) keep the guest small; the last one is removed.
+            runs.push((
+                Scenario {
+                    dimms: 4,
+                    dimm_size: 256 << 20,
+                    memmap_on_memory: true,
+                    filtered_dump: true,
+                    unplug: true,
+                    ..rust("rust-memmap-on-memory-makedumpfile")
+                },
+                Expect::Pass,
+            ));
             runs.push((
                 Scenario {
                     contend: true,

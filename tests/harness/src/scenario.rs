@@ -71,8 +71,17 @@ pub struct Scenario {
     pub kunit_suites: Vec<String>,
     /// Check the Rust handler's debugfs event counters.
     pub check_events: bool,
-    /// DIMMs (1 GiB each) to hot-add, each with a pattern.
+    /// DIMMs to hot-add, each with a pattern.
     pub dimms: u32,
+    /// Size of each DIMM in bytes (a multiple of the memory block size).
+    pub dimm_size: u64,
+    /// Boot with `memory_hotplug.memmap_on_memory=1`: the struct pages of a hot-added memory
+    /// block live at the block's start. Checked in the guest: the parameter reads `Y` and
+    /// MemTotal grows by less than the DIMMs' size.
+    pub memmap_on_memory: bool,
+    /// In the capture kernel, write a filtered dump as a distribution's collector does
+    /// (`makedumpfile -l -d 31 /proc/vmcore`): it must exit 0 with a kdump-compressed file.
+    pub filtered_dump: bool,
     /// Offline and remove the last DIMM before the crash; its memory must be absent from the dump.
     pub unplug: bool,
     /// Crash while memory blocks and a CPU go offline and online in a loop.
@@ -110,6 +119,9 @@ impl Scenario {
             kunit_suites: vec![],
             check_events: false,
             dimms: 1,
+            dimm_size: GIB,
+            memmap_on_memory: false,
+            filtered_dump: false,
             unplug: false,
             storm: false,
             contend: false,
@@ -262,9 +274,14 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         initrd: images.first.clone(),
         // Hot-added memory goes to ZONE_MOVABLE, so that it can be offlined again.
         append: format!(
-            "console=ttyS0 crashkernel=256M memhp_default_state=online_movable panic=-1{}",
+            "console=ttyS0 crashkernel=256M memhp_default_state=online_movable panic=-1{}{}",
             if s.inject_init_failure {
                 " crash_hotplug.inject_init_failure=1"
+            } else {
+                ""
+            },
+            if s.memmap_on_memory {
+                " memory_hotplug.memmap_on_memory=1"
             } else {
                 ""
             }
@@ -368,22 +385,56 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0) as u64;
+    let size = s.dimm_size;
+    let mem_total_before = if s.memmap_on_memory {
+        let param = r.vm()?.sh(
+            "cat /sys/module/memory_hotplug/parameters/memmap_on_memory",
+            CMD_TIMEOUT,
+        )?;
+        if param.trim() != "Y" {
+            return Err(Error::Unexpected(format!(
+                "memory_hotplug.memmap_on_memory reads {:?}, want Y",
+                param.trim()
+            )));
+        }
+        Some(mem_total_kib(r.vm()?)?)
+    } else {
+        None
+    };
     let mut dimms = Vec::new();
     for k in 1..=s.dimms.max(1) {
         let id = format!("dimm{k}");
-        let addr = r.vm()?.add_dimm(&id, GIB)?;
-        let (b0, b1) = (addr / block, (addr + GIB) / block - 1);
+        let addr = r.vm()?.add_dimm(&id, size)?;
+        let (b0, b1) = (addr / block, (addr + size) / block - 1);
         wait_blocks(r.vm()?, b0, b1, "online")?;
         r.ok(format!(
-            "DIMM {id} at {addr:#x} (+{GIB:#x}) online: memory blocks {b0}-{b1}"
+            "DIMM {id} at {addr:#x} (+{size:#x}) online: memory blocks {b0}-{b1}"
         ));
         dimms.push(Dimm {
             id,
             addr,
-            size: GIB,
+            size,
             blocks: (b0, b1),
             pattern: None,
         });
+    }
+    if let Some(before) = mem_total_before {
+        // With the struct pages on the DIMMs, those pages are never handed to the page allocator:
+        // MemTotal grows by less than the DIMMs' size (by the whole size if the memmap came from
+        // boot memory, i.e. memmap_on_memory was not in effect).
+        let added_kib = size / 1024 * dimms.len() as u64;
+        let grown = mem_total_kib(r.vm()?)?.saturating_sub(before);
+        if grown >= added_kib || grown == 0 {
+            return Err(Error::Unexpected(format!(
+                "MemTotal grew by {grown} KiB for {added_kib} KiB of DIMMs: memmap_on_memory is \
+                 not in effect"
+            )));
+        }
+        r.ok(format!(
+            "memmap_on_memory in effect: MemTotal grew by {grown} KiB for {added_kib} KiB of \
+             DIMMs ({} KiB of struct pages on the DIMMs)",
+            added_kib - grown
+        ));
     }
 
     if s.inject_init_failure {
@@ -544,7 +595,7 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
             .sh("cat /sys/kernel/debug/crash_hotplug/stats", CMD_TIMEOUT)?;
         r.save("stats.txt", stats.as_bytes())?;
         let get = |t: &str, k: &str| dump::stat(t, k).unwrap_or(u64::MAX);
-        let per_dimm = GIB / block;
+        let per_dimm = s.dimm_size / block;
         let want_on = per_dimm * u64::from(s.dimms.max(1));
         let want_off = if s.unplug { per_dimm } else { 0 };
         let (on, off, add, rm) = (
@@ -736,16 +787,36 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
             ));
         } else if vmcore.covers(d.addr, end) {
             r.ok(format!(
-                "PT_LOADs cover DIMM {} {:#x}-{end:#x}",
-                d.id, d.addr
+                "PT_LOADs cover DIMM {} {:#x}-{end:#x}: {} KiB of {} KiB",
+                d.id,
+                d.addr,
+                d.size / 1024,
+                d.size / 1024
             ));
         } else if !(s.storm || s.crash_in_edit) {
             // (In a storm, blocks of the DIMM may be offline at the crash; the block holding the
             // pattern is not, and the pattern check below covers it.)
-            return Err(VerifyError::DimmMissing {
+            let gaps = vmcore.gaps(d.addr, end);
+            let missing: u64 = gaps.iter().map(|(a, b)| b - a + 1).sum();
+            if missing == d.size {
+                return Err(VerifyError::DimmMissing {
+                    dimm: d.id.clone(),
+                    start: d.addr,
+                    end,
+                }
+                .into());
+            }
+            return Err(VerifyError::DimmPartlyCovered {
                 dimm: d.id.clone(),
                 start: d.addr,
                 end,
+                covered_kib: (d.size - missing) / 1024,
+                size_kib: d.size / 1024,
+                gaps: gaps
+                    .iter()
+                    .map(|(a, b)| format!("{a:#x}-{b:#x}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             }
             .into());
         }
@@ -833,11 +904,72 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
     r.ok(format!(
         "makedumpfile --dump-dmesg extracted {size} bytes including the panic message"
     ));
+    if s.filtered_dump {
+        r.phase("makedumpfile -l -d 31");
+        filtered_dump(r)?;
+    }
     if let Some(stats) = r.contention_stats.take() {
         r.phase("contention figures");
         judge_contention(r, &stats)?;
     }
     Ok(())
+}
+
+/// In the capture kernel, `makedumpfile -l -d 31 /proc/vmcore` (what kdump-tools and kexec-tools'
+/// kdump collectors run): it reads the struct page of every page to filter, so it fails if the
+/// dump lacks any of them. It must exit 0 and write a kdump-compressed file (its signature read
+/// back on the host).
+fn filtered_dump(r: &mut Run<'_>) -> Result<()> {
+    let (rc, out) = r.vm()?.sh_rc(
+        "makedumpfile -l -d 31 /proc/vmcore /tmp/vmcore.kdump >/tmp/mdf31.log 2>&1; rc=$?; \
+         tail -n 8 /tmp/mdf31.log; s=0; [ -f /tmp/vmcore.kdump ] && s=$(wc -c < /tmp/vmcore.kdump); echo \"size $s\"; \
+         exit $rc",
+        Duration::from_secs(300),
+    )?;
+    r.save("makedumpfile-d31.log", out.as_bytes())?;
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    let size = lines
+        .iter()
+        .rev()
+        .find_map(|l| l.strip_prefix("size "))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    if rc != 0 {
+        let said: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| !l.is_empty() && !l.starts_with("size "))
+            .collect();
+        return Err(VerifyError::Makedumpfile(format!(
+            "exited {rc} ({size} bytes written): {}",
+            said.join(" | ")
+        ))
+        .into());
+    }
+    if size == 0 {
+        return Err(VerifyError::Makedumpfile("exited 0 but wrote nothing".into()).into());
+    }
+    let head = r.vm()?.fetch("/tmp/vmcore.kdump", 0, 4096.min(size))?;
+    if !head.starts_with(b"KDUMP   ") {
+        return Err(VerifyError::Makedumpfile(format!(
+            "exited 0 but wrote {size} bytes beginning {:?}, not a kdump-compressed file",
+            String::from_utf8_lossy(&head[..head.len().min(8)])
+        ))
+        .into());
+    }
+    r.ok(format!(
+        "makedumpfile -l -d 31 /proc/vmcore: exit 0, kdump-compressed file of {size} bytes"
+    ));
+    Ok(())
+}
+
+/// MemTotal of `/proc/meminfo`, in KiB.
+fn mem_total_kib(vm: &mut Vm) -> Result<u64> {
+    let t = vm.sh("grep MemTotal: /proc/meminfo", CMD_TIMEOUT)?;
+    t.split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| Error::Unexpected(format!("bad MemTotal line {t:?}")))
 }
 
 /// Events against a busy kexec lock: for 30 s, crash loads run back to back (kexec_file_load and
