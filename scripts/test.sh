@@ -53,6 +53,12 @@ if [ -f "$kc" ] && [ -f "$kr" ]; then
     --kexec-hotplug "$CRASHHP_CACHE/kexec-tools-2.0.29/kexec" \
     --pattern-tool "$repo/target/x86_64-unknown-linux-gnu/release/crashhp-pattern" \
     --udevadm "$CRASHHP_CACHE/udev/bin/udevadm" --udev-rules "$repo/udev"
+  # The mutation matrix: each mutation of the test kernel (CONFIG_CRASH_HOTPLUG_MUTATIONS) must make
+  # its scenario fail in the check that names the defect; a survivor fails the stage.
+  stage "qemu: mutation matrix (every mutation killed by its check)" "$repo/target/release/crashhp" mutations \
+    --kernel-c "$kc" --kernel-rust "$kr" --out "$repo/target/artifacts" \
+    --kexec-hotplug "$CRASHHP_CACHE/kexec-tools-2.0.29/kexec" \
+    --pattern-tool "$repo/target/x86_64-unknown-linux-gnu/release/crashhp-pattern"
   # Benchmark: prints numbers (per-event handler cost, C vs Rust, at ~12 and ~256 RAM ranges);
   # it fails if it cannot run or if the work it timed was not done (events not all applied, or an
   # update error logged), never on a figure.

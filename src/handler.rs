@@ -65,7 +65,6 @@ use crate::{
         EventStats,
         Index,
         Node,
-        Segment,
         Usage, //
     },
     mutation::{
@@ -511,7 +510,12 @@ fn edit(
     Delay::at(delay, DelayPoint::Index);
     let adopt = backend::needs_adoption(image.file_mode(), image.elfcorehdr_updated());
     let notes = if adopt {
-        Some(spec::cpu_notes().map_err(Failure::Gather)?)
+        let (mut notes, size) = spec::cpu_notes().map_err(Failure::Gather)?;
+        if mutation::active(Mutation::DropNote) {
+            // The last possible CPU's note is not adopted.
+            notes.pop();
+        }
+        Some((notes, size))
     } else {
         None
     };
@@ -539,12 +543,7 @@ fn edit(
     }
     let usage = hdr.usage();
     Delay::at(delay, DelayPoint::Unmap);
-    if mutation::active(Mutation::DropNote) {
-        drop_last_cpu_note(hdr);
-        index.invalidate();
-    } else {
-        drop(hdr);
-    }
+    drop(hdr);
     backend::update_others(lock, image, event)?;
     Ok(Applied {
         usage,
@@ -567,25 +566,6 @@ fn mutated(event: Event) -> (Event, bool) {
             false,
         ),
         e => (e, false),
-    }
-}
-
-/// Mutation `DropNote`: the `PT_NOTE` of the last possible CPU (the notes end with VMCOREINFO's)
-/// becomes a tombstone (the caller invalidates the index).
-fn drop_last_cpu_note(hdr: Elfcorehdr<'_, SegmentMem<'_>, KVVec<Node>>) {
-    let mut notes = KVec::new();
-    for (i, p) in hdr.phdrs().enumerate() {
-        if p.p_type == crate::model::elf::PT_NOTE && notes.push(i, GFP_KERNEL).is_err() {
-            return;
-        }
-    }
-    let mut mem = hdr.into_segment();
-    if let Some(&i) = notes.len().checked_sub(2).and_then(|k| notes.get(k)) {
-        mem.commit(
-            crate::model::elf::EHDR_SIZE + i * crate::model::elf::PHDR_SIZE,
-            &crate::model::elf::PT_NULL.to_le_bytes(),
-        );
-        pr_warn!("mutation drop_note: program header {i} (a CPU's PT_NOTE) tombstoned\n");
     }
 }
 

@@ -29,7 +29,7 @@ pub(crate) enum Mutation {
     SkipOffline,
     /// An online block is added one page short (a stale `p_memsz`).
     ShortMemsz,
-    /// The next edit drops the `PT_NOTE` of the last possible CPU.
+    /// A kexec_load header's notes are adopted without the last possible CPU's.
     DropNote,
     /// An image whose update failed is reported current (`crash_hotplug` reads 1).
     ReportCurrent,

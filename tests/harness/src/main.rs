@@ -9,6 +9,7 @@ mod console;
 mod dump;
 mod error;
 mod initramfs;
+mod mutations;
 mod qemu;
 mod scenario;
 
@@ -176,6 +177,16 @@ enum Cmd {
         /// A CPU (on pseries, a core) to add, with this QEMU device id.
         #[arg(long)]
         cpu: Vec<String>,
+    },
+    /// The mutation matrix: each mutation of the test kernel (debugfs crash_hotplug/mutation)
+    /// with a scenario that must fail in the check that names the defect. Prints the table; fails
+    /// if any mutation survives or is caught by another check.
+    Mutations {
+        #[command(flatten)]
+        k: Kernels,
+        /// kexec binary with --hotplug (kexec-tools >= 2.0.28).
+        #[arg(long)]
+        kexec_hotplug: PathBuf,
     },
     /// The suite: C-backed scenario and its negative control, then the Rust implementation with
     /// both load paths, several DIMMs with an unplug, and crashes during hotplug storms. Prints one
@@ -452,6 +463,87 @@ fn main() -> ExitCode {
             vmlinux.as_deref().zip(crash_symbol.as_deref()),
             crash_note,
         )),
+        Cmd::Mutations { k, kexec_hotplug } => {
+            let Kernels {
+                kernel_rust,
+                out,
+                kexec,
+                pattern_tool,
+                ..
+            } = k;
+            let rust = |m: &str, name: &str| Scenario {
+                check_events: true,
+                mutation: Some(m.into()),
+                ..Scenario::new(
+                    &format!("mutation-{m}-{name}"),
+                    &kernel_rust,
+                    &kexec,
+                    &pattern_tool,
+                    &out,
+                )
+            };
+            let coverage = "coverage: online memory in the dump";
+            let rows = vec![
+                mutations::Row {
+                    mutation: "skip_online",
+                    scenario: rust("skip_online", "kexec-file-hotplug-crash"),
+                    expect: coverage,
+                },
+                mutations::Row {
+                    mutation: "short_memsz",
+                    scenario: rust("short_memsz", "kexec-file-hotplug-crash"),
+                    expect: coverage,
+                },
+                mutations::Row {
+                    mutation: "skip_offline",
+                    scenario: Scenario {
+                        dimms: 3,
+                        unplug: true,
+                        ..rust("skip_offline", "kexec-file-3dimms-unplug")
+                    },
+                    expect: "nothing extra: removed or offline memory absent",
+                },
+                mutations::Row {
+                    mutation: "drop_note",
+                    scenario: Scenario {
+                        load: Load::LegacyHotplug,
+                        kexec: kexec_hotplug.clone(),
+                        ..rust("drop_note", "kexec-load-hotplug-crash")
+                    },
+                    expect: "elfcorehdr: one PT_NOTE per possible CPU",
+                },
+                mutations::Row {
+                    mutation: "report_current",
+                    scenario: Scenario {
+                        load: Load::LegacyHotplug,
+                        kexec: kexec_hotplug.clone(),
+                        full_header: true,
+                        check_events: false,
+                        ..rust("report_current", "full-header-reload")
+                    },
+                    expect: "crash_hotplug value",
+                },
+                mutations::Row {
+                    mutation: "drop_deferred",
+                    scenario: Scenario {
+                        contend: true,
+                        kexec: kexec_hotplug.clone(),
+                        ..rust("drop_deferred", "kexec-lock-contention")
+                    },
+                    expect: "nothing extra: removed or offline memory absent",
+                },
+                mutations::Row {
+                    mutation: "no_window",
+                    scenario: Scenario {
+                        crash_in_edit: true,
+                        edit_point: Some("locked".into()),
+                        ..rust("no_window", "crash-with-the-lock-held-at-locked")
+                    },
+                    expect: "capture kernel boots",
+                },
+            ];
+            exit(mutations::run(rows))
+        }
         Cmd::Bench { k, rounds, ranges } => match bench::run(
             &k.kernel_c,
             &k.kernel_rust,
@@ -587,6 +679,7 @@ fn main() -> ExitCode {
             runs.push((
                 Scenario {
                     contend: true,
+                    kexec: kexec_hotplug.clone(),
                     ..rust("rust-kexec-lock-contention")
                 },
                 Expect::Pass,

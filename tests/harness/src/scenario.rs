@@ -100,6 +100,9 @@ pub struct Scenario {
     /// `crash_hotplug` must read 0 after the load and after memory hotplug, as no handler keeps
     /// the image current.
     pub inject_init_failure: bool,
+    /// A mutation of the test kernel to activate after boot (debugfs `crash_hotplug/mutation`,
+    /// `CONFIG_CRASH_HOTPLUG_MUTATIONS`): the mutation matrix expects the scenario to fail.
+    pub mutation: Option<String>,
     /// Limit the header (debugfs `max_slots`) to 3 more program headers than it has at load, so
     /// that the DIMM's later blocks are refused: errors, `crash_hotplug` 0, reload, then 1.
     pub full_header: bool,
@@ -130,6 +133,7 @@ impl Scenario {
             crash_in_edit: false,
             edit_point: None,
             inject_init_failure: false,
+            mutation: None,
         }
     }
 }
@@ -308,6 +312,23 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         if let Some((n, _)) = results.iter().find(|(_, ok)| !ok) {
             return Err(VerifyError::Kunit(format!("suite {n}: not ok")).into());
         }
+    }
+
+    if let Some(m) = &s.mutation {
+        r.phase("mutation");
+        let back = r.vm()?.sh(
+            &format!(
+                "echo {m} > /sys/kernel/debug/crash_hotplug/mutation && \
+                 cat /sys/kernel/debug/crash_hotplug/mutation"
+            ),
+            CMD_TIMEOUT,
+        )?;
+        if back.trim() != m {
+            return Err(Error::Unexpected(format!(
+                "debugfs mutation reads {back:?} after writing {m:?}"
+            )));
+        }
+        r.ok(format!("mutation {m} active"));
     }
 
     r.phase("kexec load");
@@ -995,8 +1016,9 @@ fn check_contention(r: &mut Run<'_>, d: &Dimm, block: u64) -> Result<()> {
         &format!(
             "t0=$(cut -d. -f1 /proc/uptime); \
              ( k=0; while [ $(cut -d. -f1 /proc/uptime) -lt $((t0+30)) ]; do \
-               [ $((k % 5)) = 4 ] && kexec -p -u; \
-               if [ $((k % 2)) = 0 ]; then {file}; else {legacy}; fi; k=$((k+1)); done; \
+               if [ $((k % 5)) = 4 ]; then kexec -p -u || echo LOAD-FAILED unload; fi; \
+               if [ $((k % 2)) = 0 ]; then {file} || echo LOAD-FAILED file; \
+               else {legacy} || echo LOAD-FAILED legacy; fi; k=$((k+1)); done; \
                echo $k > /tmp/loads-done ) >/tmp/loads.log 2>&1 </dev/null & \
              while [ $(cut -d. -f1 /proc/uptime) -lt $((t0+25)) ]; do \
                for i in $(seq {b0} {b1}); do f=/sys/devices/system/memory/memory$i/state; \
@@ -1016,6 +1038,23 @@ fn check_contention(r: &mut Run<'_>, d: &Dimm, block: u64) -> Result<()> {
     r.save("contention.txt", out.as_bytes())?;
     let log = r.vm()?.sh("cat /tmp/loads.log", CMD_TIMEOUT)?;
     r.save("contention-loads.log", log.as_bytes())?;
+    // Every load must have worked (kexec_load --hotplug needs kexec-tools >= 2.0.28), but for
+    // EBUSY: the load syscalls only try the kexec lock, which the handler holds for an update now
+    // and then (upstream's handler too); a few of those are contention, not a defect.
+    let failed = log.lines().filter(|l| l.contains("LOAD-FAILED")).count();
+    let busy = log
+        .lines()
+        .filter(|l| l.contains("Device or resource busy"))
+        .count();
+    if failed > busy || failed * 5 > 40 {
+        return Err(Error::Unexpected(format!(
+            "{failed} crash loads failed during the contention phase ({busy} with EBUSY); kexec \
+             said: {:?}",
+            log.lines()
+                .find(|l| !l.contains("LOAD-FAILED") && !l.contains("Device or resource busy"))
+                .unwrap_or("")
+        )));
+    }
     let stats = r
         .vm()?
         .sh("cat /sys/kernel/debug/crash_hotplug/stats", CMD_TIMEOUT)?;
@@ -1038,7 +1077,8 @@ fn check_contention(r: &mut Run<'_>, d: &Dimm, block: u64) -> Result<()> {
         .trim()
         .to_string();
     r.ok(format!(
-        "30 s of crash loads against hotplug ({summary}); crash_hotplug reads 1 at once; \
+        "30 s of crash loads against hotplug ({summary}, {failed} refused with EBUSY while the \
+         handler held the lock); crash_hotplug reads 1 at once; \
          odd blocks of {b0}..={b1} left offline (the handler's figures are judged after the dump)"
     ));
     r.contention_stats = Some(stats);
