@@ -18,7 +18,8 @@
 #              (static, scripts/build-ppc-makedumpfile.sh) `-l -d 31 /proc/vmcore` exits 0 with a
 #              kdump-compressed file.
 # Environment: SMOKE_CRASH_CPU=new|0 (default: new, stale: 0), SMOKE_CAPTURE_TIMEOUT (s, 300),
-# SMOKE_KEXEC_ARGS (cores mode; "-p -c --hotplug" makes the in-place check fail: kexec-tools FDTs
+# SMOKE_APPEND (more first-kernel arguments, e.g. crash_hotplug.inject_init_failure=1 to see the
+# "crash_hotplug reads 1 1" check fail), SMOKE_KEXEC_ARGS (cores mode; "-p -c --hotplug" makes the in-place check fail: kexec-tools FDTs
 # have no room to switch blocks), SMOKE_MEMMAP (memmap mode: the memmap_on_memory value, default force).
 # Output: target/artifacts/ppc-smoke-<mode>/ (console.log, qemu.stderr, qmp.log, vmcore-head.bin).
 set -euo pipefail
@@ -132,14 +133,6 @@ done
 write_pattern
 hp="$(cat /sys/devices/system/memory/crash_hotplug) $(cat /sys/devices/system/cpu/crash_hotplug)"
 say "after hotplug crash_hotplug memory/cpu: $hp"
-if [ "$hp" != "1 1" ] && [ -e /reload-on-0 ]; then
-  # What the udev rules do when crash_hotplug reads 0: reload kdump.
-  /bin/kexec -p -u
-  # shellcheck disable=SC2086
-  /bin/kexec $KARGS --initrd=/capture.cpio \
-    --append="console=hvc0 irqpoll nr_cpus=1 reset_devices rdinit=/init panic=-1" /vmlinux
-  say "reloaded as the udev rules do: crash_hotplug memory/cpu $(cat /sys/devices/system/memory/crash_hotplug) $(cat /sys/devices/system/cpu/crash_hotplug)"
-fi
 [ -d /sys/kernel/debug/crash_hotplug ] && say "stats: $(tr '\n' ' ' </sys/kernel/debug/crash_hotplug/stats)"
 # The capture kernel starts on the CPU that crashed: crash on the hot-added one (the highest online
 # CPU) unless told to crash on CPU 0, so that the updated /cpus of the capture FDT is exercised.
@@ -170,7 +163,6 @@ echo "$want_cpus" >"$work/first/want-cpus"
 # The first DIMM lands at 2 GiB (right after the boot memory); the pattern goes 16 MiB into it.
 pattern_pa=$(( 0x81000000 ))
 pattern=$(make_pattern CRASHHP-PPC "$pattern_pa" "$work/first" "$work/capture")
-[ "$mode" = stale ] || touch "$work/first/reload-on-0"
 (cd "$work/capture" && find . | cpio -o -H newc --quiet) >"$work/capture.cpio"
 cp "$work/capture.cpio" "$work/first/capture.cpio"
 (cd "$work/first" && find . | cpio -o -H newc --quiet) >"$work/initramfs.cpio"
@@ -184,7 +176,7 @@ qemu-system-ppc64 -accel tcg -cpu power9 \
   -M pseries,x-vof=on,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off \
   -m 2G,slots=4,maxmem=8G -smp 1,maxcpus=4 -nodefaults -display none -no-reboot \
   -kernel "$kernel" -initrd "$work/initramfs.cpio" \
-  -append "console=hvc0 crashkernel=512M panic=-1 printk.time=1$extra_append" \
+  -append "console=hvc0 crashkernel=512M panic=-1 printk.time=1$extra_append${SMOKE_APPEND:+ $SMOKE_APPEND}" \
   -serial "file:$art/console.log" -monitor none \
   -qmp "unix:$work/qmp.sock,server=on,wait=off" \
   -drive "file=$work/disk.img,format=raw,if=virtio" \
@@ -242,10 +234,24 @@ if [ "$mode" = memmap ]; then
     die "offlined block $off is not the last block of the DIMM at $dimm_hex"
   cover=(--dimm "$dimm_addr:$((dimm_size - block))" --absent "$((off * block)):$block")
 fi
-"$crashhp" check-vmcore --head "$art/vmcore-head.bin" --cpus "$want_cpus" "${cover[@]}" || rc=$?
+"$crashhp" check-vmcore --head "$art/vmcore-head.bin" --cpus "$want_cpus" "${cover[@]}" >"$art/check-vmcore.txt" 2>&1 || rc=$?
+cat "$art/check-vmcore.txt"
 phase "QEMU start -> /init ${t_up} s, -> kdump loaded ${t_ready} s, crash ${t_crash} s, capture /init ${t_cap} s, end $t_end s"
+# No scenario repairs itself: the guest never reloads kdump; crash_hotplug must read what the mode
+# implies after the hotplug, and the handler must not have failed an event.
+hp_line=$(grep -a 'SMOKE: after hotplug crash_hotplug memory/cpu:' "$art/console.log" | tr -d '\r' | head -n 1)
 if [ "$mode" = stale ]; then
-  [ "$rc" != 0 ] || die "negative control: the dump of a header without --hotplug has the DIMM and the new CPU"
+  case "$hp_line" in *": 0 0") ;; *) die "negative control: crash_hotplug after the hotplug: '$hp_line' (want 0 0)" ;; esac
+else
+  case "$hp_line" in *": 1 1") ;; *) die "crash_hotplug after the hotplug: '$hp_line' (want 1 1: the kernel kept the image current)" ;; esac
+  grep -aq 'SMOKE: stats: .*failed 0 ' "$art/console.log" ||
+    die "the handler failed events: $(grep -a 'SMOKE: stats:' "$art/console.log" | grep -o 'failed [0-9]*' | head -n 1)"
+  echo "verified: crash_hotplug read 1 1 after the hotplug (no reload), handler stats failed 0"
+fi
+if [ "$mode" = stale ]; then
+  # It must fail for the stated reason: the DIMM missing from the stale header.
+  grep -q 'PT_LOADs do not cover the DIMM' "$art/check-vmcore.txt" ||
+    die "negative control: check-vmcore did not fail on the DIMM: $(tail -n 2 "$art/check-vmcore.txt" | tr '\n' ' ')"
   grep -q 'SMOKE: crash_hotplug memory 0 cpu 0' "$art/console.log" || die "negative control: crash_hotplug did not read 0"
   echo "ppc-smoke ($mode): ok, the stale dump was detected (artifacts: $art)"
 else
