@@ -85,7 +85,9 @@ fuzz_target!(|data: &[u8]| {
         boot_dest: 0x2001_0000,
         ram: ram.as_slice(),
     };
-    let size = spec.size().expect("few ranges: a countable number of program headers");
+    let size = spec
+        .size()
+        .expect("few ranges: a countable number of program headers");
     let mut buf = vec![0u8; size];
     assert_eq!(build(&mut buf, &spec), Ok(size));
     set_cpu_notes(&mut buf, 0x1000, s.bytes as u64).expect("placeholder");
