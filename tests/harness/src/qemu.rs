@@ -109,7 +109,10 @@ impl Vm {
         // Until the Vm owns it, a failure must not leave QEMU running (a failed QMP handshake
         // once left a guest behind for the rest of the session).
         let mut reap = Reap(Some(child));
-        let child = reap.0.as_mut().ok_or_else(|| Error::Unexpected("no QEMU".into()))?;
+        let child = reap
+            .0
+            .as_mut()
+            .ok_or_else(|| Error::Unexpected("no QEMU".into()))?;
         let (Some(out), Some(inp)) = (child.stdout.take(), child.stdin.take()) else {
             return Err(Error::Unexpected("qemu stdio not captured".into()));
         };
