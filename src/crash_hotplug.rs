@@ -57,6 +57,7 @@ struct CrashHotplug {
     _max_slots: Pin<KBox<File<()>>>,
     _edit_delay: Pin<KBox<File<()>>>,
     _edit_delay_point: Pin<KBox<File<()>>>,
+    _hold_lock: Pin<KBox<File<()>>>,
     #[cfg(CONFIG_CRASH_HOTPLUG_MUTATIONS)]
     _mutation: Pin<KBox<File<()>>>,
     _dir: Dir,
@@ -116,6 +117,15 @@ impl kernel::Module for CrashHotplug {
             ),
             GFP_KERNEL,
         )?;
+        let hold_lock = KBox::pin_init(
+            dir.read_write_callback_file(
+                c"hold_lock_ms",
+                (),
+                &handler::show_hold_lock,
+                &handler::store_hold_lock,
+            ),
+            GFP_KERNEL,
+        )?;
         #[cfg(CONFIG_CRASH_HOTPLUG_MUTATIONS)]
         let mutation = KBox::pin_init(
             dir.read_write_callback_file(c"mutation", (), &mutation::show, &mutation::store),
@@ -127,6 +137,7 @@ impl kernel::Module for CrashHotplug {
             _max_slots: max_slots,
             _edit_delay: edit_delay,
             _edit_delay_point: edit_delay_point,
+            _hold_lock: hold_lock,
             #[cfg(CONFIG_CRASH_HOTPLUG_MUTATIONS)]
             _mutation: mutation,
             _dir: dir,

@@ -857,3 +857,25 @@ pub(crate) fn store_edit_delay_point(_data: &(), r: &mut UserSliceReader) -> Res
     STATE.lock().edit_delay_point = *point;
     Ok(())
 }
+
+/// debugfs `hold_lock_ms`: reads 0 (the hold happens in the write).
+pub(crate) fn show_hold_lock(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(f, "0")
+}
+
+/// Writing a number of milliseconds (at most 60000) to debugfs `hold_lock_ms` takes the kexec lock
+/// (`EBUSY` if it is busy) and holds it that long before the write returns, as a slow load or a
+/// kexec jump would: fault injection for the deferral of events. The handler's mutex is not held,
+/// so events meet the busy kexec lock and are deferred.
+pub(crate) fn store_hold_lock(_data: &(), r: &mut UserSliceReader) -> Result {
+    let ms = u32::try_from(read_number(r)?)
+        .ok()
+        .filter(|&v| v <= 60_000)
+        .ok_or(EINVAL)?;
+    let (lock, _) = KexecLock::acquire(0).map_err(|_| EBUSY)?;
+    pr_info!("fault injection: holding the kexec lock for {ms} ms\n");
+    fsleep(Delta::from_millis(i64::from(ms)));
+    drop(lock);
+    pr_info!("fault injection: kexec lock released after {ms} ms\n");
+    Ok(())
+}
