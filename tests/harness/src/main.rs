@@ -101,6 +101,9 @@ enum Cmd {
         /// Boot with the CPU hotplug state registration failing (fault injection).
         #[arg(long)]
         inject_init_failure: bool,
+        /// A mutation of the test kernel to activate (debugfs crash_hotplug/mutation).
+        #[arg(long)]
+        mutation: Option<String>,
         /// Where the handler pauses (debugfs `edit_delay_point`: locked, index, notes, store,
         /// unmap); the kernel's default (store) if not given.
         #[arg(long)]
@@ -418,6 +421,7 @@ fn main() -> ExitCode {
             crash_in_edit,
             edit_point,
             inject_init_failure,
+            mutation,
             udevadm,
             udev_rules,
             no_crash,
@@ -440,6 +444,7 @@ fn main() -> ExitCode {
                 crash_in_edit,
                 edit_point,
                 inject_init_failure,
+                mutation,
                 udev: udevadm.map(|u| (u, udev_rules)),
                 crash: !no_crash,
                 ..Scenario::new(&name, &kernel, &kexec, &pattern_tool, &out)
@@ -487,6 +492,15 @@ fn main() -> ExitCode {
                 mutations::Row {
                     mutation: "skip_online",
                     scenario: rust("skip_online", "kexec-file-hotplug-crash"),
+                    expect: coverage,
+                },
+                mutations::Row {
+                    mutation: "skip_online",
+                    scenario: Scenario {
+                        storm: true,
+                        check_events: false,
+                        ..rust("skip_online", "storm")
+                    },
                     expect: coverage,
                 },
                 mutations::Row {

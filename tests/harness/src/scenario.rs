@@ -187,6 +187,11 @@ struct Run<'a> {
     offline_blocks: Vec<(u64, u64)>,
     /// The handler's debugfs stats after the contention phase, judged after the dump.
     contention_stats: Option<String>,
+    /// Console position where the storm started (its markers follow).
+    storm_from: Option<usize>,
+    /// The memory block whose online event was paused at the crash (crash in the middle of an
+    /// edit): wholly present or wholly absent.
+    paused_block: Option<u64>,
 }
 
 impl Run<'_> {
@@ -233,6 +238,8 @@ pub fn run(s: &Scenario) -> std::result::Result<Report, Box<Failure>> {
         full_limit: None,
         offline_blocks: vec![],
         contention_stats: None,
+        storm_from: None,
+        paused_block: None,
     };
     match steps(&mut r) {
         Ok(()) => {
@@ -686,11 +693,17 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
             .filter(|b| *b != pblock)
             .map(|b| b.to_string())
             .collect();
+        // Each operation is announced on the console before it starts ("going") and its outcome
+        // after it ends (the state read back), so that the judge knows every block's state at the
+        // crash, and which one, if any, was changing.
+        r.storm_from = Some(r.vm()?.console.cursor());
         r.vm()?.sh(
             &format!(
-                "( while :; do for i in {}; do f=/sys/devices/system/memory/memory$i/state; \
-                 echo offline > $f 2>/dev/null; echo online_movable > $f 2>/dev/null; done; \
-                 echo 0 > /sys/devices/system/cpu/cpu1/online; echo 1 > /sys/devices/system/cpu/cpu1/online; \
+                "( m() {{ echo \"@@ST $1 $2\" > /dev/console; }}; c=/sys/devices/system/cpu/cpu1/online; \
+                 while :; do for i in {}; do f=/sys/devices/system/memory/memory$i/state; \
+                 m $i going; echo offline > $f 2>/dev/null; m $i $(cat $f); \
+                 m $i going; echo online_movable > $f 2>/dev/null; m $i $(cat $f); done; \
+                 m cpu1 going; echo 0 > $c; m cpu1 $(cat $c); m cpu1 going; echo 1 > $c; m cpu1 $(cat $c); \
                  done ) >/dev/null 2>&1 </dev/null & sleep 2",
                 list.join(" ")
             ),
@@ -720,6 +733,7 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
             CMD_TIMEOUT,
         )?;
         let b = b.trim().to_string();
+        r.paused_block = b.parse().ok();
         let point = s.edit_point.clone().unwrap_or_else(|| "store".into());
         let delay = r.vm()?.sh(
             &format!(
@@ -806,6 +820,20 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
                 d.size / block - offline.len() as u64,
                 offline.len()
             ));
+        } else if std::ptr::eq(d, &dimms[0]) && (s.storm || s.crash_in_edit) {
+            let known = match (r.storm_from, r.paused_block) {
+                (Some(at), _) => storm_states(&r.vm()?.console.slice(at, from)),
+                (None, Some(p)) => BlockStates {
+                    in_flight: vec![p],
+                    ..BlockStates::default()
+                },
+                (None, None) => {
+                    return Err(Error::Unexpected(
+                        "no storm or paused block recorded".into(),
+                    ))
+                }
+            };
+            r.ok(judge_blocks(&vmcore, d, block, &known)?);
         } else if vmcore.covers(d.addr, end) {
             r.ok(format!(
                 "PT_LOADs cover DIMM {} {:#x}-{end:#x}: {} KiB of {} KiB",
@@ -873,10 +901,19 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         ));
     }
     let notes = vmcore.parse_notes(&vmcore_bytes)?;
-    // In a storm, cpu1 may be offline at the instant of the crash: no register note for it.
-    match dump::check_vmcore_notes(&notes, online_cpus) {
-        Err(_) if s.storm => r.ok(dump::check_vmcore_notes(&notes, online_cpus - 1)?),
-        res => r.ok(res?),
+    // In a storm, cpu1 may be offline at the crash: its note then is absent. The markers say
+    // which (if it was changing, either count is right).
+    let cpu1 = match r.storm_from {
+        Some(at) => storm_states(&r.vm()?.console.slice(at, from)).cpu1,
+        None => Some(true),
+    };
+    match cpu1 {
+        Some(true) => r.ok(dump::check_vmcore_notes(&notes, online_cpus)?),
+        Some(false) => r.ok(dump::check_vmcore_notes(&notes, online_cpus - 1)?),
+        None => match dump::check_vmcore_notes(&notes, online_cpus) {
+            Err(_) => r.ok(dump::check_vmcore_notes(&notes, online_cpus - 1)?),
+            res => r.ok(res?),
+        },
     }
     // The header the crashed kernel left, as the capture kernel read it (notes per possible CPU
     // are merged, and empty ones dropped, in /proc/vmcore).
@@ -1146,6 +1183,110 @@ fn judge_contention(r: &mut Run<'_>, stats: &str) -> Result<()> {
         buckets[3]
     ));
     Ok(())
+}
+
+/// What the storm's console markers say of each memory block and of cpu1 at the crash.
+#[derive(Default, Debug)]
+struct BlockStates {
+    /// Blocks whose last operation ended with the block offline.
+    offline: Vec<u64>,
+    /// Blocks whose last operation ended with the block online.
+    online: Vec<u64>,
+    /// Blocks whose operation had begun and not ended.
+    in_flight: Vec<u64>,
+    /// cpu1: `Some(true)` online, `Some(false)` offline, `None` changing at the crash.
+    cpu1: Option<bool>,
+}
+
+/// Parses `@@ST <block|cpu1> <going|state>` markers.
+fn storm_states(log: &str) -> BlockStates {
+    let mut last: std::collections::BTreeMap<String, String> = Default::default();
+    for l in log.lines() {
+        let Some(rest) = l.trim().strip_prefix("@@ST ") else {
+            continue;
+        };
+        let mut it = rest.split_whitespace();
+        if let (Some(who), Some(what)) = (it.next(), it.next()) {
+            last.insert(who.to_string(), what.to_string());
+        }
+    }
+    let mut st = BlockStates {
+        cpu1: Some(true),
+        ..BlockStates::default()
+    };
+    for (who, what) in &last {
+        if who == "cpu1" {
+            st.cpu1 = match what.as_str() {
+                "1" => Some(true),
+                "0" => Some(false),
+                _ => None,
+            };
+            continue;
+        }
+        let Ok(b) = who.parse::<u64>() else { continue };
+        match what.as_str() {
+            "offline" => st.offline.push(b),
+            "going" => st.in_flight.push(b),
+            _ => st.online.push(b),
+        }
+    }
+    st
+}
+
+/// Judges each memory block of DIMM `d` against what was known at the crash: a block online at
+/// the crash wholly covered, one offline wholly absent, the one changing (storm) or paused in the
+/// middle of its edit wholly present or wholly absent, never in part; blocks the storm did not
+/// touch wholly covered.
+fn judge_blocks(vmcore: &CoreHeader, d: &Dimm, block: u64, st: &BlockStates) -> Result<String> {
+    let (mut on, mut off, mut changing) = (0, 0, Vec::new());
+    for b in d.blocks.0..=d.blocks.1 {
+        let (a, e) = (b * block, (b + 1) * block - 1);
+        let (covered, touched) = (vmcore.covers(a, e), vmcore.intersects(a, e));
+        if st.in_flight.contains(&b) {
+            if touched && !covered {
+                return Err(VerifyError::DimmPartlyCovered {
+                    dimm: format!("{} (block {b}, changing at the crash)", d.id),
+                    start: a,
+                    end: e,
+                    covered_kib: (block
+                        - vmcore
+                            .gaps(a, e)
+                            .iter()
+                            .map(|(x, y)| y - x + 1)
+                            .sum::<u64>())
+                        / 1024,
+                    size_kib: block / 1024,
+                    gaps: format!("{:?}", vmcore.gaps(a, e)),
+                }
+                .into());
+            }
+            changing.push(format!(
+                "{b} {}",
+                if covered { "present" } else { "absent" }
+            ));
+        } else if st.offline.contains(&b) {
+            if touched {
+                return Err(VerifyError::RemovedMemoryPresent { start: a, end: e }.into());
+            }
+            off += 1;
+        } else {
+            if !covered {
+                return Err(VerifyError::DimmMissing {
+                    dimm: format!("{} (block {b}, online at the crash)", d.id),
+                    start: a,
+                    end: e,
+                }
+                .into());
+            }
+            on += 1;
+        }
+    }
+    Ok(format!(
+        "DIMM {} block by block, as known at the crash: {on} online and covered, {off} offline and \
+         absent, changing or paused: [{}] (wholly)",
+        d.id,
+        changing.join(", ")
+    ))
 }
 
 /// A hot-added DIMM and the pattern written into it.
