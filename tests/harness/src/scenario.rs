@@ -823,7 +823,7 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
             ));
         } else if std::ptr::eq(d, &dimms[0]) && (s.storm || s.crash_in_edit) {
             let known = match (r.storm_from, r.paused_block) {
-                (Some(at), _) => storm_states(&r.vm()?.console.slice(at, from)),
+                (Some(at), _) => storm_states(&storm_log(r, at)?),
                 (None, Some(p)) => BlockStates {
                     in_flight: vec![p],
                     ..BlockStates::default()
@@ -905,7 +905,7 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
     // In a storm, cpu1 may be offline at the crash: its note then is absent. The markers say
     // which (if it was changing, either count is right).
     let cpu1 = match r.storm_from {
-        Some(at) => storm_states(&r.vm()?.console.slice(at, from)).cpu1,
+        Some(at) => storm_states(&storm_log(r, at)?).cpu1,
         None => Some(true),
     };
     match cpu1 {
@@ -1197,6 +1197,18 @@ struct BlockStates {
     in_flight: Vec<u64>,
     /// cpu1: `Some(true)` online, `Some(false)` offline, `None` changing at the crash.
     cpu1: Option<bool>,
+}
+
+/// The console from the storm's start until the capture kernel's banner: every marker the first
+/// kernel printed, including those of operations that ended after the crash command was sent
+/// (the storm runs on another CPU until the panic stops it).
+fn storm_log(r: &mut Run<'_>, at: usize) -> Result<String> {
+    let vm = r.vm()?;
+    let all = vm.console.slice(at, vm.console.cursor());
+    Ok(match all.find("Linux version") {
+        Some(end) => all[..end].to_string(),
+        None => all,
+    })
 }
 
 /// Parses `@@ST <block|cpu1> <going|state>` markers.
