@@ -796,14 +796,16 @@ pub(crate) fn show_stats(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result 
 /// A decimal number written to a debugfs file.
 fn read_number(r: &mut UserSliceReader) -> Result<usize> {
     let mut buf = [0u8; 24];
+    read_word(r, &mut buf)?.parse::<usize>().map_err(|_| EINVAL)
+}
+
+/// A short word written to a debugfs file (at most `buf.len()` bytes), trimmed: `EINVAL` if
+/// longer or not UTF-8.
+pub(crate) fn read_word<'b>(r: &mut UserSliceReader, buf: &'b mut [u8]) -> Result<&'b str> {
     let n = r.len();
     let text = buf.get_mut(..n).ok_or(EINVAL)?;
     r.read_slice(text)?;
-    core::str::from_utf8(text)
-        .map_err(|_| EINVAL)?
-        .trim()
-        .parse::<usize>()
-        .map_err(|_| EINVAL)
+    Ok(core::str::from_utf8(text).map_err(|_| EINVAL)?.trim())
 }
 
 /// debugfs `max_slots`: the fault-injection limit on program header slots (0: none).
@@ -846,10 +848,7 @@ pub(crate) fn show_edit_delay_point(_data: &(), f: &mut fmt::Formatter<'_>) -> f
 /// `edit_delay_point` moves the pause there (see [`DelayPoint`]).
 pub(crate) fn store_edit_delay_point(_data: &(), r: &mut UserSliceReader) -> Result {
     let mut buf = [0u8; 16];
-    let n = r.len();
-    let text = buf.get_mut(..n).ok_or(EINVAL)?;
-    r.read_slice(text)?;
-    let name = core::str::from_utf8(text).map_err(|_| EINVAL)?.trim();
+    let name = read_word(r, &mut buf)?;
     let (point, _) = DelayPoint::ALL
         .iter()
         .find(|(_, n)| *n == name)

@@ -86,10 +86,7 @@ pub(crate) fn show(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
 #[cfg(CONFIG_CRASH_HOTPLUG_MUTATIONS)]
 pub(crate) fn store(_data: &(), r: &mut UserSliceReader) -> Result {
     let mut buf = [0u8; 24];
-    let n = r.len();
-    let text = buf.get_mut(..n).ok_or(EINVAL)?;
-    r.read_slice(text)?;
-    let name = core::str::from_utf8(text).map_err(|_| EINVAL)?.trim();
+    let name = crate::handler::read_word(r, &mut buf)?;
     let v = if name == "none" {
         0
     } else {
