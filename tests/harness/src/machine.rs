@@ -57,6 +57,15 @@ impl Machine {
         }
     }
 
+    /// The guest kernel's page size.
+    pub fn page_size(self) -> u64 {
+        if self.is_ppc() {
+            64 << 10
+        } else {
+            4 << 10
+        }
+    }
+
     /// QEMU arguments of the machine (not the kernel, initramfs, console or disks).
     pub fn qemu_args(self, slots: (u32, u32)) -> Vec<String> {
         let mem = format!(

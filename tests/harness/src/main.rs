@@ -55,9 +55,19 @@ struct Kernels {
     pattern_tool: PathBuf,
 }
 
-/// The ppc64le guest programs and QEMU (pseries and fadump machines).
+/// The ppc64le kernel, guest programs and QEMU (pseries and fadump machines).
 #[derive(clap::Args, Clone)]
 struct PpcUserland {
+    /// ppc64le pseries vmlinux with the Rust implementation (suite and mutations: the pseries
+    /// and fadump scenarios run only with it).
+    #[arg(long)]
+    ppc_kernel: Option<PathBuf>,
+    /// Static ppc64le kexec with --hotplug (kexec-tools >= 2.0.28).
+    #[arg(long)]
+    ppc_kexec: Option<PathBuf>,
+    /// Static ppc64le crashhp-pattern.
+    #[arg(long)]
+    ppc_pattern_tool: Option<PathBuf>,
     /// Static ppc64el busybox.
     #[arg(long)]
     ppc_busybox: Option<PathBuf>,
@@ -240,6 +250,8 @@ enum Cmd {
         /// kexec binary with --hotplug (kexec-tools >= 2.0.28).
         #[arg(long)]
         kexec_hotplug: PathBuf,
+        #[command(flatten)]
+        ppc: PpcUserland,
     },
     /// The suite: C-backed scenario and its negative control, then the Rust implementation with
     /// both load paths, several DIMMs with an unplug, and crashes during hotplug storms. Prints one
@@ -259,6 +271,11 @@ enum Cmd {
         /// How many storm scenarios to run.
         #[arg(long, default_value_t = 3)]
         storms: u32,
+        #[command(flatten)]
+        ppc: PpcUserland,
+        /// Run only the scenarios whose name contains one of these (all if none given).
+        #[arg(long)]
+        only: Vec<String>,
     },
 }
 
@@ -451,6 +468,149 @@ fn exit(ok: bool) -> ExitCode {
     }
 }
 
+/// A pseries (kdump or fadump) scenario with the Rust kernel and the ppc64le guest programs.
+fn ppc_scenario(
+    ppc: &PpcUserland,
+    machine: Machine,
+    name: &str,
+    out: &std::path::Path,
+) -> Result<Scenario, String> {
+    let need = |p: &Option<PathBuf>, what: &str| {
+        p.clone()
+            .ok_or_else(|| format!("--{what} is needed for the pseries scenarios"))
+    };
+    let kernel = need(&ppc.ppc_kernel, "ppc-kernel")?;
+    let kexec = need(&ppc.ppc_kexec, "ppc-kexec")?;
+    let pattern_tool = need(&ppc.ppc_pattern_tool, "ppc-pattern-tool")?;
+    let userland = ppc
+        .for_machine(machine, &kexec, &pattern_tool)
+        .ok_or("--ppc-busybox and --ppc-userland are needed for the pseries scenarios")?;
+    let qemu = match machine {
+        Machine::Fadump => Some(need(&ppc.fadump_qemu, "fadump-qemu")?),
+        _ => None,
+    };
+    Ok(Scenario {
+        machine,
+        qemu,
+        userland,
+        check_events: machine == Machine::Pseries,
+        ..Scenario::new(name, &kernel, &kexec, &pattern_tool, out)
+    })
+}
+
+/// The pseries kdump and fadump scenarios of the suite (none without --ppc-kernel).
+fn ppc_suite(
+    ppc: &PpcUserland,
+    rules: &std::path::Path,
+    out: &std::path::Path,
+) -> Result<Vec<(Scenario, Expect)>, String> {
+    if ppc.ppc_kernel.is_none() {
+        return Ok(vec![]);
+    }
+    let kdump = |name: &str| ppc_scenario(ppc, Machine::Pseries, name, out);
+    let fadump = |name: &str| ppc_scenario(ppc, Machine::Fadump, name, out);
+    let udev = |s: &Scenario| {
+        s.userland
+            .tree
+            .as_ref()
+            .map(|t| (t.join("bin/udevadm"), rules.to_path_buf()))
+    };
+    let with_udev = |s: Scenario| Scenario {
+        udev: udev(&s),
+        ..s
+    };
+    let mut runs = vec![
+        // kexec_file: two cores one after another, each added to the crash FDT by a block switch;
+        // the crash on the last; 3 DIMMs, the last removed.
+        (
+            with_udev(Scenario {
+                hot_cpus: 2,
+                dimms: 3,
+                unplug: true,
+                ..kdump("pseries-rust-kexec-file-3dimms-unplug-2cores")?
+            }),
+            Expect::Pass,
+        ),
+        // kexec_load --hotplug: the userspace header adopted, its FDT (no room) updated in place.
+        (
+            Scenario {
+                load: Load::LegacyHotplug,
+                dimms: 3,
+                unplug: true,
+                ..kdump("pseries-rust-kexec-load-hotplug-3dimms-unplug")?
+            },
+            Expect::Pass,
+        ),
+        // Negative control: kexec_load without --hotplug; crash on CPU 0 (a stale FDT without
+        // the crashing CPU hangs the capture kernel), the dump must miss the DIMM.
+        (
+            with_udev(Scenario {
+                load: Load::Legacy,
+                check_events: false,
+                crash_on_boot_cpu: true,
+                ..kdump("pseries-rust-negative-control-kexec-load")?
+            }),
+            Expect::DimmMissing,
+        ),
+        (
+            Scenario {
+                dimms: 3,
+                dimm_size: 512 << 20,
+                memmap_on_memory: true,
+                unplug: true,
+                ..kdump("pseries-rust-memmap-on-memory-makedumpfile")?
+            },
+            Expect::Pass,
+        ),
+        (
+            Scenario {
+                contend: true,
+                ..kdump("pseries-rust-kexec-lock-contention")?
+            },
+            Expect::Pass,
+        ),
+        (
+            with_udev(Scenario {
+                load: Load::LegacyHotplug,
+                full_header: true,
+                check_events: false,
+                ..kdump("pseries-rust-full-header-reload")?
+            }),
+            Expect::Pass,
+        ),
+        (
+            Scenario {
+                crash_in_edit: true,
+                ..kdump("pseries-rust-crash-in-the-middle-of-an-edit")?
+            },
+            Expect::Pass,
+        ),
+        (
+            Scenario {
+                storm: true,
+                check_events: false,
+                ..kdump("pseries-rust-storm")?
+            },
+            Expect::Pass,
+        ),
+        (
+            with_udev(fadump("fadump-rust-hotplug-crash")?),
+            Expect::Pass,
+        ),
+    ];
+    for how in ["endian", "cpumask"] {
+        runs.push((
+            Scenario {
+                fadump_corrupt: Some(how.into()),
+                filtered_dump: false,
+                ..fadump(&format!("fadump-rust-corrupt-header-{how}-refused"))?
+            },
+            Expect::Pass,
+        ));
+    }
+    Ok(runs)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
@@ -539,7 +699,11 @@ fn main() -> ExitCode {
             vmlinux.as_deref().zip(crash_symbol.as_deref()),
             crash_note,
         )),
-        Cmd::Mutations { k, kexec_hotplug } => {
+        Cmd::Mutations {
+            k,
+            kexec_hotplug,
+            ppc,
+        } => {
             let Kernels {
                 kernel_rust,
                 out,
@@ -627,6 +791,56 @@ fn main() -> ExitCode {
                     expect: "capture kernel boots",
                 },
             ];
+            let mut rows = rows;
+            if ppc.ppc_kernel.is_some() {
+                let pseries = |m: &str, name: &str| {
+                    ppc_scenario(
+                        &ppc,
+                        Machine::Pseries,
+                        &format!("mutation-{m}-{name}"),
+                        &out,
+                    )
+                    .map(|s| Scenario {
+                        mutation: Some(m.into()),
+                        ..s
+                    })
+                };
+                let more = (|| -> Result<Vec<mutations::Row>, String> {
+                    Ok(vec![
+                        // The capture kernel would hang on a hot-added CPU its FDT lacks: the
+                        // crash runs on CPU 0, so that the FDT check itself sees the defect.
+                        mutations::Row {
+                            mutation: "skip_fdt_cpu",
+                            scenario: Scenario {
+                                crash_on_boot_cpu: true,
+                                ..pseries("skip_fdt_cpu", "pseries-kexec-file")?
+                            },
+                            expect: "capture FDT: a CPU node per present CPU",
+                        },
+                        mutations::Row {
+                            mutation: "skip_online",
+                            scenario: pseries("skip_online", "pseries-kexec-file")?,
+                            expect: coverage,
+                        },
+                        mutations::Row {
+                            mutation: "skip_offline",
+                            scenario: Scenario {
+                                dimms: 3,
+                                unplug: true,
+                                ..pseries("skip_offline", "pseries-3dimms-unplug")?
+                            },
+                            expect: "nothing extra: removed or offline memory absent",
+                        },
+                    ])
+                })();
+                match more {
+                    Ok(more) => rows.extend(more),
+                    Err(e) => {
+                        println!("mutation matrix: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
             exit(mutations::run(rows))
         }
         Cmd::Bench { k, rounds, ranges } => match bench::run(
@@ -650,6 +864,8 @@ fn main() -> ExitCode {
             udevadm,
             udev_rules,
             storms,
+            ppc,
+            only,
         } => {
             let Kernels {
                 kernel_c,
@@ -818,6 +1034,14 @@ fn main() -> ExitCode {
                     Expect::Pass,
                 ));
             }
+            match ppc_suite(&ppc, &udev_rules, &out) {
+                Ok(more) => runs.extend(more),
+                Err(e) => {
+                    println!("FAIL pseries scenarios: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            runs.retain(|(s, _)| only.is_empty() || only.iter().any(|o| s.name.contains(o)));
             let (mut passed, mut failed) = (0, 0);
             for (s, e) in &runs {
                 if run_one(s, *e) {

@@ -70,6 +70,12 @@ pub struct Scenario {
     /// NR_CPUS): the capture kernel must refuse the dump with that reason and export no
     /// `/proc/vmcore`.
     pub fadump_corrupt: Option<String>,
+    /// CPUs to hot-add, one after another (on pseries, cores of one thread).
+    pub hot_cpus: u32,
+    /// Crash on CPU 0 even where the machine would crash on the last hot-added CPU (a pseries
+    /// capture kernel whose FDT lacks the crashing CPU hangs after purgatory, so the checks of a
+    /// stale image could not run).
+    pub crash_on_boot_cpu: bool,
     /// `udevadm` and the directory of the udev rules to test in the guest.
     pub udev: Option<(PathBuf, PathBuf)>,
     /// Where artifacts go.
@@ -130,6 +136,8 @@ impl Scenario {
             pattern_tool: pattern_tool.to_path_buf(),
             userland: Userland::host(kexec, pattern_tool),
             fadump_corrupt: None,
+            hot_cpus: 1,
+            crash_on_boot_cpu: false,
             udev: None,
             workdir: out.join(name),
             load: Load::File,
@@ -527,70 +535,6 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         check_contention(r, &dimms[0], block)?;
     }
 
-    r.phase("pattern");
-    let keep = if s.unplug {
-        dimms.len() - 1
-    } else {
-        dimms.len()
-    };
-    // Preferably in a page a live process owns (the kernel cannot reuse it); a DIMM the process
-    // got no page in gets its pattern in a free page through /dev/mem.
-    let ranges: Vec<String> = dimms
-        .iter()
-        .take(keep)
-        .map(|d| format!("{:#x}:{:#x}", d.addr, d.addr + d.size - 1))
-        .collect();
-    let owned = r.vm()?.sh(
-        &format!(
-            "crashhp-pattern 16384 {nonce:016x} {} > /tmp/pat 2>&1 & \
-             n=0; until grep -q @@PATTERNS-READY /tmp/pat; do n=$((n+1)); [ $n -gt 300 ] && exit 1; sleep 0.1; done; cat /tmp/pat",
-            ranges.join(" ")
-        ),
-        CMD_TIMEOUT,
-    )?;
-    let mut how = Vec::new();
-    for (k, d) in dimms.iter_mut().take(keep).enumerate() {
-        let line = owned
-            .lines()
-            .find(|l| l.split_whitespace().next() == Some(&k.to_string()));
-        let parsed = line.and_then(|l| {
-            let mut it = l.splitn(3, ' ');
-            let _ = it.next();
-            let paddr = u64::from_str_radix(it.next()?.trim_start_matches("0x"), 16).ok()?;
-            Some((paddr, it.next()?.to_string()))
-        });
-        if let Some((paddr, pattern)) = parsed.filter(|p| p.1.len() == 64) {
-            how.push(format!("{}: {paddr:#x} (process-owned page)", d.id));
-            d.pattern = Some((paddr, pattern));
-            continue;
-        }
-        let paddr = d.addr + d.size / 2 + 0x1c0;
-        let pattern = format!("{:.<64}", format!("CRASHHP {paddr:#x} {nonce:016x} "));
-        let vm =
-            r.vm.as_mut()
-                .ok_or_else(|| Error::Unexpected("no VM".into()))?;
-        vm.sh(
-            &format!(
-                "printf '%s' '{pattern}' | dd of=/dev/mem bs=64 seek={} count=1 conv=notrunc 2>/dev/null",
-                paddr / 64
-            ),
-            CMD_TIMEOUT,
-        )?;
-        let back = vm.sh(
-            &format!(
-                "dd if=/dev/mem bs=64 skip={} count=1 2>/dev/null; echo",
-                paddr / 64
-            ),
-            CMD_TIMEOUT,
-        )?;
-        if back.trim() != pattern {
-            return Err(Error::Unexpected(format!("pattern read back as {back:?}")));
-        }
-        how.push(format!("{}: {paddr:#x} (free page, /dev/mem)", d.id));
-        d.pattern = Some((paddr, pattern));
-    }
-    r.ok(format!("patterns placed: {}", how.join(", ")));
-
     r.phase("cpu hotplug");
     let boot_cpus = m.boot_cpus();
     if boot_cpus >= 2 {
@@ -601,8 +545,10 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
     }
     // One CPU (on pseries a core of one thread) in the first free slot. The guest may online it
     // itself (pseries does); any CPU still offline is onlined here.
-    r.vm()?.add_cpu("cpu-hp1")?;
-    let want_online = boot_cpus + 1;
+    for k in 1..=s.hot_cpus {
+        r.vm()?.add_cpu(&format!("cpu-hp{k}"))?;
+    }
+    let want_online = boot_cpus + s.hot_cpus;
     let onlined = r.vm()?.sh(
         &format!(
             "n=0; while [ $n -lt 300 ]; do \
@@ -664,6 +610,75 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         removed = Some((addr, addr + size - 1));
     }
 
+    // After the unplug: a pattern in a free page (below) could else be overwritten by a page the
+    // unplug migrates there.
+    r.phase("pattern");
+    let keep = if s.unplug {
+        dimms.len() - 1
+    } else {
+        dimms.len()
+    };
+    // Preferably in a page a live process owns (the kernel cannot reuse it); a DIMM the process
+    // got no page in gets its pattern in a free page through /dev/mem.
+    let ranges: Vec<String> = dimms
+        .iter()
+        .take(keep)
+        .map(|d| format!("{:#x}:{:#x}", d.addr, d.addr + d.size - 1))
+        .collect();
+    let owned = r.vm()?.sh(
+        &format!(
+            "crashhp-pattern {} {nonce:016x} {} > /tmp/pat 2>&1 & \
+             n=0; until grep -q @@PATTERNS-READY /tmp/pat; do n=$((n+1)); [ $n -gt 300 ] && exit 1; sleep 0.1; done; cat /tmp/pat",
+            // 64 MiB: more would press the guest's memory and make the kernel move pages (a
+            // page moved after its pattern was placed leaves a stale copy at the old address).
+            (64 << 20) / m.page_size(),
+            ranges.join(" ")
+        ),
+        CMD_TIMEOUT,
+    )?;
+    let mut how = Vec::new();
+    for (k, d) in dimms.iter_mut().take(keep).enumerate() {
+        let line = owned
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(&k.to_string()));
+        let parsed = line.and_then(|l| {
+            let mut it = l.splitn(3, ' ');
+            let _ = it.next();
+            let paddr = u64::from_str_radix(it.next()?.trim_start_matches("0x"), 16).ok()?;
+            Some((paddr, it.next()?.to_string()))
+        });
+        if let Some((paddr, pattern)) = parsed.filter(|p| p.1.len() == 64) {
+            how.push(format!("{}: {paddr:#x} (process-owned page)", d.id));
+            d.pattern = Some((paddr, pattern));
+            continue;
+        }
+        let paddr = d.addr + d.size / 2 + 0x1c0;
+        let pattern = format!("{:.<64}", format!("CRASHHP {paddr:#x} {nonce:016x} "));
+        let vm =
+            r.vm.as_mut()
+                .ok_or_else(|| Error::Unexpected("no VM".into()))?;
+        vm.sh(
+            &format!(
+                "printf '%s' '{pattern}' | dd of=/dev/mem bs=64 seek={} count=1 conv=notrunc 2>/dev/null",
+                paddr / 64
+            ),
+            CMD_TIMEOUT,
+        )?;
+        let back = vm.sh(
+            &format!(
+                "dd if=/dev/mem bs=64 skip={} count=1 2>/dev/null; echo",
+                paddr / 64
+            ),
+            CMD_TIMEOUT,
+        )?;
+        if back.trim() != pattern {
+            return Err(Error::Unexpected(format!("pattern read back as {back:?}")));
+        }
+        how.push(format!("{}: {paddr:#x} (free page, /dev/mem)", d.id));
+        d.pattern = Some((paddr, pattern));
+    }
+    r.ok(format!("patterns placed: {}", how.join(", ")));
+
     if s.check_events {
         r.phase("event counters");
         let text = r
@@ -687,19 +702,25 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         // With contention the DIMM's blocks and cpu1 also cycled, and some blocks stayed
         // offline: only the net counts are known.
         let left_off = r.offline_blocks.len() as u64;
+        // cpu1 goes offline and online once where the machine boots with two CPUs.
+        let cycles = u64::from(boot_cpus >= 2);
+        let (want_add, want_rm) = (u64::from(s.hot_cpus) + cycles, cycles);
         let (mem_ok, cpu_ok) = if s.contend {
             (
                 on.checked_sub(off) == want_on.checked_sub(want_off + left_off)
                     && off > want_off + left_off,
-                add.checked_sub(rm) == Some(1) && rm > 1,
+                add.checked_sub(rm) == Some(u64::from(s.hot_cpus)) && rm > 1,
             )
         } else {
-            (on == want_on && off == want_off, add == 2 && rm == 1)
+            (
+                on == want_on && off == want_off,
+                add == want_add && rm == want_rm,
+            )
         };
         if !mem_ok || !cpu_ok {
             return Err(VerifyError::Events(format!(
                 "online_memory {on} (want {want_on}), offline_memory {off} (want {want_off}), \
-                 add_cpu {add} (want 2), remove_cpu {rm} (want 1); contention: {}, blocks left \
+                 add_cpu {add} (want {want_add}), remove_cpu {rm} (want {want_rm}); contention: {}, blocks left \
                  offline {left_off}",
                 s.contend
             ))
@@ -731,6 +752,27 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
     }
     let dmesg = r.vm()?.sh("dmesg", CMD_TIMEOUT)?;
     r.save("first-dmesg.txt", dmesg.as_bytes())?;
+    if m == Machine::Pseries && s.load == Load::File && !s.inject_init_failure {
+        // kexec_file's crash FDT has room: every CPU add must switch FDT blocks (valid at every
+        // instant), none fall back to the in-place update kexec-tools' FDTs need.
+        let in_place: Vec<&str> = dmesg
+            .lines()
+            .filter(|l| l.contains("updating in place"))
+            .collect();
+        if !in_place.is_empty() {
+            return Err(VerifyError::CaptureFdt(format!(
+                "{} of {} CPU adds updated the crash FDT in place (not crash-consistently): {}",
+                in_place.len(),
+                s.hot_cpus,
+                in_place.join(" | ")
+            ))
+            .into());
+        }
+        r.ok(format!(
+            "each of the {} CPU adds switched crash FDT blocks (none updated it in place)",
+            s.hot_cpus
+        ));
+    }
     if !s.crash {
         return Ok(());
     }
@@ -842,7 +884,7 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
 
     r.phase("crash + capture boot");
     let from = r.vm()?.console.cursor();
-    let crash = if m.crash_on_last_cpu() {
+    let crash = if m.crash_on_last_cpu() && !s.crash_on_boot_cpu {
         "taskset -c $(tr ',-' '\\n\\n' < /sys/devices/system/cpu/online | tail -n 1) \
          sh -c 'echo c > /proc/sysrq-trigger'\n"
     } else {
