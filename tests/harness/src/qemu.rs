@@ -263,23 +263,6 @@ impl QmpClient {
         Ok(Self { qmp })
     }
 
-    /// Connects to the QMP socket at `path`, waiting up to `timeout` for QEMU to create it.
-    pub fn connect(path: &std::path::Path, timeout: Duration) -> Result<Self> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            match UnixStream::connect(path) {
-                Ok(s) => return Self::new(s),
-                Err(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
-                Err(e) => {
-                    return Err(Error::Io {
-                        what: format!("connecting to QMP at {}", path.display()),
-                        source: e,
-                    })
-                }
-            }
-        }
-    }
-
     pub(crate) fn exec<C: qapi::Command>(&mut self, name: &str, cmd: &C) -> Result<C::Ok> {
         let r = self.qmp.execute(cmd).map_err(|e| Error::Qmp {
             command: name.into(),
