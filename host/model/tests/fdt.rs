@@ -342,7 +342,7 @@ fn in_place_add_when_there_is_no_room_to_switch() {
 
 /// The crash FDT a pseries guest (QEMU 10.0.2, TCG) booted its capture kernel with, after our
 /// kernel added the hot-added core `PowerPC,POWER9@1` to it with the block switch; captured by
-/// the pseries scenarios (`crashhp suite`) from the capture kernel's /sys/firmware/fdt.
+/// the pseries shell scenario of issue 4 from the capture kernel's /sys/firmware/fdt.
 const PSERIES_CRASH_FDT: &[u8] = include_bytes!("data/pseries-crash-fdt.dtb");
 
 /// The real crash FDT: the `fdt` crate reads our kernel's edit as a valid tree with both cores,
