@@ -9,6 +9,7 @@ mod console;
 mod dump;
 mod error;
 mod initramfs;
+mod judge;
 mod mutations;
 mod qemu;
 mod scenario;
@@ -190,6 +191,22 @@ enum Cmd {
         /// kexec binary with --hotplug (kexec-tools >= 2.0.28).
         #[arg(long)]
         kexec_hotplug: PathBuf,
+    },
+    /// Judges a run's saved first-kernel capture (first-kernel.txt) against its saved
+    /// /proc/vmcore head (vmcore-head.bin): the dump's RAM PT_LOADs must be exactly the RAM to dump.
+    Judge {
+        /// first-kernel.txt of a run.
+        #[arg(long)]
+        first: PathBuf,
+        /// vmcore-head.bin of the same run.
+        #[arg(long)]
+        head: PathBuf,
+        /// How kdump was loaded.
+        #[arg(long, value_enum, default_value = "file")]
+        load: Load,
+        /// Memory blocks changing at the crash (wholly present or wholly absent).
+        #[arg(long)]
+        in_flight: Vec<u64>,
     },
     /// The suite: C-backed scenario and its negative control, then the Rust implementation with
     /// both load paths, several DIMMs with an unplug, and crashes during hotplug storms. Prints one
@@ -451,6 +468,12 @@ fn main() -> ExitCode {
             };
             exit(run_one(&s, Expect::Pass))
         }
+        Cmd::Judge {
+            first,
+            head,
+            load,
+            in_flight,
+        } => exit(judge::judge_files(&first, &head, load, &in_flight)),
         Cmd::Qmp { socket, dimm, cpu } => exit(hotplug(&socket, &dimm, &cpu)),
         Cmd::CheckVmcore {
             head,

@@ -777,6 +777,10 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         ));
     }
 
+    // The first kernel right before the crash, for the whole-dump RAM judge.
+    let first_kernel = crate::judge::capture(r.vm()?)?;
+    r.save("first-kernel.txt", first_kernel.text().as_bytes())?;
+
     r.phase("crash + capture boot");
     let from = r.vm()?.console.cursor();
     r.vm()?.console.send("echo c > /proc/sysrq-trigger\n")?;
@@ -790,6 +794,23 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
 
     r.phase("verify");
     let vmcore = parse_core(&vmcore_bytes)?;
+    // The whole-dump RAM judge: printed now, its failure returned after the DIMM checks.
+    let st = match (r.storm_from, r.paused_block) {
+        (Some(at), _) => storm_states(&storm_log(r, at)?),
+        (None, p) => BlockStates {
+            in_flight: p.into_iter().collect(),
+            ..BlockStates::default()
+        },
+    };
+    let judged = crate::judge::verdict(
+        &first_kernel,
+        s.load,
+        (&st.offline, &st.online, &st.in_flight),
+        &vmcore,
+    );
+    if let Err(e) = &judged {
+        println!("    judge: {e}");
+    }
     for d in dimms.iter().take(keep) {
         let end = d.addr + d.size - 1;
         let offline: Vec<(u64, u64)> = r
@@ -901,6 +922,7 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
             "removed memory {start:#x}-{end:#x} is absent from the dump"
         ));
     }
+    r.ok(judged?);
     let notes = vmcore.parse_notes(&vmcore_bytes)?;
     // In a storm, cpu1 may be offline at the crash: its note then is absent. The markers say
     // which (if it was changing, either count is right).
