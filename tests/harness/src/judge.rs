@@ -613,3 +613,290 @@ pub fn judge_files(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A real capture: rust-kexec-file-3dimms-unplug (3 DIMMs of 1 GiB, the third removed), and
+    /// the head of its /proc/vmcore.
+    const FIRST: &str =
+        include_str!("../testdata/x86_64-kexec-file-3dimms-unplug.first-kernel.txt");
+    const HEAD: &[u8] =
+        include_bytes!("../testdata/x86_64-kexec-file-3dimms-unplug.vmcore-head.bin");
+
+    fn first() -> FirstKernel {
+        FirstKernel::parse(FIRST).expect("capture parses")
+    }
+
+    fn real_segments() -> Vec<Segment> {
+        let h = CoreHeader::parse(HEAD).expect("ELF").expect("whole header");
+        segments(&h)
+    }
+
+    fn seg(paddr: u64, memsz: u64) -> Segment {
+        Segment {
+            paddr,
+            vaddr: 0xffff_8880_0000_0000 + paddr,
+            memsz,
+        }
+    }
+
+    /// The real dump's segments with `f` applied to the RAM views (the kernel map kept).
+    fn mutated(f: impl FnOnce(&mut Vec<Segment>)) -> Vec<Segment> {
+        let mut v = real_segments();
+        f(&mut v);
+        v
+    }
+
+    fn judge_real(
+        fk: &FirstKernel,
+        segs: &[Segment],
+        in_flight: &[u64],
+    ) -> Result<String, VerifyError> {
+        let exp = expected(fk, &X86_64_KEXEC_FILE, in_flight).expect("expected set");
+        judge(&exp, segs, &X86_64_KEXEC_FILE)
+    }
+
+    #[test]
+    fn iomem_table() {
+        // (iomem text, top-level System RAM, Crash kernel)
+        let cases: &[(&str, &[Range], &[Range])] = &[
+            (
+                "00000000-00000fff : Reserved\n00001000-0009fbff : System RAM\n\
+                 00100000-3ffdcfff : System RAM\n  25000000-34ffffff : Crash kernel\n\
+                 \x20 35000000-35495217 : Kernel code\n100000000-13fffffff : System RAM\n",
+                &[(0x1000, 0x9fbff), (0x10_0000, 0x3ffd_cfff), (0x1_0000_0000, 0x1_3fff_ffff)],
+                &[(0x2500_0000, 0x34ff_ffff)],
+            ),
+            // Adjacent hot-added DIMMs merge; nested System RAM (kmem, virtio_mem) is not top-level.
+            (
+                "100000000-13fffffff : System RAM\n140000000-17fffffff : System RAM\n\
+                 180000000-1bfffffff : Persistent Memory\n  180000000-1bfffffff : System RAM (kmem)\n",
+                &[(0x1_0000_0000, 0x1_7fff_ffff)],
+                &[],
+            ),
+            // A low crash kernel region too.
+            (
+                "00100000-7fffffff : System RAM\n  01000000-02ffffff : Crash kernel\n\
+                 100000000-47fffffff : System RAM\n  440000000-47fffffff : Crash kernel\n",
+                &[(0x10_0000, 0x7fff_ffff), (0x1_0000_0000, 0x4_7fff_ffff)],
+                &[(0x100_0000, 0x2ff_ffff), (0x4_4000_0000, 0x4_7fff_ffff)],
+            ),
+        ];
+        for (text, ram, crash) in cases {
+            let io = parse_iomem(text).expect("parses");
+            assert_eq!(io.system_ram.ranges(), *ram, "{text}");
+            assert_eq!(io.crash_kernel.ranges(), *crash, "{text}");
+        }
+        // As a user who is not root reads it.
+        let e = parse_iomem("00000000-00000000 : Reserved\n00000000-00000000 : System RAM\n")
+            .unwrap_err();
+        assert!(e.contains("not root"), "{e}");
+        assert!(parse_iomem("garbage\n").is_err());
+    }
+
+    #[test]
+    fn capture_parses_and_round_trips() {
+        let fk = first();
+        assert_eq!(fk.block_size, 0x800_0000);
+        assert_eq!(fk.blocks.len(), 24);
+        assert!(fk.blocks.contains(&(47, "online".into())));
+        assert_eq!(fk.online_cpus, "0-2");
+        assert_eq!(FirstKernel::parse(&fk.text()), Ok(fk));
+        let cut = &FIRST[..FIRST.find("@@CPUS").expect("cpus")];
+        assert!(FirstKernel::parse(cut).unwrap_err().contains("truncated"));
+        assert!(FirstKernel::parse("@@BLOCK_SIZE\nzz\n").is_err());
+    }
+
+    #[test]
+    fn expected_set_of_the_real_capture() {
+        let exp = expected(&first(), &X86_64_KEXEC_FILE, &[]).expect("expected");
+        assert_eq!(
+            exp.must.ranges(),
+            &[
+                (0x10_0000, 0x24ff_ffff),
+                (0x3500_0000, 0x3ffd_cfff),
+                (0x1_0000_0000, 0x1_7fff_ffff)
+            ]
+        );
+        // kexec_load leaves the low RAM in.
+        let load = expected(&first(), &X86_64_KEXEC_LOAD, &[]).expect("expected");
+        assert_eq!(load.must.ranges()[0], (0x1000, 0x9fbff));
+    }
+
+    #[test]
+    fn the_real_dump_passes() {
+        let line = judge_real(&first(), &real_segments(), &[]).expect("judged");
+        assert!(
+            line.starts_with("19 PT_LOADs (1 kernel image map)"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn missing_ram_is_named() {
+        // A stale p_memsz: the last block of dimm2 a page short.
+        let segs = mutated(|v| {
+            let last = v.iter_mut().max_by_key(|s| s.paddr).expect("loads");
+            last.memsz -= 4096;
+        });
+        let e = judge_real(&first(), &segs, &[]).unwrap_err();
+        assert_eq!(e.to_string(), "dump misses RAM 0x17ffff000-0x17fffffff");
+        // dimm2 not in the dump at all (the negative control) and boot RAM torn in two places.
+        let segs = mutated(|v| {
+            v.retain(|s| !(0x1_4000_0000..0x1_8000_0000).contains(&s.paddr));
+            v.push(seg(0x2000_0000, 0x1000));
+            for s in v.iter_mut().filter(|s| s.paddr == 0x10_0000) {
+                s.memsz = 0x1000_0000;
+            }
+        });
+        let e = judge_real(&first(), &segs, &[]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "dump misses RAM 0x10100000-0x1fffffff, and 2 more ranges (1391612 KiB in all)"
+        );
+    }
+
+    #[test]
+    fn extra_memory_is_named() {
+        let cases: &[(Segment, &str)] = &[
+            // The removed dimm3: no longer System RAM.
+            (
+                seg(0x1_8000_0000, 0x800_0000),
+                "dump has extra memory 0x180000000-0x187ffffff (not System RAM)",
+            ),
+            (
+                seg(0x2500_0000, 0x1000_0000),
+                "dump has extra memory 0x25000000-0x34ffffff (crash kernel region)",
+            ),
+            (
+                seg(0x1000, 0x9ec00),
+                "dump has extra memory 0x1000-0x9fbff (low 1 MiB, left out by x86 kexec_file)",
+            ),
+            // The hole above boot RAM and below the PCI window, and the ROM, then RAM again.
+            (
+                seg(0x3ffd_d000, 0x1000),
+                "dump has extra memory 0x3ffdd000-0x3ffddfff (not System RAM)",
+            ),
+        ];
+        for (extra, want) in cases {
+            let segs = mutated(|v| v.push(*extra));
+            let e = judge_real(&first(), &segs, &[]).unwrap_err();
+            assert_eq!(e.to_string(), *want);
+        }
+        // An offline block of dimm1 left in the dump.
+        let mut fk = first();
+        fk.set_state(33, "offline");
+        let e = judge_real(&fk, &real_segments(), &[]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "dump has extra memory 0x108000000-0x10fffffff (offline block 33)"
+        );
+        // A kernel image map outside the dumped RAM.
+        let segs = mutated(|v| {
+            v.push(Segment {
+                paddr: 0x2600_0000,
+                vaddr: 0xffff_ffff_8100_0000,
+                memsz: 0x1000,
+            })
+        });
+        let e = judge_real(&first(), &segs, &[]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "dump has extra memory 0x26000000-0x26000fff (kernel image map PT_LOAD at vaddr \
+             0xffffffff81000000, outside the dumped RAM)"
+        );
+    }
+
+    #[test]
+    fn overlaps_are_named() {
+        // The same block listed twice, and a PT_LOAD reaching into the next one.
+        let segs = mutated(|v| v.push(seg(0x1_0800_0000, 0x800_0000)));
+        let e = judge_real(&first(), &segs, &[]).unwrap_err();
+        assert_eq!(e.to_string(), "PT_LOADs overlap at 0x108000000-0x10fffffff");
+        let segs = mutated(|v| {
+            for s in v.iter_mut().filter(|s| s.paddr == 0x1_0000_0000) {
+                s.memsz += 0x2000;
+            }
+        });
+        let e = judge_real(&first(), &segs, &[]).unwrap_err();
+        assert_eq!(e.to_string(), "PT_LOADs overlap at 0x108000000-0x108001fff");
+        // The kernel image map overlaps the direct map by design: no defect.
+        assert!(judge_real(&first(), &real_segments(), &[]).is_ok());
+    }
+
+    #[test]
+    fn in_flight_blocks_wholly_in_or_out() {
+        // Block 40 (dimm2's first) changing at the crash: present, absent, or in part.
+        let line = judge_real(&first(), &real_segments(), &[40]).expect("present");
+        assert!(line.ends_with("in flight, wholly: [40 present]"), "{line}");
+        let without = mutated(|v| v.retain(|s| s.paddr != 0x1_4000_0000));
+        let line = judge_real(&first(), &without, &[40]).expect("absent");
+        assert!(line.ends_with("in flight, wholly: [40 absent]"), "{line}");
+        // Absent but not in flight: missing.
+        assert_eq!(
+            judge_real(&first(), &without, &[]).unwrap_err().to_string(),
+            "dump misses RAM 0x140000000-0x147ffffff"
+        );
+        let part = mutated(|v| {
+            for s in v.iter_mut().filter(|s| s.paddr == 0x1_4000_0000) {
+                s.memsz = 0x400_0000;
+            }
+        });
+        assert_eq!(
+            judge_real(&first(), &part, &[40]).unwrap_err().to_string(),
+            "in-flight block 40 partly in the dump: 65536 KiB of 131072 KiB; not covered: \
+             0x144000000-0x147ffffff"
+        );
+        // A block caught going offline is in flight by its state.
+        let mut fk = first();
+        fk.set_state(40, "going-offline");
+        assert!(judge_real(&fk, &without, &[]).is_ok());
+        assert!(expected(&first(), &X86_64_KEXEC_FILE, &[99]).is_err());
+    }
+
+    /// The addresses of a set below 64, as a bitmap.
+    fn bits(s: &RangeSet) -> u64 {
+        s.ranges().iter().fold(0, |a, &(x, y)| {
+            a | (((1u128 << (y + 1)) - (1u128 << x)) as u64)
+        })
+    }
+
+    fn set() -> impl Strategy<Value = (RangeSet, u64)> {
+        prop::collection::vec((0u64..64, 0u64..64), 0..6).prop_map(|v| {
+            let ranges: Vec<Range> = v.into_iter().map(|(a, b)| (a.min(b), a.max(b))).collect();
+            let model = ranges.iter().fold(0u64, |m, &(x, y)| {
+                m | (((1u128 << (y + 1)) - (1u128 << x)) as u64)
+            });
+            (RangeSet::from_ranges(ranges), model)
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn range_algebra_matches_a_bitmap((a, ma) in set(), (b, mb) in set()) {
+            for s in [&a, &b] {
+                // Sorted, disjoint, not adjacent.
+                prop_assert!(s.ranges().windows(2).all(|w| w[0].1 + 1 < w[1].0));
+            }
+            prop_assert_eq!(bits(&a), ma);
+            prop_assert_eq!(bits(&a.union(&b)), ma | mb);
+            prop_assert_eq!(bits(&a.intersect(&b)), ma & mb);
+            prop_assert_eq!(bits(&a.minus(&b)), ma & !mb);
+            prop_assert_eq!(a.bytes(), u64::from(ma.count_ones()));
+            let m = a.minus(&b);
+            prop_assert!(m.ranges().windows(2).all(|w| w[0].1 + 1 < w[1].0));
+        }
+    }
+
+    #[test]
+    fn range_algebra_at_the_top_of_the_address_space() {
+        let top = RangeSet::from_ranges([(u64::MAX - 1, u64::MAX), (0, 0)]);
+        assert_eq!(top.ranges(), &[(0, 0), (u64::MAX - 1, u64::MAX)]);
+        let all = RangeSet::from_ranges([(0, u64::MAX)]);
+        assert_eq!(all.minus(&top).ranges(), &[(1, u64::MAX - 2)]);
+        assert_eq!(all.bytes(), u64::MAX);
+    }
+}
