@@ -182,16 +182,17 @@ const CAPTURE: &str = "{ echo @@BLOCK_SIZE; cat /sys/devices/system/memory/block
      echo @@IOMEM; cat /proc/iomem; echo @@BLOCKS; \
      for b in /sys/devices/system/memory/memory[0-9]*; do echo ${b##*/memory} $(cat $b/state); done; \
      echo @@CPUS; cat /sys/devices/system/cpu/online; echo @@END; } > /tmp/first-kernel.txt && \
-     wc -c < /tmp/first-kernel.txt";
+     echo \"@@FK-SIZE $(wc -c < /tmp/first-kernel.txt)\"";
 
 /// Captures [`FirstKernel`] in the guest (written to a file and fetched over the transfer disk,
 /// so that console messages cannot mix into it).
 pub fn capture(vm: &mut Vm) -> Result<FirstKernel> {
-    let size = vm.sh(CAPTURE, Duration::from_secs(60))?;
-    let size: u64 = size
-        .trim()
-        .parse()
-        .map_err(|_| Error::Unexpected(format!("first-kernel capture: size {size:?}")))?;
+    // (A storm's markers may be on the console too.)
+    let out = vm.sh(CAPTURE, Duration::from_secs(60))?;
+    let size: u64 = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("@@FK-SIZE ")?.trim().parse().ok())
+        .ok_or_else(|| Error::Unexpected(format!("first-kernel capture: no size in {out:?}")))?;
     let bytes = vm.fetch("/tmp/first-kernel.txt", 0, size)?;
     let text = String::from_utf8_lossy(&bytes);
     FirstKernel::parse(&text).map_err(|e| Error::Unexpected(format!("first-kernel capture: {e}")))
@@ -855,6 +856,61 @@ mod tests {
         fk.set_state(40, "going-offline");
         assert!(judge_real(&fk, &without, &[]).is_ok());
         assert!(expected(&first(), &X86_64_KEXEC_FILE, &[99]).is_err());
+    }
+
+    /// The same machine loaded with kexec_load (kexec-tools 2.0.29 --hotplug): its capture and
+    /// dump (rust-kexec-load-hotplug-3dimms-unplug).
+    const LOAD_FIRST: &str =
+        include_str!("../testdata/x86_64-kexec-load-hotplug-3dimms-unplug.first-kernel.txt");
+    const LOAD_HEAD: &[u8] =
+        include_bytes!("../testdata/x86_64-kexec-load-hotplug-3dimms-unplug.vmcore-head.bin");
+
+    /// Each machine rule is needed: judged by the other load mode's rules, or without the
+    /// kernel image map rule, the real dumps fail.
+    #[test]
+    fn each_x86_rule_is_needed() {
+        let load_fk = FirstKernel::parse(LOAD_FIRST).expect("capture");
+        let load_segs = segments(&CoreHeader::parse(LOAD_HEAD).expect("ELF").expect("header"));
+        let with = |fk: &FirstKernel, segs: &[Segment], rules: &MachineRules| {
+            judge(&expected(fk, rules, &[]).expect("expected"), segs, rules)
+        };
+        let line = with(&load_fk, &load_segs, &X86_64_KEXEC_LOAD).expect("kexec_load dump");
+        assert!(
+            line.starts_with("20 PT_LOADs (1 kernel image map)"),
+            "{line}"
+        );
+        // kexec_file leaves the low 1 MiB out, kexec-tools does not.
+        assert_eq!(
+            with(&first(), &real_segments(), &X86_64_KEXEC_LOAD)
+                .unwrap_err()
+                .to_string(),
+            "dump misses RAM 0x1000-0x9fbff"
+        );
+        assert_eq!(
+            with(&load_fk, &load_segs, &X86_64_KEXEC_FILE)
+                .unwrap_err()
+                .to_string(),
+            "dump has extra memory 0x1000-0x9fbff (low 1 MiB, left out by x86 kexec_file)"
+        );
+        // Both add the kernel image map, over RAM the direct map dumps too.
+        let no_map = MachineRules {
+            kernel_map_vaddr: None,
+            ..X86_64_KEXEC_FILE
+        };
+        assert_eq!(
+            with(&first(), &real_segments(), &no_map)
+                .unwrap_err()
+                .to_string(),
+            "PT_LOADs overlap at 0x35000000-0x35c83fff"
+        );
+        let no_map = MachineRules {
+            kernel_map_vaddr: None,
+            ..X86_64_KEXEC_LOAD
+        };
+        assert_eq!(
+            with(&load_fk, &load_segs, &no_map).unwrap_err().to_string(),
+            "PT_LOADs overlap at 0x21000000-0x21c83fff"
+        );
     }
 
     /// The addresses of a set below 64, as a bitmap.
