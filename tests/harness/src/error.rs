@@ -111,10 +111,10 @@ pub enum VerifyError {
         end: u64,
     },
     /// A memory block that was changing at the crash is neither wholly in the dump nor wholly out.
-    #[error("in-flight block {block} partly in the dump: {covered_kib} KiB of {size_kib} KiB; not covered: {gaps}")]
+    #[error("{what} partly in the dump: {covered_kib} KiB of {size_kib} KiB; not covered: {gaps}")]
     InFlightPartial {
-        /// The memory block.
-        block: u64,
+        /// `in-flight block N`, or the machine's range that may be dumped or not.
+        what: String,
         /// KiB of it in the dump.
         covered_kib: u64,
         /// KiB of its RAM.

@@ -125,6 +125,8 @@ pub struct MachineRules {
     pub name: &'static str,
     /// System RAM the dump must leave out, with why (reported when it is in the dump anyway).
     pub excluded: &'static [(u64, u64, &'static str)],
+    /// System RAM the dump may hold or not, but wholly or not at all, with why.
+    pub either: &'static [(u64, u64, &'static str)],
     /// PT_LOADs whose `p_vaddr` is at or above this map the kernel image: a second view of RAM
     /// already dumped through the direct map. They must lie inside the dumped RAM and are left
     /// out of the coverage and overlap checks.
@@ -141,6 +143,7 @@ pub const X86_64_KEXEC_FILE: MachineRules = MachineRules {
     // Seen: System RAM 0x1000-0x9fbff is in /proc/iomem, and no PT_LOAD of the dump (C and Rust
     // kernels, rust-kexec-file-3dimms-unplug, c-kexec-file-hotplug-crash) lists it.
     excluded: &[(0, 0xf_ffff, "low 1 MiB, left out by x86 kexec_file")],
+    either: &[],
     // Seen: a PT_LOAD at p_vaddr 0xffffffff8xxxxxxx with p_paddr inside boot System RAM, size of
     // the kernel image (crash_prepare_elf64_headers(need_kernel_map)).
     kernel_map_vaddr: Some(X86_64_START_KERNEL_MAP),
@@ -152,13 +155,31 @@ pub const X86_64_KEXEC_LOAD: MachineRules = MachineRules {
     // Seen: kexec-tools lists System RAM below 1 MiB (0x1000-0x9fbff, its backup region) like
     // any other: nothing is left out (rust-kexec-load-hotplug-3dimms-unplug).
     excluded: &[],
+    either: &[],
     // Seen: kexec-tools adds the kernel image map too (p_vaddr 0xffffffff81xxxxxx).
     kernel_map_vaddr: Some(X86_64_START_KERNEL_MAP),
 };
 
-/// The rules of an x86_64 guest loaded the `load` way.
-pub fn x86_64(load: Load) -> &'static MachineRules {
+/// x86_64 when the image at the crash may come from either syscall (the contention scenario
+/// alternates kexec_file_load and kexec_load --hotplug loads; the last that succeeded is not
+/// known): the low 1 MiB wholly in (kexec_load) or wholly out (kexec_file).
+pub const X86_64_KEXEC_EITHER: MachineRules = MachineRules {
+    name: "x86_64 kexec_file or kexec_load",
+    excluded: &[],
+    // Seen: mutation-drop_deferred-contention, whose last load was a kexec_load one, had
+    // 0x1000-0x9fbff in the dump; rust-kexec-lock-contention, last load kexec_file, did not.
+    either: &[(
+        0,
+        0xf_ffff,
+        "low 1 MiB (left out by kexec_file, not by kexec_load)",
+    )],
+    kernel_map_vaddr: Some(X86_64_START_KERNEL_MAP),
+};
+
+/// The rules of an x86_64 guest loaded the `load` way, or, if `alternating`, by either syscall.
+pub fn x86_64(load: Load, alternating: bool) -> &'static MachineRules {
     match load {
+        _ if alternating => &X86_64_KEXEC_EITHER,
         Load::File => &X86_64_KEXEC_FILE,
         Load::Legacy | Load::LegacyHotplug => &X86_64_KEXEC_LOAD,
     }
@@ -338,9 +359,9 @@ pub struct Expected {
     pub ram: RangeSet,
     /// RAM that must be in the dump.
     pub must: RangeSet,
-    /// Blocks that were changing at the crash, with their RAM (outside `must`): each wholly in
-    /// the dump or wholly out of it.
-    pub in_flight: Vec<(u64, RangeSet)>,
+    /// Blocks that were changing at the crash (`block N`), and what the machine may dump or
+    /// not, with their RAM (outside `must`): each wholly in the dump or wholly out of it.
+    pub in_flight: Vec<(String, RangeSet)>,
     /// RAM that must not be in the dump, each part with why.
     pub excluded: Vec<(RangeSet, String)>,
     /// Offline blocks (for the summary).
@@ -374,7 +395,7 @@ pub fn expected(
     for (n, state) in &first.blocks {
         let r = ram.intersect(&RangeSet::from_ranges([first.block(*n)]));
         if in_flight.contains(n) || !(state.starts_with("online") || state == "offline") {
-            flight.push((*n, r));
+            flight.push((format!("in-flight block {n}"), r));
         } else if state == "offline" {
             offline_blocks += 1;
             if !r.is_empty() {
@@ -385,6 +406,12 @@ pub fn expected(
     for n in in_flight {
         if !first.blocks.iter().any(|b| b.0 == *n) {
             return Err(format!("in-flight block {n} is not a memory block"));
+        }
+    }
+    for &(s, e, why) in rules.either {
+        let r = ram.intersect(&RangeSet::from_ranges([(s, e)]));
+        if !r.is_empty() {
+            flight.push((why.to_string(), r));
         }
     }
     let out = excluded
@@ -474,7 +501,7 @@ pub fn judge(
         let covered = dumped.intersect(r).bytes();
         if covered != 0 && covered != r.bytes() {
             return Err(VerifyError::InFlightPartial {
-                block: *n,
+                what: n.clone(),
                 covered_kib: covered / 1024,
                 size_kib: r.bytes() / 1024,
                 gaps: show(r.minus(&dumped).ranges()),
@@ -558,7 +585,7 @@ pub fn judge(
                 format!("{n} {}", if present { "present" } else { "absent" })
             })
             .collect();
-        let _ = write!(line, "; in flight, wholly: [{}]", fl.join(", "));
+        let _ = write!(line, "; wholly in or out: [{}]", fl.join(", "));
     }
     Ok(line)
 }
@@ -567,7 +594,7 @@ pub fn judge(
 /// each block it changed (`offline`, `online`, and `in_flight`, changing at the crash).
 pub fn verdict(
     first: &FirstKernel,
-    load: Load,
+    rules: &MachineRules,
     (offline, online, in_flight): (&[u64], &[u64], &[u64]),
     vmcore: &CoreHeader,
 ) -> std::result::Result<String, VerifyError> {
@@ -577,7 +604,6 @@ pub fn verdict(
             fk.set_state(*b, st);
         }
     }
-    let rules = x86_64(load);
     let exp = expected(&fk, rules, in_flight)
         .map_err(|e| VerifyError::Elf(format!("first-kernel capture: {e}")))?;
     judge(&exp, &segments(vmcore), rules)
@@ -588,7 +614,7 @@ pub fn verdict(
 pub fn judge_files(
     first: &std::path::Path,
     head: &std::path::Path,
-    load: Load,
+    rules: &MachineRules,
     in_flight: &[u64],
 ) -> bool {
     let run = || -> std::result::Result<String, String> {
@@ -599,7 +625,6 @@ pub fn judge_files(
         let h = CoreHeader::parse(&bytes)
             .map_err(|e| e.to_string())?
             .map_err(|n| format!("header needs {n} bytes, have {}", bytes.len()))?;
-        let rules = x86_64(load);
         let exp = expected(&fk, rules, in_flight)?;
         judge(&exp, &segments(&h), rules).map_err(|e| e.to_string())
     };
@@ -832,10 +857,16 @@ mod tests {
     fn in_flight_blocks_wholly_in_or_out() {
         // Block 40 (dimm2's first) changing at the crash: present, absent, or in part.
         let line = judge_real(&first(), &real_segments(), &[40]).expect("present");
-        assert!(line.ends_with("in flight, wholly: [40 present]"), "{line}");
+        assert!(
+            line.ends_with("wholly in or out: [in-flight block 40 present]"),
+            "{line}"
+        );
         let without = mutated(|v| v.retain(|s| s.paddr != 0x1_4000_0000));
         let line = judge_real(&first(), &without, &[40]).expect("absent");
-        assert!(line.ends_with("in flight, wholly: [40 absent]"), "{line}");
+        assert!(
+            line.ends_with("wholly in or out: [in-flight block 40 absent]"),
+            "{line}"
+        );
         // Absent but not in flight: missing.
         assert_eq!(
             judge_real(&first(), &without, &[]).unwrap_err().to_string(),
@@ -910,6 +941,30 @@ mod tests {
         assert_eq!(
             with(&load_fk, &load_segs, &no_map).unwrap_err().to_string(),
             "PT_LOADs overlap at 0x21000000-0x21c83fff"
+        );
+    }
+
+    /// The contention scenario's image comes from either syscall: its low 1 MiB wholly in or out.
+    #[test]
+    fn either_load_low_ram_wholly_in_or_out() {
+        let load_fk = FirstKernel::parse(LOAD_FIRST).expect("capture");
+        let load_segs = segments(&CoreHeader::parse(LOAD_HEAD).expect("ELF").expect("header"));
+        let either = |fk: &FirstKernel, segs: &[Segment]| {
+            let exp = expected(fk, &X86_64_KEXEC_EITHER, &[]).expect("expected");
+            judge(&exp, segs, &X86_64_KEXEC_EITHER)
+        };
+        let line = either(&first(), &real_segments()).expect("kexec_file dump");
+        assert!(line.ends_with("kexec_load) absent]"), "{line}");
+        let line = either(&load_fk, &load_segs).expect("kexec_load dump");
+        assert!(line.ends_with("kexec_load) present]"), "{line}");
+        let mut part = load_segs.clone();
+        for s in part.iter_mut().filter(|s| s.paddr == 0x1000) {
+            s.memsz = 0x1000;
+        }
+        assert_eq!(
+            either(&load_fk, &part).unwrap_err().to_string(),
+            "low 1 MiB (left out by kexec_file, not by kexec_load) partly in the dump: 4 KiB of \
+             635 KiB; not covered: 0x2000-0x9fbff"
         );
     }
 

@@ -207,6 +207,9 @@ enum Cmd {
         /// Memory blocks changing at the crash (wholly present or wholly absent).
         #[arg(long)]
         in_flight: Vec<u64>,
+        /// The image may have been loaded by either syscall (the contention scenario).
+        #[arg(long)]
+        alternating: bool,
     },
     /// The suite: C-backed scenario and its negative control, then the Rust implementation with
     /// both load paths, several DIMMs with an unplug, and crashes during hotplug storms. Prints one
@@ -473,7 +476,13 @@ fn main() -> ExitCode {
             head,
             load,
             in_flight,
-        } => exit(judge::judge_files(&first, &head, load, &in_flight)),
+            alternating,
+        } => exit(judge::judge_files(
+            &first,
+            &head,
+            judge::x86_64(load, alternating),
+            &in_flight,
+        )),
         Cmd::Qmp { socket, dimm, cpu } => exit(hotplug(&socket, &dimm, &cpu)),
         Cmd::CheckVmcore {
             head,

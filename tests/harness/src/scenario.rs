@@ -804,7 +804,8 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
     };
     let judged = crate::judge::verdict(
         &first_kernel,
-        s.load,
+        // (The contention phase loads by either syscall, the last one unknown.)
+        crate::judge::x86_64(s.load, s.contend),
         (&st.offline, &st.online, &st.in_flight),
         &vmcore,
     );
