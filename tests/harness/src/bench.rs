@@ -20,7 +20,8 @@ use std::{fs, path::Path, time::Duration};
 use crate::{
     dump,
     error::{Error, IoContext, Result},
-    initramfs,
+    initramfs::{self, GUEST_KERNEL},
+    machine::Machine,
     qemu::{Vm, VmConfig},
 };
 
@@ -122,15 +123,20 @@ pub fn measure(
     let small = extra - holes;
     let _ = fs::remove_dir_all(workdir);
     fs::create_dir_all(workdir).ctx(|| format!("creating {}", workdir.display()))?;
-    let images = initramfs::build(kernel, kexec, pattern_tool, &workdir.join("initramfs"))?;
+    let images = initramfs::build(
+        kernel,
+        &initramfs::Userland::host(kexec, pattern_tool),
+        Machine::Q35,
+        None,
+        &workdir.join("initramfs"),
+    )?;
     println!("==> [bench {label}] boot");
     let mut vm = Vm::start(&VmConfig {
+        machine: Machine::Q35,
+        qemu: None,
         kernel: kernel.to_path_buf(),
         initrd: images.first,
-        append: format!(
-            "console=ttyS0 crashkernel=256M memhp_default_state=online_movable panic=-1{}",
-            memmap(holes)
-        ),
+        append: format!("{}{}", Machine::Q35.first_append(), memmap(holes)),
         workdir: workdir.to_path_buf(),
         slots: (small + 2, small.div_ceil(8) + 2),
     })?;
@@ -161,7 +167,7 @@ pub fn measure(
     let blocks: Vec<String> = (b0..=b1).map(|b| b.to_string()).collect();
     let cmd = format!("crashhp-hotplug-bench {rounds} {}", blocks.join(" "));
     vm.sh(
-        "kexec -s -p /boot/bzImage --initrd=/boot/capture.cpio --append='console=ttyS0'",
+        &format!("kexec -s -p {GUEST_KERNEL} --initrd=/boot/capture.cpio --append='console=ttyS0'"),
         T,
     )?;
     println!(

@@ -241,6 +241,11 @@ impl Symbols {
         (addr < end).then(|| format!("{name}+{:#x}", addr - start))
     }
 
+    /// Whether a function named `name` exists.
+    pub fn has(&self, name: &str) -> bool {
+        self.funcs.iter().any(|f| f.2 == name)
+    }
+
     /// Whether `addr` is in the kernel text.
     pub fn in_text(&self, addr: u64) -> bool {
         (self.text.0..self.text.1).contains(&addr)

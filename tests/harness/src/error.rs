@@ -79,6 +79,15 @@ pub enum VerifyError {
     /// The in-kernel event counters disagree with what the scenario did.
     #[error("event counters: {0}")]
     Events(String),
+    /// The crash did not lead to a capture boot with a dump.
+    #[error("no capture: {0}")]
+    NoCapture(String),
+    /// The kdump capture kernel's FDT does not list the CPUs the crashed kernel had.
+    #[error("capture FDT /cpus: {0}")]
+    CaptureFdt(String),
+    /// The fadump capture kernel's own dump path (Rust) did not do what it must.
+    #[error("fadump capture: {0}")]
+    Fadump(String),
     /// RAM that must be in the dump (System RAM, not offline, not excluded) is not.
     #[error("dump misses RAM {start:#x}-{end:#x}{more}")]
     RamMissing {

@@ -14,6 +14,7 @@ use std::{fmt::Write as _, time::Duration};
 use crate::{
     dump::CoreHeader,
     error::{Error, Result, VerifyError},
+    machine::Machine,
     qemu::Vm,
     scenario::Load,
 };
@@ -175,6 +176,12 @@ pub const X86_64_KEXEC_EITHER: MachineRules = MachineRules {
     )],
     kernel_map_vaddr: Some(X86_64_START_KERNEL_MAP),
 };
+
+/// The rules of `machine` loaded the `load` way, or, if `alternating`, by either syscall; `None`
+/// where none have been seen yet (pseries kdump and fadump).
+pub fn rules(machine: Machine, load: Load, alternating: bool) -> Option<&'static MachineRules> {
+    (machine == Machine::Q35).then(|| x86_64(load, alternating))
+}
 
 /// The rules of an x86_64 guest loaded the `load` way, or, if `alternating`, by either syscall.
 pub fn x86_64(load: Load, alternating: bool) -> &'static MachineRules {

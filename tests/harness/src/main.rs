@@ -10,6 +10,7 @@ mod dump;
 mod error;
 mod initramfs;
 mod judge;
+mod machine;
 mod mutations;
 mod qemu;
 mod scenario;
@@ -20,6 +21,8 @@ use clap::{Parser, Subcommand};
 
 use crate::{
     error::{Error, VerifyError},
+    initramfs::Userland,
+    machine::Machine,
     scenario::{Load, Scenario},
 };
 
@@ -53,6 +56,42 @@ struct Kernels {
     pattern_tool: PathBuf,
 }
 
+/// The ppc64le guest programs and QEMU (pseries and fadump machines).
+#[derive(clap::Args, Clone)]
+struct PpcUserland {
+    /// Static ppc64el busybox.
+    #[arg(long)]
+    ppc_busybox: Option<PathBuf>,
+    /// ppc64el userland tree (makedumpfile in usr/bin, udevadm in bin, with their libraries).
+    #[arg(long)]
+    ppc_userland: Option<PathBuf>,
+    /// QEMU with pseries fadump (>= 10.2), for the fadump machine.
+    #[arg(long)]
+    fadump_qemu: Option<PathBuf>,
+}
+
+impl PpcUserland {
+    /// The userland of `machine`'s guests; `None` if a ppc64le program is not given.
+    fn for_machine(
+        &self,
+        machine: Machine,
+        kexec: &std::path::Path,
+        pattern_tool: &std::path::Path,
+    ) -> Option<Userland> {
+        if !machine.is_ppc() {
+            return Some(Userland::host(kexec, pattern_tool));
+        }
+        let tree = self.ppc_userland.clone()?;
+        Some(Userland {
+            busybox: self.ppc_busybox.clone()?,
+            makedumpfile: tree.join("usr/bin/makedumpfile"),
+            kexec: kexec.to_path_buf(),
+            pattern_tool: pattern_tool.to_path_buf(),
+            tree: Some(tree),
+        })
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Run one scenario and print its report.
@@ -60,9 +99,17 @@ enum Cmd {
         /// Name (artifact directory under --out).
         #[arg(long)]
         name: String,
-        /// bzImage to boot.
+        /// Kernel to boot: bzImage (q35) or vmlinux (pseries, fadump).
         #[arg(long)]
         kernel: PathBuf,
+        /// The machine.
+        #[arg(long, value_enum, default_value = "q35")]
+        machine: Machine,
+        #[command(flatten)]
+        ppc: PpcUserland,
+        /// fadump negative control: corrupt the registered crash info header (endian, cpumask).
+        #[arg(long)]
+        fadump_corrupt: Option<String>,
         /// How kdump is loaded.
         #[arg(long, value_enum, default_value = "file")]
         load: Load,
@@ -118,6 +165,9 @@ enum Cmd {
         /// Stop after hotplug instead of crashing.
         #[arg(long)]
         no_crash: bool,
+        /// ppc64le: no udev rule checks (they run by default with the userland tree's udevadm).
+        #[arg(long)]
+        no_udev: bool,
         /// Artifact root.
         #[arg(long)]
         out: PathBuf,
@@ -427,6 +477,9 @@ fn main() -> ExitCode {
         Cmd::Scenario {
             name,
             kernel,
+            machine,
+            ppc,
+            fadump_corrupt,
             load,
             kunit,
             events,
@@ -445,11 +498,30 @@ fn main() -> ExitCode {
             udevadm,
             udev_rules,
             no_crash,
+            no_udev,
             out,
             kexec,
             pattern_tool,
         } => {
+            let Some(userland) = ppc.for_machine(machine, &kexec, &pattern_tool) else {
+                println!("machine {machine:?} needs --ppc-busybox and --ppc-userland");
+                return ExitCode::FAILURE;
+            };
+            let ppc_udevadm = userland.tree.as_ref().map(|t| t.join("bin/udevadm"));
+            let udev = match udevadm.or(ppc_udevadm.filter(|_| machine.is_ppc())) {
+                Some(u) if !no_udev => Some((u, udev_rules)),
+                _ => None,
+            };
             let s = Scenario {
+                machine,
+                qemu: if machine == Machine::Fadump {
+                    ppc.fadump_qemu.clone()
+                } else {
+                    None
+                },
+                userland,
+                fadump_corrupt,
+                udev,
                 load,
                 kunit_suites: kunit,
                 check_events: events,
@@ -465,7 +537,6 @@ fn main() -> ExitCode {
                 edit_point,
                 inject_init_failure,
                 mutation,
-                udev: udevadm.map(|u| (u, udev_rules)),
                 crash: !no_crash,
                 ..Scenario::new(&name, &kernel, &kexec, &pattern_tool, &out)
             };

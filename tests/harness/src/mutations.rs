@@ -25,6 +25,10 @@ pub fn check_of(f: &Failure) -> String {
         Error::Verify(VerifyError::PatternMismatch { .. }) => "pattern read back".into(),
         Error::Verify(VerifyError::Notes(_)) => "dump notes: one per online CPU".into(),
         Error::Verify(VerifyError::Events(_)) => "handler statistics".into(),
+        Error::Verify(VerifyError::CaptureFdt(_)) => {
+            "capture FDT: a CPU node per present CPU".into()
+        }
+        Error::Verify(VerifyError::NoCapture(_)) => "capture kernel boots".into(),
         Error::Unexpected(m) if m.contains("crash_hotplug") => "crash_hotplug value".into(),
         _ if f.phase == "crash + capture boot" => "capture kernel boots".into(),
         _ => format!("other (phase '{}')", f.phase),

@@ -1,5 +1,5 @@
-//! One QEMU x86_64 guest under TCG: console on stdio, QMP on a unix socket, a scratch disk that
-//! carries dump bytes from the guest to the host.
+//! One QEMU guest under TCG (any [`Machine`]): console on stdio, QMP on a unix socket, a scratch
+//! disk that carries dump bytes from the guest to the host.
 
 use std::{
     fs::{self, File},
@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use crate::{
     console::Console,
     error::{Error, IoContext, Result},
+    machine::Machine,
 };
 
 type QmpStream = Qmp<qapi::Stream<std::io::BufReader<UnixStream>, UnixStream>>;
@@ -28,7 +29,11 @@ const DISK_SIZE: u64 = 512 << 20;
 
 /// What to boot.
 pub struct VmConfig {
-    /// bzImage.
+    /// The machine profile.
+    pub machine: Machine,
+    /// The QEMU program, if not the machine's default (the fadump QEMU wrapper).
+    pub qemu: Option<PathBuf>,
+    /// bzImage (x86_64) or vmlinux (ppc64le).
     pub kernel: PathBuf,
     /// initramfs (newc cpio).
     pub initrd: PathBuf,
@@ -67,25 +72,13 @@ impl Vm {
         f.set_len(DISK_SIZE)
             .ctx(|| "sizing the transfer disk".into())?;
         let log = File::create(cfg.workdir.join("console.log")).ctx(|| "console log".into())?;
-        let child = Command::new("qemu-system-x86_64")
-            .args([
-                "-accel",
-                "tcg",
-                "-nodefaults",
-                "-no-reboot",
-                "-display",
-                "none",
-            ])
-            // The guest counts hotpluggable CPUs only when it detects a hypervisor; under TCG it
-            // detects VMware through the backdoor port and the DMI serial.
-            .args(["-machine", "q35,vmport=on", "-cpu", "qemu64,-hypervisor"])
-            .args(["-smbios", "type=1,serial=VMware-56-4d-00-00-00-00-00-00"])
-            .args([
-                "-m",
-                &format!("1G,slots={},maxmem={}G", cfg.slots.0, cfg.slots.1 + 1),
-                "-smp",
-                "2,maxcpus=4",
-            ])
+        let qemu = cfg
+            .qemu
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(cfg.machine.qemu()));
+        let child = Command::new(&qemu)
+            .args(["-accel", "tcg", "-nodefaults", "-display", "none"])
+            .args(cfg.machine.qemu_args(cfg.slots))
             .arg("-kernel")
             .arg(&cfg.kernel)
             .arg("-initrd")
@@ -105,7 +98,7 @@ impl Vm {
                 File::create(cfg.workdir.join("qemu.stderr")).ctx(|| "qemu stderr".into())?,
             ))
             .spawn()
-            .ctx(|| "starting qemu-system-x86_64".into())?;
+            .ctx(|| format!("starting {}", qemu.display()))?;
         // Until the Vm owns it, a failure must not leave QEMU running (a failed QMP handshake
         // once left a guest behind for the rest of the session).
         let mut reap = Reap(Some(child));

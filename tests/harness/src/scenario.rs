@@ -9,15 +9,13 @@ use std::{
 use crate::{
     dump::{self, CoreHeader},
     error::{Error, IoContext, Result, VerifyError},
-    initramfs,
+    initramfs::{self, Userland, GUEST_KERNEL},
+    machine::Machine,
     qemu::{Vm, VmConfig},
 };
 
 const GIB: u64 = 1 << 30;
-const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
 const CMD_TIMEOUT: Duration = Duration::from_secs(60);
-const CAPTURE_ARGS: &str = "console=ttyS0 irqpoll nr_cpus=1 reset_devices acpi_no_memhotplug \
-                            memhp_default_state=offline panic=-1 rdinit=/init";
 
 /// How the crash kernel is loaded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -55,12 +53,23 @@ impl Load {
 pub struct Scenario {
     /// Name, for progress lines and the artifact directory.
     pub name: String,
-    /// bzImage to boot (first and capture kernel).
+    /// The machine.
+    pub machine: Machine,
+    /// The QEMU program, if not the machine's default (fadump needs QEMU >= 10.2).
+    pub qemu: Option<PathBuf>,
+    /// Kernel to boot (first and capture kernel): bzImage, or vmlinux on ppc64le.
     pub kernel: PathBuf,
     /// kexec binary to put into the guest.
     pub kexec: PathBuf,
     /// The static `crashhp-pattern` binary to put into the guest.
     pub pattern_tool: PathBuf,
+    /// busybox, makedumpfile and more guest programs of the machine's architecture.
+    pub userland: Userland,
+    /// fadump negative control: just before the crash, overwrite the crash info header the first
+    /// kernel registered (`endian`: a byte-swapped magic; `cpumask`: a cpumask size of another
+    /// NR_CPUS): the capture kernel must refuse the dump with that reason and export no
+    /// `/proc/vmcore`.
+    pub fadump_corrupt: Option<String>,
     /// `udevadm` and the directory of the udev rules to test in the guest.
     pub udev: Option<(PathBuf, PathBuf)>,
     /// Where artifacts go.
@@ -114,9 +123,13 @@ impl Scenario {
     pub fn new(name: &str, kernel: &Path, kexec: &Path, pattern_tool: &Path, out: &Path) -> Self {
         Self {
             name: name.into(),
+            machine: Machine::Q35,
+            qemu: None,
             kernel: kernel.to_path_buf(),
             kexec: kexec.to_path_buf(),
             pattern_tool: pattern_tool.to_path_buf(),
+            userland: Userland::host(kexec, pattern_tool),
+            fadump_corrupt: None,
             udev: None,
             workdir: out.join(name),
             load: Load::File,
@@ -272,36 +285,41 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
     r.phase("initramfs");
     let _ = fs::remove_dir_all(&s.workdir);
     fs::create_dir_all(&s.workdir).ctx(|| format!("creating {}", s.workdir.display()))?;
-    let images = initramfs::build_with(
+    let m = s.machine;
+    let userland = Userland {
+        kexec: s.kexec.clone(),
+        pattern_tool: s.pattern_tool.clone(),
+        ..s.userland.clone()
+    };
+    let images = initramfs::build(
         &s.kernel,
-        &s.kexec,
-        &s.pattern_tool,
+        &userland,
+        m,
         s.udev.as_ref().map(|(a, b)| (a.as_path(), b.as_path())),
         &s.workdir.join("initramfs"),
     )?;
 
     r.phase("boot");
+    let mut append = m.first_append().to_string();
+    if s.inject_init_failure {
+        append.push_str(" crash_hotplug.inject_init_failure=1");
+    }
+    if s.memmap_on_memory {
+        append.push_str(&format!(
+            " memory_hotplug.memmap_on_memory={}",
+            m.memmap_on_memory().0
+        ));
+    }
     let vm = Vm::start(&VmConfig {
+        machine: m,
+        qemu: s.qemu.clone(),
         kernel: s.kernel.clone(),
         initrd: images.first.clone(),
-        // Hot-added memory goes to ZONE_MOVABLE, so that it can be offlined again.
-        append: format!(
-            "console=ttyS0 crashkernel=256M memhp_default_state=online_movable panic=-1{}{}",
-            if s.inject_init_failure {
-                " crash_hotplug.inject_init_failure=1"
-            } else {
-                ""
-            },
-            if s.memmap_on_memory {
-                " memory_hotplug.memmap_on_memory=1"
-            } else {
-                ""
-            }
-        ),
+        append,
         workdir: s.workdir.clone(),
         slots: VmConfig::SLOTS,
     })?;
-    let boot_log_end = vm.console.wait_str("@@READY first", 0, BOOT_TIMEOUT)?;
+    let boot_log_end = vm.console.wait_str("@@READY first", 0, m.boot_timeout())?;
     let boot_log = vm.console.slice(0, boot_log_end);
     r.vm = Some(vm);
 
@@ -339,40 +357,52 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         r.ok(format!("mutation {m} active"));
     }
 
-    r.phase("kexec load");
     let flags = s.load.flags();
-    r.vm()?.sh(
-        &format!(
-            "kexec {flags} /boot/bzImage --initrd=/boot/capture.cpio --append='{CAPTURE_ARGS}'"
-        ),
-        CMD_TIMEOUT,
-    )?;
-    let loaded = r
-        .vm()?
-        .sh("cat /sys/kernel/kexec_crash_loaded", CMD_TIMEOUT)?;
-    if loaded.trim() != "1" {
-        return Err(Error::Unexpected(format!(
-            "kexec_crash_loaded reads {loaded:?} after kexec {flags}"
-        )));
-    }
-    let hp = r.vm()?.sh(
-        "cat /sys/devices/system/cpu/crash_hotplug /sys/devices/system/memory/crash_hotplug",
-        CMD_TIMEOUT,
-    )?;
-    let want = if s.inject_init_failure {
-        "0"
+    if m.kdump() {
+        r.phase("kexec load");
+        r.vm()?.sh(&kexec_cmd(s, flags), CMD_TIMEOUT)?;
+        let loaded = r
+            .vm()?
+            .sh("cat /sys/kernel/kexec_crash_loaded", CMD_TIMEOUT)?;
+        if loaded.trim() != "1" {
+            return Err(Error::Unexpected(format!(
+                "kexec_crash_loaded reads {loaded:?} after kexec {flags}"
+            )));
+        }
+        let hp = r.vm()?.sh(
+            "cat /sys/devices/system/cpu/crash_hotplug /sys/devices/system/memory/crash_hotplug",
+            CMD_TIMEOUT,
+        )?;
+        let want = if s.inject_init_failure {
+            "0"
+        } else {
+            s.load.crash_hotplug()
+        };
+        if hp.split_whitespace().collect::<Vec<_>>() != [want, want] {
+            return Err(Error::Unexpected(format!(
+                "crash_hotplug (cpu, memory) reads {:?} after kexec {flags}, expected {want}",
+                hp.split_whitespace().collect::<Vec<_>>()
+            )));
+        }
+        r.ok(format!(
+            "kdump loaded with kexec {flags}; cpu and memory crash_hotplug read {want}"
+        ));
     } else {
-        s.load.crash_hotplug()
-    };
-    if hp.split_whitespace().collect::<Vec<_>>() != [want, want] {
-        return Err(Error::Unexpected(format!(
-            "crash_hotplug (cpu, memory) reads {:?} after kexec {flags}, expected {want}",
-            hp.split_whitespace().collect::<Vec<_>>()
-        )));
+        r.phase("fadump registered");
+        // fadump=on registers at boot: nothing registers it here.
+        let fa = r.vm()?.sh(
+            "cd /sys/kernel/fadump && for f in enabled registered hotplug_ready; do \
+             printf '%s=%s ' $f \"$(cat $f 2>/dev/null || echo n/a)\"; done",
+            CMD_TIMEOUT,
+        )?;
+        if fa.trim() != "enabled=1 registered=1 hotplug_ready=1" {
+            return Err(Error::Unexpected(format!(
+                "fadump at boot: {} (want enabled=1 registered=1 hotplug_ready=1)",
+                fa.trim()
+            )));
+        }
+        r.ok(format!("fadump at boot: {}", fa.trim()));
     }
-    r.ok(format!(
-        "kdump loaded with kexec {flags}; cpu and memory crash_hotplug read {want}"
-    ));
     if s.full_header {
         // One event makes the handler report the loaded header's size.
         let stats = r.vm()?.sh(
@@ -420,9 +450,10 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
             "cat /sys/module/memory_hotplug/parameters/memmap_on_memory",
             CMD_TIMEOUT,
         )?;
-        if param.trim() != "Y" {
+        let want = m.memmap_on_memory().1;
+        if param.trim() != want {
             return Err(Error::Unexpected(format!(
-                "memory_hotplug.memmap_on_memory reads {:?}, want Y",
+                "memory_hotplug.memmap_on_memory reads {:?}, want {want}",
                 param.trim()
             )));
         }
@@ -561,15 +592,26 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
     r.ok(format!("patterns placed: {}", how.join(", ")));
 
     r.phase("cpu hotplug");
-    r.vm()?.sh(
-        "echo 0 > /sys/devices/system/cpu/cpu1/online && echo 1 > /sys/devices/system/cpu/cpu1/online",
-        CMD_TIMEOUT,
-    )?;
+    let boot_cpus = m.boot_cpus();
+    if boot_cpus >= 2 {
+        r.vm()?.sh(
+            "echo 0 > /sys/devices/system/cpu/cpu1/online && echo 1 > /sys/devices/system/cpu/cpu1/online",
+            CMD_TIMEOUT,
+        )?;
+    }
+    // One CPU (on pseries a core of one thread) in the first free slot. The guest may online it
+    // itself (pseries does); any CPU still offline is onlined here.
     r.vm()?.add_cpu("cpu-hp1")?;
+    let want_online = boot_cpus + 1;
     let onlined = r.vm()?.sh(
-        "n=0; while [ $n -lt 150 ]; do for c in /sys/devices/system/cpu/cpu[0-9]*; do \
-         [ \"$(cat $c/online 2>/dev/null)\" = 0 ] && echo 1 > $c/online && echo ${c##*/} && exit 0; done; \
-         n=$((n+1)); sleep 0.2; done; exit 1",
+        &format!(
+            "n=0; while [ $n -lt 300 ]; do \
+             [ $(grep -c ^processor /proc/cpuinfo) -ge {want_online} ] && \
+             ls -d /sys/devices/system/cpu/cpu[0-9]* | tail -n 1 && exit 0; \
+             for c in /sys/devices/system/cpu/cpu[0-9]*; do \
+             [ \"$(cat $c/online 2>/dev/null)\" = 0 ] && echo 1 > $c/online; done; \
+             n=$((n+1)); sleep 0.2; done; exit 1"
+        ),
         CMD_TIMEOUT,
     )?;
     let online = r
@@ -577,21 +619,30 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         .sh("cat /sys/devices/system/cpu/online", CMD_TIMEOUT)?;
     let online_cpus = dump::count_cpu_list(&online)
         .ok_or_else(|| Error::Unexpected(format!("bad online CPU list {online:?}")))?;
-    if online_cpus != 3 {
+    if online_cpus != want_online as usize {
         return Err(Error::Unexpected(format!(
-            "expected 3 online CPUs after hot-add, got {online:?}"
+            "expected {want_online} online CPUs after hot-add, got {online:?}"
         )));
     }
     r.ok(format!(
-        "cpu1 offline+online; hot-added {} online; online CPUs {} of possible {}",
-        onlined.trim(),
+        "{}hot-added {} online; online CPUs {} of possible {}",
+        if boot_cpus >= 2 {
+            "cpu1 offline+online; "
+        } else {
+            ""
+        },
+        onlined.trim().rsplit('/').next().unwrap_or(""),
         online.trim(),
         possible.trim()
     ));
 
     if s.udev.is_some() {
         r.phase("udev rules");
-        check_udev(r, dimms[0].blocks.0, s.load.crash_hotplug() == "0")?;
+        if m.kdump() {
+            check_udev(r, dimms[0].blocks.0, s.load.crash_hotplug() == "0")?;
+        } else {
+            check_udev_fadump(r, dimms[0].blocks.1)?;
+        }
     }
 
     let mut removed = None;
@@ -777,16 +828,51 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         ));
     }
 
+    // What the capture side is judged against: the CPUs present (the kdump capture FDT's /cpus
+    // lists each), and the CPU the crash runs on.
+    let present = r
+        .vm()?
+        .sh("cat /sys/devices/system/cpu/present", CMD_TIMEOUT)?;
+    let present_cpus = dump::count_cpu_list(&present)
+        .ok_or_else(|| Error::Unexpected(format!("bad present CPU list {present:?}")))?;
+    if let Some(how) = &s.fadump_corrupt {
+        r.phase("corrupt the crash info header");
+        corrupt_fadump_header(r, how)?;
+    }
+
     // The first kernel right before the crash, for the whole-dump RAM judge.
     let first_kernel = crate::judge::capture(r.vm()?)?;
     r.save("first-kernel.txt", first_kernel.text().as_bytes())?;
 
     r.phase("crash + capture boot");
     let from = r.vm()?.console.cursor();
-    r.vm()?.console.send("echo c > /proc/sysrq-trigger\n")?;
-    r.vm()?
-        .console
-        .wait_str("@@READY capture", from, BOOT_TIMEOUT)?;
+    let crash = if m.crash_on_last_cpu() {
+        "taskset -c $(tr ',-' '\\n\\n' < /sys/devices/system/cpu/online | tail -n 1) \
+         sh -c 'echo c > /proc/sysrq-trigger'\n"
+    } else {
+        "echo c > /proc/sysrq-trigger\n"
+    };
+    r.vm()?.console.send(crash)?;
+    // A fadump capture boot whose dump is refused comes up as a first boot (no /proc/vmcore).
+    let (role, _) =
+        r.vm()?
+            .console
+            .wait_for("the capture boot's /init", from, m.boot_timeout(), |t| {
+                ["capture", "first"].into_iter().find_map(|role| {
+                    t.find(&format!("@@READY {role}"))
+                        .map(|i| (role, i + 8 + role.len()))
+                })
+            })?;
+    if let Some(how) = &s.fadump_corrupt {
+        return judge_fadump_refusal(r, how, role);
+    }
+    if role != "capture" {
+        return Err(VerifyError::NoCapture(format!(
+            "after the crash the machine booted without /proc/vmcore ({} capture)",
+            if m.kdump() { "kdump" } else { "fadump" }
+        ))
+        .into());
+    }
 
     r.phase("fetch dump headers");
     let vmcore_bytes = fetch_core(r.vm()?, "/proc/vmcore", 0, true)?;
@@ -802,14 +888,12 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
             ..BlockStates::default()
         },
     };
-    let judged = crate::judge::verdict(
-        &first_kernel,
-        // (The contention phase loads by either syscall, the last one unknown.)
-        crate::judge::x86_64(s.load, s.contend),
-        (&st.offline, &st.online, &st.in_flight),
-        &vmcore,
-    );
-    if let Err(e) = &judged {
+    // (The contention phase loads by either syscall, the last one unknown.)
+    let judged = crate::judge::rules(m, s.load, s.contend).map(|rules| {
+        let flux = (&st.offline[..], &st.online[..], &st.in_flight[..]);
+        crate::judge::verdict(&first_kernel, rules, flux, &vmcore)
+    });
+    if let Some(Err(e)) = &judged {
         println!("    judge: {e}");
     }
     for d in dimms.iter().take(keep) {
@@ -923,7 +1007,9 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
             "removed memory {start:#x}-{end:#x} is absent from the dump"
         ));
     }
-    r.ok(judged?);
+    if let Some(j) = judged {
+        r.ok(j?);
+    }
     let notes = vmcore.parse_notes(&vmcore_bytes)?;
     // In a storm, cpu1 may be offline at the crash: its note then is absent. The markers say
     // which (if it was changing, either count is right).
@@ -939,32 +1025,32 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
             res => r.ok(res?),
         },
     }
-    // The header the crashed kernel left, as the capture kernel read it (notes per possible CPU
-    // are merged, and empty ones dropped, in /proc/vmcore).
-    let cmdline = r.vm()?.sh("cat /proc/cmdline", CMD_TIMEOUT)?;
-    let hdr_addr = dump::elfcorehdr_addr(&cmdline)
-        .ok_or_else(|| Error::Unexpected(format!("no elfcorehdr= in {cmdline:?}")))?;
-    let (ehdr_bytes, when) = match fetch_core(r.vm()?, "/dev/mem", hdr_addr, false) {
-        Ok(b) => (b, "read by the capture kernel"),
-        Err(e) => match pre_crash_hdr.take() {
-            Some((a, b)) if a == hdr_addr => (b, "read in the first kernel right before the crash"),
-            _ => return Err(e),
-        },
-    };
-    r.save("elfcorehdr.bin", &ehdr_bytes)?;
-    let ehdr = parse_core(&ehdr_bytes)?;
-    let found = ehdr.notes().count();
-    if found != possible_cpus + 1 {
-        return Err(VerifyError::NoteCount {
-            found,
-            expected: possible_cpus + 1,
-            cpus: possible_cpus,
-        }
-        .into());
+    if m.kdump() {
+        check_raw_header(r, possible_cpus, pre_crash_hdr.take())?;
+    } else {
+        check_fadump_capture(r, &notes, online_cpus)?;
     }
-    r.ok(format!(
-        "elfcorehdr at {hdr_addr:#x} ({when}): {found} PT_NOTE = {possible_cpus} possible CPUs + VMCOREINFO"
-    ));
+    if m == Machine::Pseries {
+        // The capture kernel booted on the crashing (hot-added) CPU; its FDT, the crash FDT as
+        // the first kernel left it, must list every present CPU.
+        let nodes = r.vm()?.sh(
+            "ls /proc/device-tree/cpus | grep '^PowerPC,' | tr '\\n' ' '",
+            CMD_TIMEOUT,
+        )?;
+        let n = nodes.split_whitespace().count();
+        if n != present_cpus {
+            return Err(VerifyError::CaptureFdt(format!(
+                "{n} CPU nodes ({}), {present_cpus} CPUs present at the crash ({})",
+                nodes.trim(),
+                present.trim()
+            ))
+            .into());
+        }
+        r.ok(format!(
+            "capture kernel's FDT /cpus: {n} nodes for {present_cpus} present CPUs ({})",
+            nodes.trim()
+        ));
+    }
 
     r.phase("makedumpfile");
     let size = r.vm()?.sh(
@@ -994,6 +1080,148 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         r.phase("contention figures");
         judge_contention(r, &stats)?;
     }
+    Ok(())
+}
+
+/// The elfcorehdr the crashed kernel left (kdump), as the capture kernel reads it at its
+/// `elfcorehdr=` address, or as the first kernel read it right before the crash: one PT_NOTE
+/// per possible CPU plus VMCOREINFO (in `/proc/vmcore` the notes are merged and empty ones
+/// dropped).
+fn check_raw_header(
+    r: &mut Run<'_>,
+    possible_cpus: usize,
+    pre_crash_hdr: Option<(u64, Vec<u8>)>,
+) -> Result<()> {
+    // The header the crashed kernel left, as the capture kernel read it (notes per possible CPU
+    // are merged, and empty ones dropped, in /proc/vmcore).
+    let cmdline = r.vm()?.sh("cat /proc/cmdline", CMD_TIMEOUT)?;
+    let hdr_addr = dump::elfcorehdr_addr(&cmdline)
+        .ok_or_else(|| Error::Unexpected(format!("no elfcorehdr= in {cmdline:?}")))?;
+    let (ehdr_bytes, when) = match fetch_core(r.vm()?, "/dev/mem", hdr_addr, false) {
+        Ok(b) => (b, "read by the capture kernel"),
+        Err(e) => match pre_crash_hdr {
+            Some((a, b)) if a == hdr_addr => (b, "read in the first kernel right before the crash"),
+            _ => return Err(e),
+        },
+    };
+    r.save("elfcorehdr.bin", &ehdr_bytes)?;
+    let ehdr = parse_core(&ehdr_bytes)?;
+    let found = ehdr.notes().count();
+    if found != possible_cpus + 1 {
+        return Err(VerifyError::NoteCount {
+            found,
+            expected: possible_cpus + 1,
+            cpus: possible_cpus,
+        }
+        .into());
+    }
+    r.ok(format!(
+        "elfcorehdr at {hdr_addr:#x} ({when}): {found} PT_NOTE = {possible_cpus} possible CPUs + VMCOREINFO"
+    ));
+    Ok(())
+}
+
+/// The fadump capture kernel's side (the same kernel, booted again by the firmware): with the
+/// Rust implementation built in (the vmlinux has its fadump entry point), the elfcorehdr and CPU
+/// notes are its own, and its report lines are required; every CPU note's registers are kernel
+/// context, and the crashing CPU's (the last: the crash runs on the highest online CPU and the
+/// notes are in CPU order) stopped in `crash_fadump` (the registers the crashed kernel saved, not
+/// the firmware's view of it in os-term).
+fn check_fadump_capture(r: &mut Run<'_>, notes: &[dump::NoteInfo], online: usize) -> Result<()> {
+    let image = fs::read(&r.s.kernel).ctx(|| format!("reading {}", r.s.kernel.display()))?;
+    let syms = dump::Symbols::read(&image)?;
+    if syms.has("crash_hotplug_fadump_elfcorehdr") {
+        let log = r
+            .vm()?
+            .sh("dmesg | grep 'crash_hotplug: fadump:' || true", CMD_TIMEOUT)?;
+        r.save("capture-fadump-dmesg.txt", log.as_bytes())?;
+        let hdr = format!("CPU {} crashed, {online} CPUs online", online - 1);
+        let cpu_notes = format!("{online} CPU notes");
+        let has = |a: &str, b: &str| log.lines().any(|l| l.contains(a) && l.contains(b));
+        if !has("crash info header", &hdr) {
+            return Err(VerifyError::Fadump(format!(
+                "the Rust path did not report the crash info header with \"{hdr}\": {:?}",
+                log.trim()
+            ))
+            .into());
+        }
+        if !has(&cpu_notes, "the crashing CPU's from the crash info header") {
+            return Err(VerifyError::Fadump(format!(
+                "the Rust path did not write {cpu_notes} with the crashing CPU's from the header: {:?}",
+                log.trim()
+            ))
+            .into());
+        }
+        r.ok(format!(
+            "fadump capture kernel (Rust): crash info header read ({hdr}), {cpu_notes} written"
+        ));
+    }
+    let regs = dump::check_ppc64_registers(notes, &syms, online - 1, "crash_fadump")?;
+    r.ok(format!(
+        "registers: {}; the crashing CPU's note holds the registers saved in crash_fadump",
+        regs.join("; ")
+    ));
+    Ok(())
+}
+
+/// fadump negative control, first kernel: overwrites the crash info header it registered (it
+/// follows the boot memory's copy: Dest + Size of the DUMP region in debugfs `fadump_region`).
+fn corrupt_fadump_header(r: &mut Run<'_>, how: &str) -> Result<()> {
+    let write = match how {
+        "endian" => "printf 'FADMPSIG' | dd of=/dev/mem bs=1 seek=$h conv=notrunc 2>/dev/null",
+        "cpumask" => {
+            "printf '\\000\\004\\000\\000' | dd of=/dev/mem bs=1 seek=$((h + 36)) conv=notrunc 2>/dev/null"
+        }
+        _ => {
+            return Err(Error::Unexpected(format!(
+                "fadump corruption {how:?}: endian or cpumask"
+            )))
+        }
+    };
+    let out = r.vm()?.sh(
+        &format!(
+            "set -- $(sed -n 's/.*DUMP: Src: *0x[0-9a-f]*, Dest: *\\(0x[0-9a-f]*\\), Size: *\\(0x[0-9a-f]*\\).*/\\1 \\2/p' \
+             /sys/kernel/debug/powerpc/fadump_region | head -n 1); [ -n \"$2\" ] || exit 1; h=$(( $1 + $2 )); \
+             {write} && echo $h && dd if=/dev/mem bs=1 skip=$h count=40 2>/dev/null | od -A n -t x1 | tr -d '\\n'"
+        ),
+        CMD_TIMEOUT,
+    )?;
+    r.ok(format!(
+        "crash info header corrupted ({how}): at, bytes: {}",
+        out.split_whitespace().collect::<Vec<_>>().join(" ")
+    ));
+    Ok(())
+}
+
+/// fadump negative control, after the crash: the capture boot must have refused the dump with
+/// the reason the corruption gives, exported no `/proc/vmcore`, and booted on.
+fn judge_fadump_refusal(r: &mut Run<'_>, how: &str, role: &str) -> Result<()> {
+    let why = match how {
+        "endian" => "crash info header magic is byte-swapped: endianness mismatch",
+        _ => "cpumask is 1024 bytes in the crashed kernel",
+    };
+    if role == "capture" {
+        return Err(VerifyError::Fadump(format!(
+            "a /proc/vmcore was exported from a crash info header corrupted ({how})"
+        ))
+        .into());
+    }
+    let log = r.vm()?.sh(
+        "dmesg | grep 'crash_hotplug: fadump: .*the dump is not processed' || true",
+        CMD_TIMEOUT,
+    )?;
+    r.save("capture-fadump-dmesg.txt", log.as_bytes())?;
+    if !log.contains(why) {
+        return Err(VerifyError::Fadump(format!(
+            "the capture boot did not refuse the dump with {why:?}: {:?}",
+            log.trim()
+        ))
+        .into());
+    }
+    r.ok(format!(
+        "header {how} refused by the capture kernel (no /proc/vmcore, boot continued): {}",
+        log.lines().last().unwrap_or("").trim()
+    ));
     Ok(())
 }
 
@@ -1065,11 +1293,8 @@ fn mem_total_kib(vm: &mut Vm) -> Result<u64> {
 /// (events deferred, none failed, none lost, the waits for the lock).
 fn check_contention(r: &mut Run<'_>, d: &Dimm, block: u64) -> Result<()> {
     let (b0, b1) = d.blocks;
-    let file =
-        format!("kexec -s -p /boot/bzImage --initrd=/boot/capture.cpio --append='{CAPTURE_ARGS}'");
-    let legacy = format!(
-        "kexec -p -c --hotplug /boot/bzImage --initrd=/boot/capture.cpio --append='{CAPTURE_ARGS}'"
-    );
+    let file = kexec_cmd(r.s, Load::File.flags());
+    let legacy = kexec_cmd(r.s, Load::LegacyHotplug.flags());
     let odd: Vec<String> = (b0..=b1)
         .filter(|b| (b - b0) % 2 == 1)
         .map(|b| b.to_string())
@@ -1381,12 +1606,8 @@ fn check_full_header(r: &mut Run<'_>, d: &Dimm, flags: &str) -> Result<()> {
     if r.s.udev.is_some() {
         check_udev(r, d.blocks.0, true)?;
     }
-    r.vm()?.sh(
-        &format!(
-            "kexec -p -u && kexec {flags} /boot/bzImage --initrd=/boot/capture.cpio --append='{CAPTURE_ARGS}'"
-        ),
-        CMD_TIMEOUT,
-    )?;
+    let reload = format!("kexec -p -u && {}", kexec_cmd(r.s, flags));
+    r.vm()?.sh(&reload, CMD_TIMEOUT)?;
     let hp = read_crash_hotplug(r.vm()?)?;
     if hp != ["1", "1"] {
         return Err(Error::Unexpected(format!(
@@ -1412,6 +1633,34 @@ fn check_full_header(r: &mut Run<'_>, d: &Dimm, flags: &str) -> Result<()> {
     Ok(())
 }
 
+/// `udevadm test --action={action} {dev}` in the guest, with `setup` run before it and `undo`
+/// after (bind mounts over sysfs for the controls): whether the Fedora rule (a RUN key naming
+/// kdump-udev-throttler) and the Debian rule (its PROGRAM kdump-config, which test mode runs)
+/// would reload kdump. The output is saved as `udevadm-test-{tag}.txt`.
+fn udev_verdict(
+    r: &mut Run<'_>,
+    (action, dev): (&str, &str),
+    (setup, undo): (&str, &str),
+    tag: &str,
+) -> Result<(bool, bool)> {
+    let out = r.vm()?.sh(
+        &format!("{setup} udevadm test --action={action} {dev} 2>&1; {undo} true"),
+        CMD_TIMEOUT + CMD_TIMEOUT,
+    )?;
+    r.save(&format!("udevadm-test-{tag}.txt"), out.as_bytes())?;
+    if !out.contains("rules.d") {
+        return Err(Error::Unexpected(format!(
+            "udevadm test did not read the rules: {}",
+            out.lines().take(3).collect::<Vec<_>>().join(" | ")
+        )));
+    }
+    let fedora = out
+        .lines()
+        .any(|l| l.contains("run:") && l.contains("kdump-udev-throttler"));
+    let debian = out.lines().any(|l| l.contains("kdump-config"));
+    Ok((fedora, debian))
+}
+
 /// Runs `udevadm test` in the guest for a memory block coming online and a CPU being added, and
 /// checks that both rule styles trigger the kdump reload exactly when `reload_expected`.
 fn check_udev(r: &mut Run<'_>, block: u64, reload_expected: bool) -> Result<()> {
@@ -1419,22 +1668,7 @@ fn check_udev(r: &mut Run<'_>, block: u64, reload_expected: bool) -> Result<()> 
         ("online", format!("/devices/system/memory/memory{block}")),
         ("add", "/devices/system/cpu/cpu1".to_string()),
     ] {
-        let out = r.vm()?.sh(
-            &format!("udevadm test --action={action} {dev} 2>&1; true"),
-            CMD_TIMEOUT,
-        )?;
-        r.save(&format!("udevadm-test-{action}.txt"), out.as_bytes())?;
-        if !out.contains("rules.d") {
-            return Err(Error::Unexpected(format!(
-                "udevadm test did not read the rules: {}",
-                out.lines().take(3).collect::<Vec<_>>().join(" | ")
-            )));
-        }
-        // Fedora style: the reload is a RUN key; Debian style: a PROGRAM, run in test mode too.
-        let fedora = out
-            .lines()
-            .any(|l| l.contains("run:") && l.contains("kdump-udev-throttler"));
-        let debian = out.lines().any(|l| l.contains("kdump-config"));
+        let (fedora, debian) = udev_verdict(r, (action, &dev), ("", ""), action)?;
         if fedora != reload_expected || debian != reload_expected {
             return Err(Error::Unexpected(format!(
                 "udevadm test --action={action} {dev}: reload by the Fedora rule {fedora}, by the \
@@ -1445,6 +1679,77 @@ fn check_udev(r: &mut Run<'_>, block: u64, reload_expected: bool) -> Result<()> 
     r.ok(format!(
         "udevadm test (memory online, cpu add): both rule styles {} the kdump reload",
         if reload_expected { "trigger" } else { "skip" }
+    ));
+    Ok(())
+}
+
+/// The ppc64 udev rules under fadump: while fadump is enabled and `hotplug_ready` reads 1 no
+/// event re-registers; the controls bind-mount a 0 over `hotplug_ready` (memory events
+/// re-register), over `enabled` (every event does), and an empty directory over
+/// `/sys/kernel/fadump` (a kernel without it: memory events do).
+fn check_udev_fadump(r: &mut Run<'_>, block: u64) -> Result<()> {
+    r.vm()?
+        .sh("echo 0 > /tmp/zero && mkdir -p /tmp/empty", CMD_TIMEOUT)?;
+    let mem = format!("/devices/system/memory/memory{block}");
+    let f = "/sys/kernel/fadump";
+    let cases: [(&str, (&str, &str), String, bool); 7] = [
+        ("fadump-mem", ("online", &mem), String::new(), false),
+        (
+            "fadump-cpu-add",
+            ("add", "/devices/system/cpu/cpu1"),
+            String::new(),
+            false,
+        ),
+        (
+            "fadump-cpu-online",
+            ("online", "/devices/system/cpu/cpu1"),
+            String::new(),
+            false,
+        ),
+        (
+            "hotplug_ready-0-mem",
+            ("online", &mem),
+            format!("{f}/hotplug_ready"),
+            true,
+        ),
+        (
+            "enabled-0-mem",
+            ("online", &mem),
+            format!("{f}/enabled"),
+            true,
+        ),
+        (
+            "enabled-0-cpu-add",
+            ("add", "/devices/system/cpu/cpu1"),
+            format!("{f}/enabled"),
+            true,
+        ),
+        ("no-fadump-dir-mem", ("online", &mem), f.to_string(), true),
+    ];
+    let mut seen = Vec::new();
+    for (tag, ev, over, want) in cases {
+        let (setup, undo) = if over.is_empty() {
+            (String::new(), String::new())
+        } else {
+            let src = if over == f { "/tmp/empty" } else { "/tmp/zero" };
+            (
+                format!("mount -o bind {src} {over} || exit 1;"),
+                format!("umount {over};"),
+            )
+        };
+        let (fedora, debian) = udev_verdict(r, ev, (&setup, &undo), tag)?;
+        if fedora != want || debian != want {
+            return Err(Error::Unexpected(format!(
+                "udevadm test ({tag}: --action={} {}): re-registration by the Fedora rule {fedora}, \
+                 by the Debian rule {debian}; expected {want}",
+                ev.0, ev.1
+            )));
+        }
+        seen.push(format!("{tag} {}", if want { "reload" } else { "skip" }));
+    }
+    r.ok(format!(
+        "udevadm test, ppc64 rules under fadump, both styles: {}",
+        seen.join(", ")
     ));
     Ok(())
 }
@@ -1480,6 +1785,14 @@ fn check_sysfs_while_locked(out: &str) -> Result<()> {
         return bad("each file must read 0 or 1");
     }
     Ok(())
+}
+
+/// The guest command that loads the capture kernel (the same kernel) with kexec `flags`.
+fn kexec_cmd(s: &Scenario, flags: &str) -> String {
+    format!(
+        "kexec {flags} {GUEST_KERNEL} --initrd=/boot/capture.cpio --append='{}'",
+        s.machine.capture_append()
+    )
 }
 
 /// Reads the two `crash_hotplug` attributes (cpu, memory).

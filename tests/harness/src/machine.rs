@@ -1,0 +1,166 @@
+//! The machines the scenarios run on: what differs between an x86_64 q35 guest, a pseries guest
+//! that takes its dump with kdump, and a pseries guest that takes it with fadump. Everything else
+//! (initramfs, `/init`, console, QMP, transfer disk, pattern tool, dump judge) is shared.
+
+use std::time::Duration;
+
+/// A machine profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Machine {
+    /// x86_64 q35 under TCG, kdump.
+    Q35,
+    /// ppc64le pseries (POWER9, TCG, VOF firmware), kdump: the capture kernel is loaded with
+    /// kexec and gets its own FDT, whose `/cpus` the kernel keeps current.
+    Pseries,
+    /// ppc64le pseries with firmware-assisted dump (`fadump=on`, QEMU >= 10.2): no kexec; the
+    /// crash is a machine reset after `ibm,os-term`, and the same kernel boots again and builds
+    /// the dump's elfcorehdr itself.
+    Fadump,
+}
+
+impl Machine {
+    /// A PowerPC machine.
+    pub fn is_ppc(self) -> bool {
+        self != Machine::Q35
+    }
+
+    /// The dump is taken by a kexec-loaded capture kernel.
+    pub fn kdump(self) -> bool {
+        self != Machine::Fadump
+    }
+
+    /// The QEMU program, unless the scenario names another (the fadump QEMU wrapper).
+    pub fn qemu(self) -> &'static str {
+        match self {
+            Machine::Q35 => "qemu-system-x86_64",
+            Machine::Pseries | Machine::Fadump => "qemu-system-ppc64",
+        }
+    }
+
+    /// CPUs online at boot. fadump: QEMU sizes the register save area for `maxcpus` but saves
+    /// the registers of present vCPUs only, and the kernel rejects a dump with absent possible
+    /// CPUs ("Dump taken by platform is incomplete"): one CPU at boot, the second hot-added
+    /// before the crash.
+    pub fn boot_cpus(self) -> u32 {
+        match self {
+            Machine::Q35 | Machine::Pseries => 2,
+            Machine::Fadump => 1,
+        }
+    }
+
+    /// Boot memory in GiB.
+    fn boot_mem_gib(self) -> u32 {
+        match self {
+            Machine::Q35 => 1,
+            // crashkernel=512M (the pseries capture kernel needs more than x86's) leaves room.
+            Machine::Pseries | Machine::Fadump => 2,
+        }
+    }
+
+    /// QEMU arguments of the machine (not the kernel, initramfs, console or disks).
+    pub fn qemu_args(self, slots: (u32, u32)) -> Vec<String> {
+        let mem = format!(
+            "{}G,slots={},maxmem={}G",
+            self.boot_mem_gib(),
+            slots.0,
+            slots.1 + self.boot_mem_gib()
+        );
+        let smp = match self {
+            Machine::Q35 | Machine::Pseries => "2,maxcpus=4",
+            Machine::Fadump => "1,maxcpus=2",
+        };
+        let mut a: Vec<String> = match self {
+            // The guest counts hotpluggable CPUs only when it detects a hypervisor; under TCG it
+            // detects VMware through the backdoor port and the DMI serial.
+            Machine::Q35 => [
+                "-machine",
+                "q35,vmport=on",
+                "-cpu",
+                "qemu64,-hypervisor",
+                "-smbios",
+                "type=1,serial=VMware-56-4d-00-00-00-00-00-00",
+            ]
+            .map(String::from)
+            .to_vec(),
+            // The cap-* settings only silence "TCG doesn't support requested feature" warnings.
+            Machine::Pseries | Machine::Fadump => [
+                "-cpu",
+                "power9",
+                "-machine",
+                "pseries,x-vof=on,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off",
+            ]
+            .map(String::from)
+            .to_vec(),
+        };
+        a.extend(["-m".into(), mem, "-smp".into(), smp.into()]);
+        // fadump's capture is a machine reset that QEMU performs after ibm,os-term.
+        if self != Machine::Fadump {
+            a.push("-no-reboot".into());
+        }
+        a
+    }
+
+    /// The first kernel's command line (the scenario adds its own options).
+    pub fn first_append(self) -> &'static str {
+        // Hot-added memory goes to ZONE_MOVABLE, so that it can be offlined again.
+        match self {
+            Machine::Q35 => {
+                "console=ttyS0 crashkernel=256M memhp_default_state=online_movable panic=-1"
+            }
+            Machine::Pseries => {
+                "console=hvc0 crashkernel=512M memhp_default_state=online_movable panic=-1"
+            }
+            Machine::Fadump => {
+                "console=hvc0 fadump=on crashkernel=512M memhp_default_state=online_movable panic=-1"
+            }
+        }
+    }
+
+    /// The capture kernel's command line (kdump machines).
+    ///
+    /// x86: without the two memory-hotplug options the capture kernel finds the hot-added DIMMs
+    /// through ACPI and takes them as its own RAM (reading them from /proc/vmcore then fails).
+    pub fn capture_append(self) -> &'static str {
+        match self {
+            Machine::Q35 => {
+                "console=ttyS0 irqpoll nr_cpus=1 reset_devices acpi_no_memhotplug \
+                 memhp_default_state=offline panic=-1 rdinit=/init"
+            }
+            Machine::Pseries | Machine::Fadump => {
+                "console=hvc0 irqpoll nr_cpus=1 reset_devices panic=-1 rdinit=/init"
+            }
+        }
+    }
+
+    /// The `memory_hotplug.memmap_on_memory` value that puts the struct pages on hot-added
+    /// memory, and what the parameter then reads. ppc64le: with 64 KiB pages a 256 MiB LMB's
+    /// memmap is smaller than a pageblock, so `1` has no effect and `force` is needed.
+    pub fn memmap_on_memory(self) -> (&'static str, &'static str) {
+        match self {
+            Machine::Q35 => ("1", "Y"),
+            Machine::Pseries | Machine::Fadump => ("force", "force"),
+        }
+    }
+
+    /// How long a boot (first kernel, or capture) may take to reach `/init` under TCG.
+    pub fn boot_timeout(self) -> Duration {
+        Duration::from_secs(match self {
+            Machine::Q35 => 180,
+            Machine::Pseries => 300,
+            // The firmware-assisted capture boots the whole kernel again, with all its memory.
+            Machine::Fadump => 600,
+        })
+    }
+
+    /// Crash on the highest online CPU (a hot-added one) rather than where the shell runs: on
+    /// pseries the kdump capture kernel starts on the crashing CPU and boots only if its FDT
+    /// lists it.
+    pub fn crash_on_last_cpu(self) -> bool {
+        self.is_ppc()
+    }
+
+    /// The suffix of the udev rules this machine's distribution would install.
+    pub fn udev_rules(self, name: &str) -> bool {
+        name.ends_with(".rules") && (name.ends_with("-ppc64.rules") == self.is_ppc())
+    }
+}
