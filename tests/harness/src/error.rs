@@ -88,6 +88,49 @@ pub enum VerifyError {
     /// The fadump capture kernel's own dump path (Rust) did not do what it must.
     #[error("fadump capture: {0}")]
     Fadump(String),
+    /// RAM that must be in the dump (System RAM, not offline, not excluded) is not.
+    #[error("dump misses RAM {start:#x}-{end:#x}{more}")]
+    RamMissing {
+        /// First byte of the first missing range.
+        start: u64,
+        /// Last byte of it.
+        end: u64,
+        /// How much more is missing, if any.
+        more: String,
+    },
+    /// The dump lists memory it must not: not System RAM, an offline block, the crash kernel
+    /// region, or what the machine leaves out.
+    #[error("dump has extra memory {start:#x}-{end:#x} ({why}){more}")]
+    RamExtra {
+        /// First byte of the first extra range.
+        start: u64,
+        /// Last byte of it.
+        end: u64,
+        /// What that memory is.
+        why: String,
+        /// How much more is extra, if any.
+        more: String,
+    },
+    /// Two RAM PT_LOADs cover the same bytes.
+    #[error("PT_LOADs overlap at {start:#x}-{end:#x}")]
+    LoadsOverlap {
+        /// First byte both cover.
+        start: u64,
+        /// Last byte both cover.
+        end: u64,
+    },
+    /// A memory block that was changing at the crash is neither wholly in the dump nor wholly out.
+    #[error("{what} partly in the dump: {covered_kib} KiB of {size_kib} KiB; not covered: {gaps}")]
+    InFlightPartial {
+        /// `in-flight block N`, or the machine's range that may be dumped or not.
+        what: String,
+        /// KiB of it in the dump.
+        covered_kib: u64,
+        /// KiB of its RAM.
+        size_kib: u64,
+        /// Its RAM not in the dump.
+        gaps: String,
+    },
 }
 
 /// Any failure of a harness run.

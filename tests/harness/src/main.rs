@@ -9,6 +9,7 @@ mod console;
 mod dump;
 mod error;
 mod initramfs;
+mod judge;
 mod machine;
 mod mutations;
 mod qemu;
@@ -212,6 +213,25 @@ enum Cmd {
         kexec_hotplug: PathBuf,
         #[command(flatten)]
         ppc: PpcUserland,
+    },
+    /// Judges a run's saved first-kernel capture (first-kernel.txt) against its saved
+    /// /proc/vmcore head (vmcore-head.bin): the dump's RAM PT_LOADs must be exactly the RAM to dump.
+    Judge {
+        /// first-kernel.txt of a run.
+        #[arg(long)]
+        first: PathBuf,
+        /// vmcore-head.bin of the same run.
+        #[arg(long)]
+        head: PathBuf,
+        /// How kdump was loaded.
+        #[arg(long, value_enum, default_value = "file")]
+        load: Load,
+        /// Memory blocks changing at the crash (wholly present or wholly absent).
+        #[arg(long)]
+        in_flight: Vec<u64>,
+        /// The image may have been loaded by either syscall (the contention scenario).
+        #[arg(long)]
+        alternating: bool,
     },
     /// The suite: C-backed scenario and its negative control, then the Rust implementation with
     /// both load paths, several DIMMs with an unplug, and crashes during hotplug storms. Prints one
@@ -508,6 +528,18 @@ fn main() -> ExitCode {
             };
             exit(run_one(&s, Expect::Pass))
         }
+        Cmd::Judge {
+            first,
+            head,
+            load,
+            in_flight,
+            alternating,
+        } => exit(judge::judge_files(
+            &first,
+            &head,
+            judge::x86_64(load, alternating),
+            &in_flight,
+        )),
         Cmd::Mutations {
             k,
             kexec_hotplug,

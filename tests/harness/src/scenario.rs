@@ -882,6 +882,10 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         corrupt_fadump_header(r, how)?;
     }
 
+    // The first kernel right before the crash, for the whole-dump RAM judge.
+    let first_kernel = crate::judge::capture(r.vm()?)?;
+    r.save("first-kernel.txt", first_kernel.text().as_bytes())?;
+
     r.phase("crash + capture boot");
     let from = r.vm()?.console.cursor();
     let crash = if m.crash_on_last_cpu() && !s.crash_on_boot_cpu {
@@ -918,6 +922,22 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
 
     r.phase("verify");
     let vmcore = parse_core(&vmcore_bytes)?;
+    // The whole-dump RAM judge: printed now, its failure returned after the DIMM checks.
+    let st = match (r.storm_from, r.paused_block) {
+        (Some(at), _) => storm_states(&storm_log(r, at)?),
+        (None, p) => BlockStates {
+            in_flight: p.into_iter().collect(),
+            ..BlockStates::default()
+        },
+    };
+    // (The contention phase loads by either syscall, the last one unknown.)
+    let judged = crate::judge::rules(m, s.load, s.contend).map(|rules| {
+        let flux = (&st.offline[..], &st.online[..], &st.in_flight[..]);
+        crate::judge::verdict(&first_kernel, rules, flux, &vmcore)
+    });
+    if let Some(Err(e)) = &judged {
+        println!("    judge: {e}");
+    }
     for d in dimms.iter().take(keep) {
         let end = d.addr + d.size - 1;
         let offline: Vec<(u64, u64)> = r
@@ -1028,6 +1048,9 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         r.ok(format!(
             "removed memory {start:#x}-{end:#x} is absent from the dump"
         ));
+    }
+    if let Some(j) = judged {
+        r.ok(j?);
     }
     let notes = vmcore.parse_notes(&vmcore_bytes)?;
     // In a storm, cpu1 may be offline at the crash: its note then is absent. The markers say
