@@ -180,8 +180,35 @@ pub const X86_64_KEXEC_EITHER: MachineRules = MachineRules {
 /// The rules of `machine` loaded the `load` way, or, if `alternating`, by either syscall; `None`
 /// where none have been seen yet (pseries kdump and fadump).
 pub fn rules(machine: Machine, load: Load, alternating: bool) -> Option<&'static MachineRules> {
-    (machine == Machine::Q35).then(|| x86_64(load, alternating))
+    match machine {
+        Machine::Q35 => Some(x86_64(load, alternating)),
+        Machine::Pseries => Some(&PSERIES_KDUMP),
+        Machine::Fadump => Some(&PSERIES_FADUMP),
+    }
 }
+
+/// pseries kdump, either syscall: what is left out (the crash kernel region) and kept (RTAS) is
+/// read from the device tree at the crash ([`FirstKernel::reserved`]); no fixed rule. Seen:
+/// kexec_file lists RTAS exactly (0x2fff0000-0x2fff085b), kexec-tools to the end of its 64 KiB
+/// page; both list [0, 64 KiB) separately (the backup region purgatory copies it to) next to the
+/// rest of the first range, no overlap; no kernel image map (the direct map is the only view).
+pub const PSERIES_KDUMP: MachineRules = MachineRules {
+    name: "pseries kdump",
+    excluded: &[],
+    either: &[],
+    kernel_map_vaddr: None,
+};
+
+/// pseries fadump: what is left out (the reserved area: register save area and the boot
+/// memory's copy, whose original the dump lists at [0, boot memory size)) is read from debugfs
+/// `fadump_region` at the crash. Seen: the Rust capture path lists 0x0-0x1fffffff and
+/// 0x400102a8-... (the reserved area and the crash info header, 0x2a8 bytes, left out).
+pub const PSERIES_FADUMP: MachineRules = MachineRules {
+    name: "pseries fadump",
+    excluded: &[],
+    either: &[],
+    kernel_map_vaddr: None,
+};
 
 /// The rules of an x86_64 guest loaded the `load` way, or, if `alternating`, by either syscall.
 pub fn x86_64(load: Load, alternating: bool) -> &'static MachineRules {
@@ -203,20 +230,58 @@ pub struct FirstKernel {
     pub blocks: Vec<(u64, String)>,
     /// `/sys/devices/system/cpu/online` (a CPU list).
     pub online_cpus: String,
+    /// RAM the machine reserves and leaves out of the dump, not listed in `/proc/iomem`
+    /// (`start end why`, inclusive): the pseries crash kernel region (device tree), the fadump
+    /// reserved area (debugfs `fadump_region`).
+    pub reserved: Vec<(u64, u64, String)>,
+    /// Inside a reservation, RAM the dump must hold anyway (pseries: RTAS, which the capture
+    /// kernel's firmware calls use and the dump lists).
+    pub kept: Vec<(u64, u64, String)>,
+    /// RAM the dump may hold in part (the rest of the page of a `kept` range, which kexec-tools
+    /// rounds up to; the fadump crash info header's page).
+    pub may: Vec<(u64, u64, String)>,
 }
 
-/// The guest script whose output [`FirstKernel::parse`] reads.
+/// The guest script whose output [`FirstKernel::parse`] reads; `{reserved}` is the machine's.
 const CAPTURE: &str = "{ echo @@BLOCK_SIZE; cat /sys/devices/system/memory/block_size_bytes; \
      echo @@IOMEM; cat /proc/iomem; echo @@BLOCKS; \
      for b in /sys/devices/system/memory/memory[0-9]*; do echo ${b##*/memory} $(cat $b/state); done; \
-     echo @@CPUS; cat /sys/devices/system/cpu/online; echo @@END; } > /tmp/first-kernel.txt && \
+     echo @@CPUS; cat /sys/devices/system/cpu/online; {reserved} echo @@END; } > /tmp/first-kernel.txt && \
      echo \"@@FK-SIZE $(wc -c < /tmp/first-kernel.txt)\"";
+
+/// pseries kdump: the crash kernel region is not in `/proc/iomem`; the device tree's `/chosen`
+/// has it (`linux,crashkernel-base`, `-size`: 64-bit big-endian), and `/rtas` where RTAS is
+/// (`linux,rtas-base`, `rtas-size`: 32-bit), which the dump lists although it lies in the region.
+/// A 64 KiB page rounds the RTAS range up for kexec-tools.
+const PSERIES_RESERVED: &str = "dt() { printf '%d' 0x$(od -A n -t x1 /proc/device-tree/$1 | tr -d ' \\n'); }; \
+     cb=$(dt chosen/linux,crashkernel-base); cs=$(dt chosen/linux,crashkernel-size); \
+     rb=$(dt rtas/linux,rtas-base); rs=$(dt rtas/rtas-size); \
+     echo @@RESERVED; printf '%x %x crash kernel region\\n' $cb $((cb + cs - 1)); \
+     echo @@KEPT; printf '%x %x RTAS\\n' $rb $((rb + rs - 1)); \
+     echo @@MAY; printf '%x %x the rest of the RTAS page\\n' $((rb + rs)) $(( (rb + rs + 65535) / 65536 * 65536 - 1 ));";
+
+/// fadump: debugfs `fadump_region` says where the reserved area starts (the register save area,
+/// `CPU :[start-...]`) and where the boot memory's copy ends (`DUMP: ... Dest: D, Size: S`); the
+/// crash info header follows the copy: its page may be in the dump in part.
+const FADUMP_RESERVED: &str = "f=/sys/kernel/debug/powerpc/fadump_region; \
+     a=$(sed -n 's/^CPU *:\\[\\(0x[0-9a-f]*\\)-.*/\\1/p' $f | head -n 1); \
+     set -- $(sed -n 's/.*DUMP: Src: *0x[0-9a-f]*, Dest: *\\(0x[0-9a-f]*\\), Size: *\\(0x[0-9a-f]*\\).*/\\1 \\2/p' $f | head -n 1); \
+     e=$(( $1 + $2 )); echo @@RESERVED; printf '%x %x fadump reserved area (register save area, boot memory copy)\\n' $((a)) $((e - 1)); \
+     echo @@MAY; printf '%x %x the fadump crash info header page\\n' $e $(( (e + 65536) / 65536 * 65536 - 1 ));";
 
 /// Captures [`FirstKernel`] in the guest (written to a file and fetched over the transfer disk,
 /// so that console messages cannot mix into it).
-pub fn capture(vm: &mut Vm) -> Result<FirstKernel> {
+pub fn capture(vm: &mut Vm, machine: Machine) -> Result<FirstKernel> {
+    let reserved = match machine {
+        Machine::Q35 => "",
+        Machine::Pseries => PSERIES_RESERVED,
+        Machine::Fadump => FADUMP_RESERVED,
+    };
     // (A storm's markers may be on the console too.)
-    let out = vm.sh(CAPTURE, Duration::from_secs(60))?;
+    let out = vm.sh(
+        &CAPTURE.replace("{reserved}", reserved),
+        Duration::from_secs(60),
+    )?;
     let size: u64 = out
         .lines()
         .find_map(|l| l.trim().strip_prefix("@@FK-SIZE ")?.trim().parse().ok())
@@ -232,10 +297,12 @@ impl FirstKernel {
         let mut section = "";
         let (mut bs, mut iomem, mut blocks, mut cpus, mut end) =
             (None, String::new(), Vec::new(), None, false);
+        let (mut reserved, mut kept, mut may) = (Vec::new(), Vec::new(), Vec::new());
         for line in text.lines() {
             if let Some(s) = line.trim().strip_prefix("@@") {
                 section = match s {
-                    "BLOCK_SIZE" | "IOMEM" | "BLOCKS" | "CPUS" | "END" => s,
+                    "BLOCK_SIZE" | "IOMEM" | "BLOCKS" | "CPUS" | "RESERVED" | "KEPT" | "MAY"
+                    | "END" => s,
                     _ => return Err(format!("unknown section {line:?}")),
                 };
                 end |= s == "END";
@@ -264,6 +331,22 @@ impl FirstKernel {
                     blocks.push((n, st.to_string()));
                 }
                 "CPUS" if !line.trim().is_empty() => cpus = Some(line.trim().to_string()),
+                "RESERVED" | "KEPT" | "MAY" if !line.trim().is_empty() => {
+                    let mut it = line.trim().splitn(3, ' ');
+                    let mut hex = || it.next().and_then(|h| u64::from_str_radix(h, 16).ok());
+                    let (Some(a), Some(b)) = (hex(), hex()) else {
+                        return Err(format!("{section} line {line:?}"));
+                    };
+                    let why = it.next().unwrap_or("").to_string();
+                    if b < a || why.is_empty() {
+                        return Err(format!("{section} line {line:?}"));
+                    }
+                    match section {
+                        "RESERVED" => reserved.push((a, b, why)),
+                        "KEPT" => kept.push((a, b, why)),
+                        _ => may.push((a, b, why)),
+                    }
+                }
                 _ => {}
             }
         }
@@ -282,6 +365,9 @@ impl FirstKernel {
             block_size,
             blocks,
             online_cpus: cpus.ok_or("no online CPU list")?,
+            reserved,
+            kept,
+            may,
         })
     }
 
@@ -295,7 +381,20 @@ impl FirstKernel {
         for (n, st) in &self.blocks {
             let _ = writeln!(t, "{n} {st}");
         }
-        let _ = write!(t, "@@CPUS\n{}\n@@END\n", self.online_cpus);
+        let _ = writeln!(t, "@@CPUS\n{}", self.online_cpus);
+        for (name, list) in [
+            ("RESERVED", &self.reserved),
+            ("KEPT", &self.kept),
+            ("MAY", &self.may),
+        ] {
+            if !list.is_empty() {
+                let _ = writeln!(t, "@@{name}");
+                for (a, b, why) in list {
+                    let _ = writeln!(t, "{a:x} {b:x} {why}");
+                }
+            }
+        }
+        t.push_str("@@END\n");
         t
     }
 
@@ -373,6 +472,8 @@ pub struct Expected {
     pub excluded: Vec<(RangeSet, String)>,
     /// Offline blocks (for the summary).
     pub offline_blocks: usize,
+    /// RAM the dump may hold, in part or whole, with why.
+    pub may: Vec<(RangeSet, String)>,
 }
 
 /// Derives the RAM the dump must hold: System RAM, minus the crash kernel region, minus the
@@ -391,10 +492,14 @@ pub fn expected(
     if !crash.is_empty() {
         excluded.push((crash, "crash kernel region".to_string()));
     }
-    for &(s, e, why) in rules.excluded {
+    let machine_rules = rules
+        .excluded
+        .iter()
+        .map(|&(s, e, why)| (s, e, why.to_string()));
+    for (s, e, why) in machine_rules.chain(first.reserved.iter().cloned()) {
         let r = ram.intersect(&RangeSet::from_ranges([(s, e)]));
         if !r.is_empty() {
-            excluded.push((r, why.to_string()));
+            excluded.push((r, why));
         }
     }
     let mut flight = Vec::new();
@@ -421,10 +526,19 @@ pub fn expected(
             flight.push((why.to_string(), r));
         }
     }
+    let kept = RangeSet::from_ranges(first.kept.iter().map(|&(s, e, _)| (s, e)));
     let out = excluded
         .iter()
-        .fold(RangeSet::default(), |a, (r, _)| a.union(r));
-    let must = ram.minus(&out);
+        .fold(RangeSet::default(), |a, (r, _)| a.union(r))
+        .minus(&kept);
+    let must = ram.minus(&out).union(&ram.intersect(&kept));
+    let may: Vec<(RangeSet, String)> = first
+        .may
+        .iter()
+        .map(|(s, e, why)| (RangeSet::from_ranges([(*s, *e)]), why.clone()))
+        .collect();
+    // What the dump may hold in part is not required either.
+    let must = may.iter().fold(must, |m, (r, _)| m.minus(r));
     let in_flight = flight
         .into_iter()
         .map(|(n, r)| {
@@ -441,6 +555,7 @@ pub fn expected(
         in_flight,
         excluded,
         offline_blocks,
+        may,
     })
 }
 
@@ -527,7 +642,11 @@ pub fn judge(
         .in_flight
         .iter()
         .fold(RangeSet::default(), |a, (_, r)| a.union(r));
-    let extra = dumped.minus(&exp.must).minus(&flying);
+    let optional = exp
+        .may
+        .iter()
+        .fold(RangeSet::default(), |a, (r, _)| a.union(r));
+    let extra = dumped.minus(&exp.must).minus(&flying).minus(&optional);
     if !extra.is_empty() {
         // Name the first piece by address: not System RAM, or which exclusion it is.
         let mut pieces: Vec<(Range, String)> = extra
@@ -551,7 +670,7 @@ pub fn judge(
             });
         }
     }
-    let allowed = exp.must.union(&flying);
+    let allowed = exp.must.union(&flying).union(&optional);
     let mut maps = 0;
     for s in segs.iter().filter(|s| s.memsz > 0 && is_map(s)) {
         maps += 1;
@@ -583,6 +702,10 @@ pub fn judge(
         }
     }
     let _ = write!(line, " - {} offline blocks", exp.offline_blocks);
+    for (set, why) in &exp.may {
+        let held = dumped.intersect(set).bytes();
+        let _ = write!(line, "; {why} {}: {held} bytes held", show(set.ranges()));
+    }
     if !exp.in_flight.is_empty() {
         let fl: Vec<String> = exp
             .in_flight
@@ -1016,5 +1139,97 @@ mod tests {
         let all = RangeSet::from_ranges([(0, u64::MAX)]);
         assert_eq!(all.minus(&top).ranges(), &[(1, u64::MAX - 2)]);
         assert_eq!(all.bytes(), u64::MAX);
+    }
+
+    /// The pseries and fadump rules on real runs (the capture's RESERVED/KEPT/MAY sections come
+    /// from the device tree and debugfs `fadump_region`), and what each section guards.
+    #[test]
+    fn pseries_and_fadump_real_dumps() {
+        let run = |first: &str, head: &[u8], rules: &MachineRules| {
+            let fk = FirstKernel::parse(first).expect("capture parses");
+            let h = CoreHeader::parse(head).expect("ELF").expect("whole header");
+            let exp = expected(&fk, rules, &[]).expect("expected set");
+            (fk, segments(&h), exp)
+        };
+        let file = run(
+            include_str!("../testdata/pseries-kexec-file-3dimms-unplug.first-kernel.txt"),
+            include_bytes!("../testdata/pseries-kexec-file-3dimms-unplug.vmcore-head.bin"),
+            &PSERIES_KDUMP,
+        );
+        let ok = judge(&file.2, &file.1, &PSERIES_KDUMP).expect("kexec_file dump");
+        assert!(
+            ok.contains("crash kernel region 0x20000000-0x3fffffff"),
+            "{ok}"
+        );
+        let load = run(
+            include_str!("../testdata/pseries-kexec-load-hotplug-3dimms-unplug.first-kernel.txt"),
+            include_bytes!("../testdata/pseries-kexec-load-hotplug-3dimms-unplug.vmcore-head.bin"),
+            &PSERIES_KDUMP,
+        );
+        let ok = judge(&load.2, &load.1, &PSERIES_KDUMP).expect("kexec_load dump");
+        assert!(ok.contains("the rest of the RTAS page"), "{ok}");
+        let fadump = run(
+            include_str!("../testdata/fadump-hotplug-crash.first-kernel.txt"),
+            include_bytes!("../testdata/fadump-hotplug-crash.vmcore-head.bin"),
+            &PSERIES_FADUMP,
+        );
+        judge(&fadump.2, &fadump.1, &PSERIES_FADUMP).expect("fadump dump");
+
+        // Without the RTAS PT_LOAD: missing.
+        let mut segs = file.1.clone();
+        segs.retain(|s| s.paddr != 0x2fff_0000);
+        let e = judge(&file.2, &segs, &PSERIES_KDUMP)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "dump misses RAM 0x2fff0000-0x2fff085b");
+        // The capture without KEPT: RTAS is then extra, in the crash kernel region.
+        let mut fk = file.0.clone();
+        fk.kept.clear();
+        let exp = expected(&fk, &PSERIES_KDUMP, &[]).expect("expected set");
+        let e = judge(&exp, &file.1, &PSERIES_KDUMP)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "dump has extra memory 0x2fff0000-0x2fff085b (crash kernel region)"
+        );
+        // Without RESERVED (not in /proc/iomem on pseries): the region is missing.
+        let mut fk = file.0.clone();
+        fk.reserved.clear();
+        let exp = expected(&fk, &PSERIES_KDUMP, &[]).expect("expected set");
+        let e = judge(&exp, &file.1, &PSERIES_KDUMP)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("dump misses RAM 0x20000000-0x2ffeffff"),
+            "{e}"
+        );
+        // More than the RTAS page's rest (kexec-tools rounds to 64 KiB): extra.
+        let mut segs = load.1.clone();
+        for s in segs.iter_mut().filter(|s| s.paddr == 0x2fff_0000) {
+            s.memsz += 0x1_0000;
+        }
+        let e = judge(&load.2, &segs, &PSERIES_KDUMP)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "dump has extra memory 0x30000000-0x3000ffff (crash kernel region)"
+        );
+        // fadump: the boot memory's copy listed too (a dump of the reserved area): extra.
+        let mut segs = fadump.1.clone();
+        segs.push(Segment {
+            paddr: 0x2001_0000,
+            vaddr: 0xc000_0000_2001_0000,
+            memsz: 0x1000,
+        });
+        let e = judge(&fadump.2, &segs, &PSERIES_FADUMP)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "dump has extra memory 0x20010000-0x20010fff (fadump reserved area (register save \
+             area, boot memory copy))"
+        );
     }
 }

@@ -13,12 +13,16 @@ use crate::{
 /// The check a scenario failure names, as the matrix reports it.
 pub fn check_of(f: &Failure) -> String {
     match &f.error {
-        Error::Verify(VerifyError::DimmMissing { .. } | VerifyError::DimmPartlyCovered { .. }) => {
-            "coverage: online memory in the dump".into()
-        }
-        Error::Verify(VerifyError::RemovedMemoryPresent { .. }) => {
+        Error::Verify(
+            VerifyError::DimmMissing { .. }
+            | VerifyError::DimmPartlyCovered { .. }
+            | VerifyError::RamMissing { .. }
+            | VerifyError::InFlightPartial { .. },
+        ) => "coverage: online memory in the dump".into(),
+        Error::Verify(VerifyError::RemovedMemoryPresent { .. } | VerifyError::RamExtra { .. }) => {
             "nothing extra: removed or offline memory absent".into()
         }
+        Error::Verify(VerifyError::LoadsOverlap { .. }) => "no overlapping PT_LOADs".into(),
         Error::Verify(VerifyError::NoteCount { .. }) => {
             "elfcorehdr: one PT_NOTE per possible CPU".into()
         }

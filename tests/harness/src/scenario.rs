@@ -883,7 +883,7 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
     }
 
     // The first kernel right before the crash, for the whole-dump RAM judge.
-    let first_kernel = crate::judge::capture(r.vm()?)?;
+    let first_kernel = crate::judge::capture(r.vm()?, m)?;
     r.save("first-kernel.txt", first_kernel.text().as_bytes())?;
 
     r.phase("crash + capture boot");
