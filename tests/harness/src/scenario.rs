@@ -752,6 +752,13 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
     }
     let dmesg = r.vm()?.sh("dmesg", CMD_TIMEOUT)?;
     r.save("first-dmesg.txt", dmesg.as_bytes())?;
+    // What the capture side is judged against: the CPUs present (the kdump capture FDT's /cpus
+    // lists each). Read before a storm (its markers would mix into the output).
+    let present = r
+        .vm()?
+        .sh("cat /sys/devices/system/cpu/present", CMD_TIMEOUT)?;
+    let present_cpus = dump::count_cpu_list(&present)
+        .ok_or_else(|| Error::Unexpected(format!("bad present CPU list {present:?}")))?;
     if m == Machine::Pseries && s.load == Load::File && !s.inject_init_failure {
         // kexec_file's crash FDT has room: every CPU add must switch FDT blocks (valid at every
         // instant), none fall back to the in-place update kexec-tools' FDTs need.
@@ -870,13 +877,6 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         ));
     }
 
-    // What the capture side is judged against: the CPUs present (the kdump capture FDT's /cpus
-    // lists each), and the CPU the crash runs on.
-    let present = r
-        .vm()?
-        .sh("cat /sys/devices/system/cpu/present", CMD_TIMEOUT)?;
-    let present_cpus = dump::count_cpu_list(&present)
-        .ok_or_else(|| Error::Unexpected(format!("bad present CPU list {present:?}")))?;
     if let Some(how) = &s.fadump_corrupt {
         r.phase("corrupt the crash info header");
         corrupt_fadump_header(r, how)?;
