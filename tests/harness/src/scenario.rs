@@ -759,7 +759,8 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         .sh("cat /sys/devices/system/cpu/present", CMD_TIMEOUT)?;
     let present_cpus = dump::count_cpu_list(&present)
         .ok_or_else(|| Error::Unexpected(format!("bad present CPU list {present:?}")))?;
-    if m == Machine::Pseries && s.load == Load::File && !s.inject_init_failure {
+    // (The contention phase loads by either syscall: the last image may be a kexec-tools one.)
+    if m == Machine::Pseries && s.load == Load::File && !s.contend && !s.inject_init_failure {
         // kexec_file's crash FDT has room: every CPU add must switch FDT blocks (valid at every
         // instant), none fall back to the in-place update kexec-tools' FDTs need.
         let in_place: Vec<&str> = dmesg
