@@ -339,7 +339,7 @@ fn ppc_scenario(
         machine,
         qemu,
         userland,
-        check_events: machine == Machine::Pseries,
+        check_events: true,
         ..Scenario::new(name, &kernel, &kexec, &pattern_tool, out)
     })
 }

@@ -746,6 +746,22 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         "cat /sys/kernel/debug/crash_hotplug/stats 2>/dev/null; true",
         CMD_TIMEOUT,
     )?;
+    // Every scenario with the Rust handler: no event failed (the full-header scenario's refusals
+    // are its subject and are counted in its own phase). Exact counts: `check_events` above.
+    if let Some(failed) = dump::stat(&stats, "failed").filter(|_| !s.full_header) {
+        if failed != 0 {
+            return Err(VerifyError::Events(format!(
+                "{failed} events failed to apply (stats: {})",
+                stats.split_whitespace().collect::<Vec<_>>().join(" ")
+            ))
+            .into());
+        }
+        r.ok(format!(
+            "handler stats before the crash: failed 0, applied {}, deferred {}",
+            dump::stat(&stats, "applied").unwrap_or(0),
+            dump::stat(&stats, "deferred").unwrap_or(0)
+        ));
+    }
     let hdr_addr = dump::stat(&stats, "elfcorehdr_addr");
     if let Some(a) = hdr_addr.filter(|a| *a != 0) {
         pre_crash_hdr = Some((a, fetch_core(r.vm()?, "/dev/mem", a, false)?));
