@@ -38,6 +38,9 @@ stage "host: cargo clippy -D warnings" cargo clippy --workspace --all-targets --
 stage "host: cargo test" cargo test --workspace --locked
 # The fadump parsers take bytes a crashed kernel and the firmware left: libFuzzer, 60 s from seeds.
 stage "host: fuzz the fadump crash info header and register save area (60 s)" "$repo/scripts/fuzz.sh" 60 fadump_header
+# The crash FDT /cpus editor against a rebuild: arbitrary add sequences, every end state must read as
+# the tree written from scratch (issue 14, item 4, the FDT half).
+stage "host: fuzz the crash FDT /cpus editor against a rebuild (60 s)" "$repo/scripts/fuzz.sh" 60 fdt_cpus
 stage "kernel: build x86_64 (C implementation)" "$repo/scripts/build-kernel.sh" c
 stage "kernel: build x86_64 (Rust implementation)" "$repo/scripts/build-kernel.sh" rust
 stage "kernel: build ppc64le pseries (Rust implementation)" "$repo/scripts/build-kernel.sh" rust ppc64le
