@@ -5,7 +5,9 @@
 # bindings patch, the Rust implementation (kernel/crash_hotplug/, not yet reachable from Kconfig),
 # the Kconfig/Makefile hook, the guard that compiles the C handler out, and
 # crash_exclude_mem_range() from Rust, the powerpc kexec_file FDT room for a crash-consistent CPU
-# add. A cover letter comes first.
+# add, the panic-during-edit flag. The C hooks that call into the crate (fadump capture, crash
+# load begin/end, device-backed vmemmaps) come before it: their declarations are what the
+# crate's #[export]s are checked against. A cover letter comes first.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 . "$repo/scripts/lib.sh"
@@ -26,6 +28,8 @@ base=$(g rev-parse HEAD)
 am() { g am -q --committer-date-is-author-date "$1"; }
 am "$repo"/patches/0005-*.patch
 am "$repo"/patches/0003-*.patch
+# The C hooks the crate exports for (each an empty inline until the crate is selected).
+for p in 0008 0009 0010; do am "$repo"/patches/$p-*.patch; done
 dst="$work/kernel/crash_hotplug"; mkdir -p "$dst"
 cp -r "$repo/Kconfig" "$repo/Kbuild" "$repo/src" "$repo/arch" "$dst/"
 g add -A
@@ -53,6 +57,9 @@ header is valid and lists either the old or the new set of memory
   keeps kexec's read-only protection.
 - src/probe.rs: an optional benchmark probe (its own crate) that
   times the memory notifier chain with either implementation.
+- src/sys.rs: pmem/dax namespaces whose struct pages live on the device
+  (mm/memremap.c) add and remove their memmap's PT_LOAD (p_flags bit
+  0x00100000) like memory blocks.
 - arch/x86/backend.rs: memory online/offline edit the RAM PT_LOADs
   (offlined memory leaves the dump at once); a kexec_load header is
   replaced once by one with a note per possible CPU.

@@ -97,6 +97,13 @@ static CURRENT: Atomic<bool> = Atomic::new(false);
 /// vouch for its image.
 static LIVE: Atomic<bool> = Atomic::new(false);
 
+/// `STATE` is initialised: [`handle_early`] may use it.
+static READY: Atomic<bool> = Atomic::new(false);
+
+/// An event arrived before `STATE` was initialised (a device probed before this built-in crate's
+/// initcall): it could not be journalled, so no image can be vouched for.
+static EARLY_MISSED: Atomic<bool> = Atomic::new(false);
+
 /// Marks the handler live: called by the module initialiser once every registration succeeded.
 pub(crate) fn set_live() {
     LIVE.store(true, Release);
@@ -274,7 +281,14 @@ global_lock! {
             last_edit_ns: 0,
             max_edit_ns: 0,
             total_edit_ns: 0,
-            usage: Usage { phnum: 0, capacity: 0, notes: 0, ram_loads: 0, tombstones: 0 },
+            usage: Usage {
+                phnum: 0,
+                capacity: 0,
+                notes: 0,
+                ram_loads: 0,
+                device_loads: 0,
+                tombstones: 0,
+            },
             elfcorehdr: (0, 0),
             index_builds: 0,
         },
@@ -293,6 +307,22 @@ global_lock! {
 pub(crate) fn init() {
     // SAFETY: Called exactly once, from the module initialiser, before any user of `STATE`.
     unsafe { STATE.init() };
+    READY.store(true, Release);
+}
+
+/// Handles an event from a source that is not registered by the module initialiser and may
+/// report before it ran (`mm/memremap.c`: a device probed at boot): as [`handle`] once the handler
+/// is initialised; before, the event cannot be journalled, and the journal is marked lossy at the
+/// next update (`crash_hotplug` then reads 0: the udev rules reload kdump).
+pub(crate) fn handle_early(event: Event) {
+    if READY.load(Acquire) {
+        handle(event);
+    } else {
+        EARLY_MISSED.store(true, Release);
+        pr_err!(
+            "{event}: before crash_hotplug was initialised, not recorded; crash_hotplug reads 0\n"
+        );
+    }
 }
 
 /// Creates the retry work item; events deferred before it exists are applied by the next event
@@ -437,6 +467,9 @@ fn update(
         st.pending = false;
         CURRENT.store(false, Release);
         return Ok(Outcome::NoImage);
+    }
+    if EARLY_MISSED.load(Acquire) {
+        st.lossy = true;
     }
     let replay = st.pending || event.is_none();
     let State {
@@ -790,6 +823,7 @@ pub(crate) fn show_stats(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result 
     writeln!(f, "capacity {}", st.usage.capacity)?;
     writeln!(f, "notes {}", st.usage.notes)?;
     writeln!(f, "ram_loads {}", st.usage.ram_loads)?;
+    writeln!(f, "device_vmemmap_loads {}", st.usage.device_loads)?;
     writeln!(f, "tombstones {}", st.usage.tombstones)
 }
 

@@ -83,10 +83,13 @@ mod elfcorehdr_tests {
         build,
         slots,
         Elfcorehdr,
+        Event,
         HeaderSpec,
         Index,
         MemRange,
-        Node, //
+        Node,
+        PF_DEV_VMEMMAP,
+        PF_RWX, //
     };
 
     const PO: u64 = 0xffff_8880_0000_0000;
@@ -141,6 +144,46 @@ mod elfcorehdr_tests {
         }
         assert_eq!(n, 2);
         assert_eq!(covered, base[0].size() - inner.size());
+        assert!(hdr.index_matches());
+        Ok(())
+    }
+
+    /// A pmem namespace's device-backed vmemmap (issue 13): added as its own kind of `PT_LOAD`
+    /// at its direct-map address, left alone by a memory block going offline over it, found again
+    /// by a fresh index, and removed by its own event.
+    #[test]
+    fn device_vmemmap_in_place() -> Result {
+        let mut buf = KVec::from_elem(0u8, 64 + 32 * 56, GFP_KERNEL)?;
+        let base = [MemRange {
+            start: 0x10_0000,
+            end: 0x3fff_ffff,
+        }];
+        assert!(build(&mut buf, &spec(&base)).is_ok());
+        // A 1 GiB namespace at 5 GiB: 8 KiB info block padded to 2 MiB, 4 MiB of memmap.
+        let ns = MemRange {
+            start: 0x1_4000_0000,
+            end: 0x1_405f_ffff,
+        };
+        {
+            let nodes = KVVec::from_elem(Node::EMPTY, slots(buf.len()), GFP_KERNEL)?;
+            let mut ix = Index::new(nodes);
+            let mut hdr = Elfcorehdr::open(&mut buf[..], PO, &mut ix).map_err(|_| EINVAL)?;
+            assert_eq!(hdr.apply_event(Event::AddDeviceVmemmap(ns)), Ok(1));
+            assert_eq!(hdr.apply_event(Event::AddDeviceVmemmap(ns)), Ok(0));
+            assert_eq!(hdr.apply_event(Event::OfflineMemory(ns)), Ok(0));
+            let last = hdr.phdr(hdr.usage().phnum - 1);
+            assert_eq!(last.p_vaddr, PO + ns.start);
+            assert_eq!(last.p_flags, PF_RWX | PF_DEV_VMEMMAP);
+            assert_eq!((hdr.usage().ram_loads, hdr.usage().device_loads), (1, 1));
+        }
+        let nodes = KVVec::from_elem(Node::EMPTY, slots(buf.len()), GFP_KERNEL)?;
+        let mut ix = Index::new(nodes);
+        let mut hdr = Elfcorehdr::open(&mut buf[..], PO, &mut ix).map_err(|_| EINVAL)?;
+        assert!(hdr.index_matches());
+        assert_eq!(hdr.usage().device_loads, 1);
+        assert_eq!(hdr.apply_event(Event::RemoveDeviceVmemmap(ns)), Ok(1));
+        assert_eq!(hdr.device_vmemmap_ranges().count(), 0);
+        assert_eq!(hdr.ram_ranges().count(), 1);
         assert!(hdr.index_matches());
         Ok(())
     }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
-//! The thin unsafe layer: registration of the CPU hotplug state and the memory notifier.
+//! The thin unsafe layer: registration of the CPU hotplug state and the memory notifier, and the
+//! C entry points (`mm/memremap.c` reports device-backed vmemmaps, patch 0010).
 //!
 //! Each C callback converts its arguments into a [`model::Event`](crate::model::Event) and calls
 //! [`handler::handle`](crate::handler::handle); no other module calls C here.
@@ -74,6 +75,40 @@ pub unsafe extern "C" fn crash_hotplug_load_begin() {
 pub unsafe extern "C" fn crash_hotplug_load_end() {
     // SAFETY: The load path holds the kexec lock for the whole call (function contract).
     unsafe { handler::load_end() };
+}
+
+/// `mm/memremap.c` calls this when `memremap_pages()` has set up a `dev_pagemap` whose struct pages
+/// live on the device (`PGMAP_ALTMAP_VALID`: pmem/dax in `map=dev` mode), with the physical range
+/// `[start, start + size)` of its info block and memmap (`vmem_altmap_offset()` pfns from the
+/// altmap's `base_pfn`), `add` true; and before `memunmap_pages()` tears it down, `add` false.
+/// The range becomes [`Event::AddDeviceVmemmap`] or [`Event::RemoveDeviceVmemmap`]; an empty or
+/// overflowing range is logged and ignored.
+///
+/// # Safety
+///
+/// None: callable from any sleepable process context (device probe and unbind); `unsafe` only
+/// because `#[export]` requires it.
+// Required to be unsafe due to the `#[export]` annotation.
+#[export]
+pub unsafe extern "C" fn crash_hotplug_device_vmemmap(
+    start: bindings::phys_addr_t,
+    size: u64,
+    add: bool,
+) {
+    let range = size
+        .checked_sub(1)
+        .and_then(|last| start.checked_add(last))
+        .map(|end| MemRange { start, end });
+    match range {
+        Some(r) if add => handler::handle_early(Event::AddDeviceVmemmap(r)),
+        Some(r) => handler::handle_early(Event::RemoveDeviceVmemmap(r)),
+        None => pr_err!(
+            "device vmemmap {:#x} + {:#x} bytes ({}): not a range, event not handled\n",
+            start,
+            size,
+            if add { "set up" } else { "torn down" }
+        ),
+    }
 }
 
 /// Removes `mstart..=mend` from the ranges of `mem` (see [`RangeList::exclude`]).

@@ -3,7 +3,39 @@
 //!
 //! Layout: an `Elf64_Ehdr`, then `e_phnum` program headers at `e_phoff` (one `PT_NOTE` per possible
 //! CPU's crash notes, one for VMCOREINFO, an optional kernel-text `PT_LOAD`, one `PT_LOAD` per RAM
-//! range), then room for more program headers up to the end of the segment.
+//! range, one per device-backed vmemmap), then room for more program headers up to the end of the
+//! segment.
+//!
+//! # Device-backed vmemmaps
+//!
+//! A pmem/dax namespace in `map=dev` mode keeps the `struct page`s of its pages on the device
+//! ([`Event::AddDeviceVmemmap`]). Its `PT_LOAD` is written like a RAM one, with one difference:
+//! `p_flags` has [`PF_DEV_VMEMMAP`] besides `PF_R | PF_W | PF_X`.
+//!
+//! - `p_vaddr` is the direct-map address `page_offset + p_paddr`, as for RAM, because that is
+//!   where the crashed kernel had those bytes: `memremap_pages()` maps a `MEMORY_DEVICE_FS_DAX` or
+//!   `MEMORY_DEVICE_GENERIC` range into the direct map (`arch_add_memory()`) and returns
+//!   `__va(start)`; only `MEMORY_DEVICE_PRIVATE` (never with an altmap here) stays out of it.
+//! - Any other value would mislead the dump tools. makedumpfile (x86_64, without a vmlinux)
+//!   takes `PAGE_OFFSET` from the *last* `PT_LOAD` whose `p_vaddr` is non-zero and below
+//!   `__START_KERNEL_map`, as `p_vaddr - p_paddr` (`get_page_offset_x86_64`), and ranges added
+//!   after the load are the last entries: a vmemmap address there (e.g. `vmemmap_base + pfn *
+//!   64`) would make it translate every direct-map address wrongly. makedumpfile and crash find
+//!   the kernel-text `PT_LOAD` as the one with `p_vaddr >= __START_KERNEL_map`
+//!   (`get_phys_base_x86_64`, crash's `x86_64_calc_phys_base`), so a value there would be taken
+//!   for the kernel image. `p_vaddr = 0` (makedumpfile's `NOT_KV_ADDR`) is skipped by both, but
+//!   drgn adds a virtual segment at every `PT_LOAD`'s `p_vaddr`, so it would map user addresses
+//!   `0..size` to the device's bytes. The direct-map address is right for all three.
+//! - So `p_vaddr` cannot tell a device vmemmap from RAM, and `p_flags` does: [`PF_DEV_VMEMMAP`]
+//!   is a bit of `PF_MASKOS` (`0x0ff00000`), which readers that do not know it ignore (the
+//!   capture kernel copies `p_flags` into `/proc/vmcore` unchanged). The index rebuilds the kind
+//!   of every listed range from it, so that removing a device vmemmap never removes RAM, and a
+//!   memory block going offline never removes a device vmemmap.
+//! - Like hot-added RAM, a device vmemmap fills a free slot (a tombstone or the first slot past
+//!   `e_phnum`): the `PT_LOAD`s are not kept sorted by `p_paddr`. Nothing that reads the header
+//!   needs that: the capture kernel (`fs/proc/vmcore.c`) lays the dump out in table order, and
+//!   makedumpfile and crash look up each address in every `PT_LOAD`; the hot-add scenarios run
+//!   `makedumpfile -l -d 31` on such unsorted headers.
 //!
 //! # Crash consistency
 //!
@@ -37,7 +69,8 @@ use crate::model::{
     index::{
         Index,
         Node,
-        Overlap, //
+        Overlap,
+        RangeKind, //
     },
     Event, MemRange,
 };
@@ -54,6 +87,11 @@ pub const PT_LOAD: u32 = 1;
 pub const PT_NOTE: u32 = 4;
 /// `PF_X | PF_W | PF_R`, the flags of every `PT_LOAD` the kernel writes.
 pub const PF_RWX: u32 = 7;
+/// The `p_flags` bit of a device-backed vmemmap's `PT_LOAD` (with [`PF_RWX`]): the `struct page`s
+/// of a pmem/dax device, kept on the device. A bit of `PF_MASKOS` (`0x0ff00000`, for
+/// operating-system-specific semantics), which readers that do not know it ignore. ABI: see the
+/// module documentation and `Documentation/admin-guide.rst`.
+pub const PF_DEV_VMEMMAP: u32 = 0x0010_0000;
 /// Largest `e_phnum` that does not need the `PN_XNUM` extension.
 pub const MAX_PHNUM: usize = 0xfffe;
 
@@ -266,6 +304,16 @@ pub struct Phdr {
 }
 
 impl Phdr {
+    /// The `PT_LOAD` of range `r` of `kind` in a kernel whose direct map starts at `page_offset`
+    /// (see the module documentation for a device vmemmap's `p_vaddr` and `p_flags`).
+    pub const fn load(r: MemRange, page_offset: u64, kind: RangeKind) -> Self {
+        let mut p = Self::ram(r, page_offset);
+        if let RangeKind::DeviceVmemmap = kind {
+            p.p_flags |= PF_DEV_VMEMMAP;
+        }
+        p
+    }
+
     /// The `PT_LOAD` of RAM range `r` in a kernel whose direct map starts at `page_offset`.
     pub const fn ram(r: MemRange, page_offset: u64) -> Self {
         let size = r.size();
@@ -313,9 +361,29 @@ impl Phdr {
     /// from where it is (and not, e.g., the kernel-text map, or ppc64's backup region, whose
     /// `p_offset` is the copy's address).
     pub const fn is_ram(&self, page_offset: u64) -> bool {
-        self.p_type == PT_LOAD
-            && self.p_vaddr == self.p_paddr.wrapping_add(page_offset)
-            && self.p_offset == self.p_paddr
+        matches!(self.listed(page_offset), Some(RangeKind::Ram))
+    }
+
+    /// Whether this is the `PT_LOAD` of a device-backed vmemmap ([`PF_DEV_VMEMMAP`]) in the
+    /// direct map at `page_offset`.
+    pub const fn is_device_vmemmap(&self, page_offset: u64) -> bool {
+        matches!(self.listed(page_offset), Some(RangeKind::DeviceVmemmap))
+    }
+
+    /// What this program header maps, if it is a `PT_LOAD` of memory dumped from where it is,
+    /// at its direct-map address: RAM, or a device vmemmap if `p_flags` has [`PF_DEV_VMEMMAP`].
+    pub const fn listed(&self, page_offset: u64) -> Option<RangeKind> {
+        if self.p_type != PT_LOAD
+            || self.p_vaddr != self.p_paddr.wrapping_add(page_offset)
+            || self.p_offset != self.p_paddr
+        {
+            return None;
+        }
+        if self.p_flags & PF_DEV_VMEMMAP != 0 {
+            Some(RangeKind::DeviceVmemmap)
+        } else {
+            Some(RangeKind::Ram)
+        }
     }
 
     pub(crate) fn encode(&self) -> [u8; PHDR_SIZE] {
@@ -570,6 +638,8 @@ pub struct Usage {
     pub notes: usize,
     /// RAM `PT_LOAD` entries.
     pub ram_loads: usize,
+    /// Device vmemmap `PT_LOAD` entries.
+    pub device_loads: usize,
     /// `PT_NULL` entries below `e_phnum`.
     pub tombstones: usize,
 }
@@ -626,12 +696,14 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
     }
 
     /// Applies a hotplug event's memory change: online adds the range, offline removes it at
-    /// once; CPU events change nothing (the header has a note per possible CPU). Returns the
+    /// once; a device vmemmap set up or torn down likewise; CPU events change nothing (the header has a note per possible CPU). Returns the
     /// number of program headers written or tombstoned.
     pub fn apply_event(&mut self, event: Event) -> Result<usize, EditError> {
         match event {
             Event::OnlineMemory(r) => self.add_ram(r),
             Event::OfflineMemory(r) => self.remove_ram(r),
+            Event::AddDeviceVmemmap(r) => self.add_device_vmemmap(r),
+            Event::RemoveDeviceVmemmap(r) => self.remove_device_vmemmap(r),
             Event::AddCpu(_) | Event::RemoveCpu(_) => Ok(0),
         }
     }
@@ -654,9 +726,9 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
                 PT_NOTE => self.index.count_note(),
                 PT_NULL => self.index.push_free(x),
                 _ => {
-                    if let Some(r) = p.range().filter(|_| p.is_ram(self.page_offset)) {
+                    if let (Some(kind), Some(r)) = (p.listed(self.page_offset), p.range()) {
                         self.index
-                            .insert_ram(x, r)
+                            .insert(x, r, kind)
                             .inspect_err(|_| self.index.clear())?;
                     }
                 }
@@ -672,34 +744,39 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
         if !self.index.is_synced(self.phnum) || self.index.check().is_none() {
             return false;
         }
-        let (mut notes, mut free, mut ram) = (0, 0, 0);
+        let (mut notes, mut free, mut ram, mut device) = (0, 0, 0, 0);
         for i in 0..self.phnum {
             let p = self.phdr(i);
             let ok = match p.p_type {
                 PT_NOTE => {
                     notes += 1;
-                    !self.index.is_free(i) && !self.index.is_ram(i)
+                    !self.index.is_free(i) && self.index.listed(i).is_none()
                 }
                 PT_NULL => {
                     free += 1;
                     self.index.is_free(i)
                 }
-                _ => match p.range().filter(|_| p.is_ram(self.page_offset)) {
-                    Some(r) => {
-                        ram += 1;
-                        self.index.is_ram(i) && self.index.range(i as u16) == r
+                _ => match (p.listed(self.page_offset), p.range()) {
+                    (Some(kind), Some(r)) => {
+                        match kind {
+                            RangeKind::Ram => ram += 1,
+                            RangeKind::DeviceVmemmap => device += 1,
+                        }
+                        self.index.listed(i) == Some(kind) && self.index.range(i as u16) == r
                     }
-                    None => !self.index.is_free(i) && !self.index.is_ram(i),
+                    _ => !self.index.is_free(i) && self.index.listed(i).is_none(),
                 },
             };
             if !ok {
                 return false;
             }
         }
-        (self.phnum..self.capacity).all(|i| !self.index.is_free(i) && !self.index.is_ram(i))
+        (self.phnum..self.capacity)
+            .all(|i| !self.index.is_free(i) && self.index.listed(i).is_none())
             && notes == self.index.note_count()
             && free == self.index.tombstone_count()
             && ram == self.index.ram_count()
+            && device == self.index.device_count()
     }
 
     /// The segment.
@@ -734,6 +811,15 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
             .filter_map(|p| p.range())
     }
 
+    /// The ranges of the visible device vmemmap `PT_LOAD`s, in table order (read from the
+    /// segment).
+    pub fn device_vmemmap_ranges(&self) -> impl Iterator<Item = MemRange> + '_ {
+        let po = self.page_offset;
+        self.phdrs()
+            .filter(move |p| p.is_device_vmemmap(po))
+            .filter_map(|p| p.range())
+    }
+
     /// Slot usage. O(1).
     pub fn usage(&self) -> Usage {
         Usage {
@@ -741,6 +827,7 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
             capacity: self.capacity,
             notes: self.index.note_count(),
             ram_loads: self.index.ram_count(),
+            device_loads: self.index.device_count(),
             tombstones: self.index.tombstone_count(),
         }
     }
@@ -807,7 +894,7 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
         }
     }
 
-    /// The first part of `from..=to` that no listed RAM range covers.
+    /// The first part of `from..=to` that no listed range (of either kind) covers.
     fn next_gap(&self, from: u64, to: u64) -> Option<MemRange> {
         let mut c = from;
         while c <= to {
@@ -826,7 +913,7 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
         None
     }
 
-    /// The parts of `r` that no listed RAM range covers, in address order, passed to `f`.
+    /// The parts of `r` that no listed range covers, in address order, passed to `f`.
     fn for_each_gap(&mut self, r: MemRange, mut f: impl FnMut(&mut Self, MemRange)) {
         let mut c = Some(r.start);
         while let Some(g) = c.and_then(|c| self.next_gap(c, r.end)) {
@@ -835,11 +922,11 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
         }
     }
 
-    /// Lists RAM range `r`, just published in slot `i`, in the index. The callers only list parts
-    /// of gaps or of ranges they unlisted, so an overlap means that the index does not describe
-    /// the segment: the edit fails and the index is invalidated.
-    fn index_ram(&mut self, i: usize, r: MemRange) -> Result<(), EditError> {
-        self.index.insert_ram(i as u16, r).map_err(|o| {
+    /// Lists range `r` of `kind`, just published in slot `i`, in the index. The callers only list
+    /// parts of gaps or of ranges they unlisted, so an overlap means that the index does not
+    /// describe the segment: the edit fails and the index is invalidated.
+    fn index_range(&mut self, i: usize, r: MemRange, kind: RangeKind) -> Result<(), EditError> {
+        self.index.insert(i as u16, r, kind).map_err(|o| {
             self.index.invalidate();
             EditError::IndexDrift {
                 range: o.range,
@@ -851,6 +938,17 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
     /// Adds RAM range `r`. Parts already covered by a RAM `PT_LOAD` are not added again, so
     /// adding a range twice is harmless. Returns the number of `PT_LOAD`s written.
     pub fn add_ram(&mut self, r: MemRange) -> Result<usize, EditError> {
+        self.add(r, RangeKind::Ram)
+    }
+
+    /// Adds device-backed vmemmap range `r` (see the module documentation), as
+    /// [`add_ram`](Self::add_ram) adds RAM.
+    pub fn add_device_vmemmap(&mut self, r: MemRange) -> Result<usize, EditError> {
+        self.add(r, RangeKind::DeviceVmemmap)
+    }
+
+    /// Adds range `r` of `kind`: the parts no listed `PT_LOAD` (of either kind) covers.
+    fn add(&mut self, r: MemRange, kind: RangeKind) -> Result<usize, EditError> {
         let mut pieces = 0usize;
         self.for_each_gap(r, |_, _| pieces += 1);
         if pieces == 0 {
@@ -868,8 +966,8 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
         if pieces == 1 {
             if let Some(g) = self.next_gap(r.start, r.end) {
                 let slot = self.take_slot();
-                self.publish(slot, &Phdr::ram(g, self.page_offset));
-                self.index_ram(slot, g)?;
+                self.publish(slot, &Phdr::load(g, self.page_offset, kind));
+                self.index_range(slot, g, kind)?;
             }
             return Ok(1);
         }
@@ -878,18 +976,21 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
         self.for_each_gap(r, |h, g| {
             h.seg.write(
                 EHDR_SIZE + k * PHDR_SIZE,
-                &Phdr::ram(g, h.page_offset).encode(),
+                &Phdr::load(g, h.page_offset, kind).encode(),
             );
             k += 1;
         });
         self.set_phnum(k);
         for i in base..k {
             let p = self.phdr(i);
-            let Some(g) = p.range().filter(|_| p.is_ram(self.page_offset)) else {
+            let Some(g) = p
+                .range()
+                .filter(|_| p.listed(self.page_offset) == Some(kind))
+            else {
                 self.index.invalidate();
                 return Err(EditError::ReadBack { slot: i });
             };
-            self.index_ram(i, g)?;
+            self.index_range(i, g, kind)?;
         }
         Ok(pieces)
     }
@@ -952,34 +1053,61 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
         Ok(need)
     }
 
-    /// The listed RAM range with the lowest start that overlaps `r`.
-    fn first_overlap(&self, r: MemRange) -> Option<u16> {
-        self.index
-            .first_ending_from(r.start)
-            .filter(|&x| self.index.range(x).start <= r.end)
+    /// The listed range of `kind` with the lowest start that overlaps `r`.
+    fn first_overlap(&self, r: MemRange, kind: RangeKind) -> Option<u16> {
+        let mut x = self.index.first_ending_from(r.start);
+        while let Some(i) = x {
+            if self.index.range(i).start > r.end {
+                return None;
+            }
+            if self.index.listed(usize::from(i)) == Some(kind) {
+                return Some(i);
+            }
+            x = self.index.next(i);
+        }
+        None
     }
 
-    /// The listed RAM ranges that overlap `r`, in address order, passed to `f` with their slot.
-    fn for_each_overlap(&mut self, r: MemRange, mut f: impl FnMut(&mut Self, usize, MemRange)) {
-        let mut x = self.first_overlap(r);
+    /// The listed ranges of `kind` that overlap `r`, in address order, passed to `f` with their
+    /// slot.
+    fn for_each_overlap(
+        &mut self,
+        r: MemRange,
+        kind: RangeKind,
+        mut f: impl FnMut(&mut Self, usize, MemRange),
+    ) {
+        let mut x = self.first_overlap(r, kind);
         while let Some(i) = x {
             let range = self.index.range(i);
             if range.start > r.end {
                 break;
             }
-            f(self, usize::from(i), range);
+            if self.index.listed(usize::from(i)) == Some(kind) {
+                f(self, usize::from(i), range);
+            }
             x = self.index.next(i);
         }
     }
 
     /// Removes RAM range `r` from the dump. Returns the number of `PT_LOAD`s it touched.
     pub fn remove_ram(&mut self, r: MemRange) -> Result<usize, EditError> {
+        self.remove(r, RangeKind::Ram)
+    }
+
+    /// Removes device-backed vmemmap range `r` from the dump, as
+    /// [`remove_ram`](Self::remove_ram) removes RAM. RAM `PT_LOAD`s are never touched.
+    pub fn remove_device_vmemmap(&mut self, r: MemRange) -> Result<usize, EditError> {
+        self.remove(r, RangeKind::DeviceVmemmap)
+    }
+
+    /// Removes range `r` of `kind`: only listed ranges of that kind are cut or dropped.
+    fn remove(&mut self, r: MemRange, kind: RangeKind) -> Result<usize, EditError> {
         let po = self.page_offset;
         // The entries that overlap `r` and, since they are disjoint, at most two remainders
         // outside it: the left part of the first if it starts before `r`, the right part of the
         // last if it ends after it.
         let (mut m, mut first, mut last) = (0usize, None::<MemRange>, None::<MemRange>);
-        self.for_each_overlap(r, |_, _, x| {
+        self.for_each_overlap(r, kind, |_, _, x| {
             m += 1;
             first.get_or_insert(x);
             last = Some(x);
@@ -1011,41 +1139,43 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
         for (piece, done) in outside.into_iter().zip(published.iter_mut()) {
             if let Some(piece) = piece {
                 let slot = self.take_slot();
-                self.publish(slot, &Phdr::ram(piece, po));
+                self.publish(slot, &Phdr::load(piece, po, kind));
                 *done = Some((slot, piece));
             }
         }
         if m == 1 {
             // 2. One store removes the original: the dumped set is the new one.
-            if let Some(i) = self.first_overlap(r) {
+            if let Some(i) = self.first_overlap(r, kind) {
                 self.tombstone(usize::from(i));
             }
         } else {
             // 2. Copy the inside parts of the originals past e_phnum; one store shows them.
             let base = self.phnum;
             let mut k = base;
-            self.for_each_overlap(r, |h, _, x| {
+            self.for_each_overlap(r, kind, |h, _, x| {
                 let inside = MemRange {
                     start: x.start.max(r.start),
                     end: x.end.min(r.end),
                 };
-                h.seg
-                    .write(EHDR_SIZE + k * PHDR_SIZE, &Phdr::ram(inside, po).encode());
+                h.seg.write(
+                    EHDR_SIZE + k * PHDR_SIZE,
+                    &Phdr::load(inside, po, kind).encode(),
+                );
                 k += 1;
             });
             self.set_phnum(k);
             // 3. Tombstone the originals: the copies keep the dumped set.
-            self.for_each_overlap(r, |h, i, _| h.tombstone(i));
+            self.for_each_overlap(r, kind, |h, i, _| h.tombstone(i));
             // 4. One store drops the copies: the dumped set is the new one.
             self.set_phnum(base);
         }
         // The index: the originals become tombstones, the remainders are listed.
-        while let Some(i) = self.first_overlap(r) {
-            self.index.remove_ram(i);
+        while let Some(i) = self.first_overlap(r, kind) {
+            self.index.remove_listed(i);
             self.index.push_free(i);
         }
         for (slot, piece) in published.into_iter().flatten() {
-            self.index_ram(slot, piece)?;
+            self.index_range(slot, piece, kind)?;
         }
         self.trim();
         Ok(m)

@@ -91,6 +91,14 @@ pub enum Event {
     OnlineMemory(MemRange),
     /// A memory block went offline.
     OfflineMemory(MemRange),
+    /// A device-backed vmemmap was set up: a `dev_pagemap` with a valid altmap
+    /// (`memremap_pages()`, pmem/dax in `map=dev` mode) keeps the `struct page`s of its pages in
+    /// this range of the device itself, `[base_pfn, base_pfn + vmem_altmap_offset())`. It is not
+    /// System RAM, but the dump needs it: without it no tool can read the `struct page` of a
+    /// device page.
+    AddDeviceVmemmap(MemRange),
+    /// A device-backed vmemmap is about to be torn down (`memunmap_pages()`).
+    RemoveDeviceVmemmap(MemRange),
 }
 
 /// The kind of an [`Event`], without its payload.
@@ -104,15 +112,21 @@ pub enum EventKind {
     OnlineMemory = 2,
     /// [`Event::OfflineMemory`].
     OfflineMemory = 3,
+    /// [`Event::AddDeviceVmemmap`].
+    AddDeviceVmemmap = 4,
+    /// [`Event::RemoveDeviceVmemmap`].
+    RemoveDeviceVmemmap = 5,
 }
 
 impl EventKind {
     /// Every kind, in the order of their discriminants.
-    pub const ALL: [EventKind; 4] = [
+    pub const ALL: [EventKind; 6] = [
         EventKind::AddCpu,
         EventKind::RemoveCpu,
         EventKind::OnlineMemory,
         EventKind::OfflineMemory,
+        EventKind::AddDeviceVmemmap,
+        EventKind::RemoveDeviceVmemmap,
     ];
 
     /// The stable name used in logs and in debugfs.
@@ -122,6 +136,8 @@ impl EventKind {
             EventKind::RemoveCpu => "remove_cpu",
             EventKind::OnlineMemory => "online_memory",
             EventKind::OfflineMemory => "offline_memory",
+            EventKind::AddDeviceVmemmap => "add_device_vmemmap",
+            EventKind::RemoveDeviceVmemmap => "remove_device_vmemmap",
         }
     }
 }
@@ -134,6 +150,8 @@ impl Event {
             Event::RemoveCpu(_) => EventKind::RemoveCpu,
             Event::OnlineMemory(_) => EventKind::OnlineMemory,
             Event::OfflineMemory(_) => EventKind::OfflineMemory,
+            Event::AddDeviceVmemmap(_) => EventKind::AddDeviceVmemmap,
+            Event::RemoveDeviceVmemmap(_) => EventKind::RemoveDeviceVmemmap,
         }
     }
 }
@@ -143,7 +161,10 @@ impl fmt::Display for Event {
         let name = self.kind().name();
         match self {
             Event::AddCpu(cpu) | Event::RemoveCpu(cpu) => write!(f, "{name} cpu{cpu}"),
-            Event::OnlineMemory(r) | Event::OfflineMemory(r) => write!(f, "{name} {r}"),
+            Event::OnlineMemory(r)
+            | Event::OfflineMemory(r)
+            | Event::AddDeviceVmemmap(r)
+            | Event::RemoveDeviceVmemmap(r) => write!(f, "{name} {r}"),
         }
     }
 }

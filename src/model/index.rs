@@ -6,11 +6,13 @@
 //! segment size (the kernel keeps it across events; it is a cache, rebuilt from the segment by one
 //! scan whenever it may not match, e.g. for a newly loaded image or after a failed edit):
 //!
-//! - the visible RAM `PT_LOAD`s form a treap ordered by start address (the ranges are disjoint, so
-//!   this is also their end order); the priority of a node is a hash of its start, so the shape
-//!   does not depend on the order of edits and the expected depth is O(log n);
+//! - the visible RAM `PT_LOAD`s and device vmemmap `PT_LOAD`s ([`RangeKind`]) form one treap
+//!   ordered by start address (the ranges are disjoint, so this is also their end order); the
+//!   priority of a node is a hash of its start, so the shape does not depend on the order of edits
+//!   and the expected depth is O(log n). Both kinds are maps of where the memory is, so both count
+//!   as covered when a range is added; a removal touches only ranges of its own kind;
 //! - the visible tombstones (`PT_NULL` slots below `e_phnum`) form a doubly linked free list;
-//! - counts of notes, RAM ranges and tombstones make the usage report O(1).
+//! - counts of notes, RAM ranges, device vmemmap ranges and tombstones make the usage report O(1).
 //!
 //! Everything is iterative (no recursion) and allocation-free, and no operation can panic: an
 //! index past the storage reads as an empty node and writes to a scratch node.
@@ -22,6 +24,16 @@ use crate::model::MemRange;
 /// No node.
 const NIL: u16 = u16::MAX;
 
+/// What a listed `PT_LOAD` maps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RangeKind {
+    /// System RAM (a memory block, or a range the load-time builder listed).
+    Ram,
+    /// A device-backed vmemmap: the `struct page`s of a pmem/dax device, kept on the device
+    /// ([`Event::AddDeviceVmemmap`](crate::model::Event::AddDeviceVmemmap)).
+    DeviceVmemmap,
+}
+
 /// What a slot holds, as far as the index cares.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 enum Kind {
@@ -30,11 +42,31 @@ enum Kind {
     Other,
     /// A visible RAM `PT_LOAD`, in the treap.
     Ram,
+    /// A visible device vmemmap `PT_LOAD`, in the treap.
+    Device,
     /// A visible tombstone, in the free list.
     Free,
 }
 
-/// One slot's entry in the index. For [`Kind::Ram`], `left`/`right`/`parent` are treap links; for
+impl Kind {
+    const fn of(kind: RangeKind) -> Self {
+        match kind {
+            RangeKind::Ram => Self::Ram,
+            RangeKind::DeviceVmemmap => Self::Device,
+        }
+    }
+
+    const fn listed(self) -> Option<RangeKind> {
+        match self {
+            Self::Ram => Some(RangeKind::Ram),
+            Self::Device => Some(RangeKind::DeviceVmemmap),
+            Self::Other | Self::Free => None,
+        }
+    }
+}
+
+/// One slot's entry in the index. For [`Kind::Ram`] and [`Kind::Device`], `left`/`right`/`parent`
+/// are treap links; for
 /// [`Kind::Free`], `left`/`right` are the previous and next tombstone in the free list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Node {
@@ -88,6 +120,7 @@ pub struct Index<N: DerefMut<Target = [Node]>> {
     root: u16,
     free_head: u16,
     ram: usize,
+    device: usize,
     tombstones: usize,
     notes: usize,
     /// `Some(e_phnum)` of the header the index matches, `None` if it must be rebuilt.
@@ -105,6 +138,7 @@ impl<N: DerefMut<Target = [Node]>> Index<N> {
             root: NIL,
             free_head: NIL,
             ram: 0,
+            device: 0,
             tombstones: 0,
             notes: 0,
             synced: None,
@@ -145,6 +179,7 @@ impl<N: DerefMut<Target = [Node]>> Index<N> {
         self.root = NIL;
         self.free_head = NIL;
         self.ram = 0;
+        self.device = 0;
         self.tombstones = 0;
         self.notes = 0;
         self.synced = None;
@@ -153,6 +188,11 @@ impl<N: DerefMut<Target = [Node]>> Index<N> {
     /// Visible RAM `PT_LOAD`s.
     pub(crate) fn ram_count(&self) -> usize {
         self.ram
+    }
+
+    /// Visible device vmemmap `PT_LOAD`s.
+    pub(crate) fn device_count(&self) -> usize {
+        self.device
     }
 
     /// Visible tombstones.
@@ -188,7 +228,7 @@ impl<N: DerefMut<Target = [Node]>> Index<N> {
         (priority(self.n(x).start), x)
     }
 
-    /// The range of RAM node `x`.
+    /// The range of listed node `x`.
     pub(crate) fn range(&self, x: u16) -> MemRange {
         let n = self.n(x);
         MemRange {
@@ -202,9 +242,9 @@ impl<N: DerefMut<Target = [Node]>> Index<N> {
         u16::try_from(i).is_ok_and(|x| self.n(x).kind == Kind::Free)
     }
 
-    /// Whether slot `i` is a listed RAM range.
-    pub(crate) fn is_ram(&self, i: usize) -> bool {
-        u16::try_from(i).is_ok_and(|x| self.n(x).kind == Kind::Ram)
+    /// What slot `i` lists, if it is a listed range.
+    pub(crate) fn listed(&self, i: usize) -> Option<RangeKind> {
+        u16::try_from(i).ok().and_then(|x| self.n(x).kind.listed())
     }
 
     /// Points `g`'s link to `old` (or the root, if `g` is `NIL`) at `new`.
@@ -245,7 +285,8 @@ impl<N: DerefMut<Target = [Node]>> Index<N> {
         self.replace_child(g, p, x);
     }
 
-    /// The RAM node with the lowest start among those that end at or after `from`.
+    /// The listed node (of either kind) with the lowest start among those that end at or after
+    /// `from`.
     pub(crate) fn first_ending_from(&self, from: u64) -> Option<u16> {
         let (mut cur, mut best) = (self.root, None);
         while cur != NIL {
@@ -260,7 +301,7 @@ impl<N: DerefMut<Target = [Node]>> Index<N> {
         best
     }
 
-    /// The RAM node after `x` in address order.
+    /// The listed node after `x` in address order.
     pub(crate) fn next(&self, x: u16) -> Option<u16> {
         let mut c = self.n(x).right;
         if c != NIL {
@@ -277,7 +318,7 @@ impl<N: DerefMut<Target = [Node]>> Index<N> {
         (p != NIL).then_some(p)
     }
 
-    /// The RAM node before `x` in address order.
+    /// The listed node before `x` in address order.
     fn prev(&self, x: u16) -> Option<u16> {
         let mut c = self.n(x).left;
         if c != NIL {
@@ -294,9 +335,14 @@ impl<N: DerefMut<Target = [Node]>> Index<N> {
         (p != NIL).then_some(p)
     }
 
-    /// Lists RAM range `r` in slot `slot`, which must be untracked. Refused, with the index
-    /// unchanged, if `r` overlaps a listed range.
-    pub(crate) fn insert_ram(&mut self, slot: u16, r: MemRange) -> Result<(), Overlap> {
+    /// Lists range `r` of `kind` in slot `slot`, which must be untracked. Refused, with the index
+    /// unchanged, if `r` overlaps a listed range of either kind.
+    pub(crate) fn insert(
+        &mut self,
+        slot: u16,
+        r: MemRange,
+        kind: RangeKind,
+    ) -> Result<(), Overlap> {
         if let Some(y) = self.first_ending_from(r.start) {
             let listed = self.range(y);
             if listed.start <= r.end {
@@ -319,7 +365,7 @@ impl<N: DerefMut<Target = [Node]>> Index<N> {
             left: NIL,
             right: NIL,
             parent: p,
-            kind: Kind::Ram,
+            kind: Kind::of(kind),
         };
         if p == NIL {
             self.root = slot;
@@ -331,15 +377,18 @@ impl<N: DerefMut<Target = [Node]>> Index<N> {
         while self.n(slot).parent != NIL && self.prio(slot) > self.prio(self.n(slot).parent) {
             self.rotate_up(slot);
         }
-        self.ram += 1;
+        match kind {
+            RangeKind::Ram => self.ram += 1,
+            RangeKind::DeviceVmemmap => self.device += 1,
+        }
         Ok(())
     }
 
-    /// Unlists RAM node `x`.
-    pub(crate) fn remove_ram(&mut self, x: u16) {
-        if self.n(x).kind != Kind::Ram {
+    /// Unlists node `x`, a listed range of either kind.
+    pub(crate) fn remove_listed(&mut self, x: u16) {
+        let Some(kind) = self.n(x).kind.listed() else {
             return;
-        }
+        };
         // Rotate `x` down below the child of higher priority until it is a leaf.
         loop {
             let n = self.n(x);
@@ -354,7 +403,10 @@ impl<N: DerefMut<Target = [Node]>> Index<N> {
         let p = self.n(x).parent;
         self.replace_child(p, x, NIL);
         *self.nm(x) = Node::EMPTY;
-        self.ram -= 1;
+        match kind {
+            RangeKind::Ram => self.ram -= 1,
+            RangeKind::DeviceVmemmap => self.device -= 1,
+        }
     }
 
     /// Lists slot `x` as a tombstone.
@@ -403,9 +455,11 @@ impl<N: DerefMut<Target = [Node]>> Index<N> {
 
     /// Checks the index's own invariants: the treap is a binary search tree of disjoint ranges
     /// with heap-ordered priorities and consistent parent links, and the counts match. Returns
-    /// the number of RAM nodes visited, or `None` on any violation. O(n); for tests.
+    /// the number of listed nodes visited (RAM and device vmemmap), or `None` on any violation.
+    /// O(n); for tests.
     pub fn check(&self) -> Option<usize> {
         let mut seen = 0usize;
+        let mut devices = 0usize;
         let mut prev: Option<MemRange> = None;
         // In-order walk without recursion.
         let mut x = self.root;
@@ -420,9 +474,10 @@ impl<N: DerefMut<Target = [Node]>> Index<N> {
         let mut cur = (x != NIL).then_some(x);
         while let Some(x) = cur {
             let n = self.n(x);
-            if n.kind != Kind::Ram || n.start > n.end {
+            if n.kind.listed().is_none() || n.start > n.end {
                 return None;
             }
+            devices += usize::from(n.kind == Kind::Device);
             for c in [n.left, n.right] {
                 if c != NIL && (self.n(c).parent != x || self.prio(c) > self.prio(x)) {
                     return None;
@@ -456,6 +511,7 @@ impl<N: DerefMut<Target = [Node]>> Index<N> {
             back = f;
             f = n.right;
         }
-        (seen == self.ram && free == self.tombstones).then_some(seen)
+        (seen == self.ram + self.device && devices == self.device && free == self.tombstones)
+            .then_some(seen)
     }
 }

@@ -33,8 +33,10 @@ pub enum Subject {
     /// CPU numbers.
     #[default]
     Cpu,
-    /// Physical addresses.
+    /// Physical addresses of memory blocks (RAM).
     Memory,
+    /// Physical addresses of device-backed vmemmaps.
+    DeviceVmemmap,
 }
 
 /// The last known state of an interval of CPUs or addresses.
@@ -75,6 +77,12 @@ impl Entry {
                 start: r.start,
                 end: r.end,
                 on: matches!(event, Event::OnlineMemory(_)),
+            },
+            Event::AddDeviceVmemmap(r) | Event::RemoveDeviceVmemmap(r) => Self {
+                subject: Subject::DeviceVmemmap,
+                start: r.start,
+                end: r.end,
+                on: matches!(event, Event::AddDeviceVmemmap(_)),
             },
         }
     }
@@ -203,24 +211,25 @@ impl<S: DerefMut<Target = [Entry]>> Journal<S> {
     }
 
     /// The events that bring an image that has seen any prefix of the recorded events to the
-    /// state after all of them: one per memory entry, one per CPU of a CPU entry. In order of
-    /// subject (CPUs first), then address.
+    /// state after all of them: one per memory or device vmemmap entry, one per CPU of a CPU
+    /// entry. In order of subject (CPUs, memory, device vmemmaps), then address.
     pub fn events(&self) -> impl Iterator<Item = Event> + '_ {
         self.live().iter().flat_map(|e| {
-            let (cpus, mem) = match e.subject {
-                Subject::Cpu => {
+            let range = MemRange {
+                start: e.start,
+                end: e.end,
+            };
+            let (cpus, mem) = match (e.subject, e.on) {
+                (Subject::Cpu, _) => {
                     // CPU numbers come from `u32` events.
                     let first = u32::try_from(e.start).unwrap_or(u32::MAX);
                     let last = u32::try_from(e.end).unwrap_or(u32::MAX);
                     (Some(first..=last), None)
                 }
-                Subject::Memory => {
-                    let r = MemRange {
-                        start: e.start,
-                        end: e.end,
-                    };
-                    (None, Some(r))
-                }
+                (Subject::Memory, true) => (None, Some(Event::OnlineMemory(range))),
+                (Subject::Memory, false) => (None, Some(Event::OfflineMemory(range))),
+                (Subject::DeviceVmemmap, true) => (None, Some(Event::AddDeviceVmemmap(range))),
+                (Subject::DeviceVmemmap, false) => (None, Some(Event::RemoveDeviceVmemmap(range))),
             };
             let on = e.on;
             cpus.into_iter()
@@ -232,13 +241,7 @@ impl<S: DerefMut<Target = [Entry]>> Journal<S> {
                         Event::RemoveCpu(c)
                     }
                 })
-                .chain(mem.map(move |r| {
-                    if on {
-                        Event::OnlineMemory(r)
-                    } else {
-                        Event::OfflineMemory(r)
-                    }
-                }))
+                .chain(mem)
         })
     }
 

@@ -27,6 +27,8 @@ pub use elf::{
     Segment,
     TooSmall,
     Usage, //
+    PF_DEV_VMEMMAP,
+    PF_RWX,
 };
 pub use event::{
     Event,
@@ -36,7 +38,8 @@ pub use event::{
 };
 pub use index::{
     Index,
-    Node, //
+    Node,
+    RangeKind, //
 };
 pub use ranges::{
     NoRoom,

@@ -48,7 +48,8 @@ fn debugfs_format_is_stable() {
     let mut s = EventStats::new();
     assert_eq!(
         s.to_string(),
-        "add_cpu 0\nremove_cpu 0\nonline_memory 0\noffline_memory 0\nlast none\n"
+        "add_cpu 0\nremove_cpu 0\nonline_memory 0\noffline_memory 0\nadd_device_vmemmap 0\n\
+         remove_device_vmemmap 0\nlast none\n"
     );
     s.record(Event::AddCpu(3));
     s.record(Event::OnlineMemory(MemRange {
@@ -58,7 +59,21 @@ fn debugfs_format_is_stable() {
     s.record(Event::RemoveCpu(1));
     assert_eq!(
         s.to_string(),
-        "add_cpu 1\nremove_cpu 1\nonline_memory 1\noffline_memory 0\nlast remove_cpu cpu1\n"
+        "add_cpu 1\nremove_cpu 1\nonline_memory 1\noffline_memory 0\nadd_device_vmemmap 0\n\
+         remove_device_vmemmap 0\nlast remove_cpu cpu1\n"
+    );
+    s.record(Event::AddDeviceVmemmap(MemRange {
+        start: 0x1_4000_0000,
+        end: 0x1_405f_ffff,
+    }));
+    s.record(Event::RemoveDeviceVmemmap(MemRange {
+        start: 0x1_4000_0000,
+        end: 0x1_405f_ffff,
+    }));
+    assert_eq!(
+        s.to_string(),
+        "add_cpu 1\nremove_cpu 1\nonline_memory 1\noffline_memory 0\nadd_device_vmemmap 1\n\
+         remove_device_vmemmap 1\nlast remove_device_vmemmap 0x140000000-0x1405fffff\n"
     );
 }
 
@@ -71,6 +86,12 @@ fn event() -> impl Strategy<Value = Event> {
         }),
         (0u64..1 << 40, 1u64..1 << 20).prop_map(|(p, n)| {
             Event::OfflineMemory(MemRange::from_pfns(p, n, 12).expect("in range"))
+        }),
+        (0u64..1 << 40, 1u64..1 << 20).prop_map(|(p, n)| {
+            Event::AddDeviceVmemmap(MemRange::from_pfns(p, n, 12).expect("in range"))
+        }),
+        (0u64..1 << 40, 1u64..1 << 20).prop_map(|(p, n)| {
+            Event::RemoveDeviceVmemmap(MemRange::from_pfns(p, n, 12).expect("in range"))
         }),
     ]
 }

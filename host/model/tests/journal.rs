@@ -1,6 +1,7 @@
 //! The hotplug journal: replaying it onto an image that saw any prefix of the events gives the
 //! image that saw all of them (so an event deferred, or missed by a load that read the system
-//! state before it, is never lost), and it stays small.
+//! state before it, is never lost), and it stays small. Device-backed vmemmaps are journalled
+//! apart from RAM and replayed as what they are.
 
 use crash_hotplug_model::{
     build,
@@ -12,6 +13,9 @@ use proptest::prelude::*;
 const PAGE_OFFSET: u64 = 0xffff_8880_0000_0000;
 const UNIT: u64 = 0x1000;
 const UNITS: u64 = 64;
+/// Device vmemmap ranges live in units `UNITS..2 * UNITS` (never RAM, as in the kernel:
+/// `memremap_pages()` refuses a range that intersects System RAM).
+const ALL_UNITS: u64 = 2 * UNITS;
 const CPUS: u32 = 8;
 const CPU_NOTES: [u64; 2] = [0x7f00_0000, 0x7f00_1000];
 
@@ -34,6 +38,14 @@ fn event() -> impl Strategy<Value = Event> {
                 Event::OnlineMemory(r)
             } else {
                 Event::OfflineMemory(r)
+            }
+        }),
+        (any::<bool>(), 0..UNITS, 1u64..12).prop_map(|(on, s, n)| {
+            let r = range(UNITS + s, UNITS + (s + n).min(UNITS) - 1);
+            if on {
+                Event::AddDeviceVmemmap(r)
+            } else {
+                Event::RemoveDeviceVmemmap(r)
             }
         }),
         (any::<bool>(), 0..CPUS).prop_map(|(on, c)| if on {
@@ -61,9 +73,14 @@ fn record_all(events: &[Event]) -> Journal<Vec<crash_hotplug_model::journal::Ent
     j
 }
 
-/// Per unit: online after `events` (from `base`); per CPU: added.
-fn expected(base: &[bool], events: &[Event]) -> (Vec<bool>, Vec<Option<bool>>) {
+/// Per unit: dumped as RAM, and dumped as a device vmemmap, after `events` (from `base`, RAM
+/// units); per CPU: added.
+type Units = (Vec<bool>, Vec<bool>);
+
+fn expected(base: &[bool], events: &[Event]) -> (Units, Vec<Option<bool>>) {
     let mut mem = base.to_vec();
+    mem.resize(ALL_UNITS as usize, false);
+    let mut dev = vec![false; ALL_UNITS as usize];
     let mut cpus = vec![None; CPUS as usize];
     for e in events {
         match *e {
@@ -72,11 +89,16 @@ fn expected(base: &[bool], events: &[Event]) -> (Vec<bool>, Vec<Option<bool>>) {
                     mem[u as usize] = matches!(e, Event::OnlineMemory(_));
                 }
             }
+            Event::AddDeviceVmemmap(r) | Event::RemoveDeviceVmemmap(r) => {
+                for u in r.start / UNIT..=r.end / UNIT {
+                    dev[u as usize] = matches!(e, Event::AddDeviceVmemmap(_));
+                }
+            }
             Event::AddCpu(c) => cpus[c as usize] = Some(true),
             Event::RemoveCpu(c) => cpus[c as usize] = Some(false),
         }
     }
-    (mem, cpus)
+    ((mem, dev), cpus)
 }
 
 /// A header listing the units set in `base`, with room for any edit sequence.
@@ -96,22 +118,32 @@ fn header(base: &[bool]) -> Vec<u8> {
         kernel_text: None,
         ram: &ram,
     };
-    let mut buf = vec![0u8; 64 + 4 * UNITS as usize * 56];
+    let mut buf = vec![0u8; 64 + 4 * ALL_UNITS as usize * 56];
     build(&mut buf, &spec).expect("fits");
     buf
 }
 
-/// Applies `events` to the header in `buf`; returns the units it dumps.
-fn apply(buf: &mut [u8], events: impl IntoIterator<Item = Event>) -> Vec<bool> {
+/// Applies `events` to the header in `buf`; returns the units it dumps as RAM and as device
+/// vmemmaps (read from the segment, by `p_flags`).
+fn apply(buf: &mut [u8], events: impl IntoIterator<Item = Event>) -> Units {
     let mut ix = Index::new(vec![Node::EMPTY; slots(buf.len())]);
     let mut h = Elfcorehdr::open(&mut *buf, PAGE_OFFSET, &mut ix).expect("valid header");
     for e in events {
         h.apply_event(e).expect("room for the edit");
     }
-    let mut units = vec![false; UNITS as usize];
+    assert!(h.index_matches(), "index out of step with the segment");
+    let mut units = (
+        vec![false; ALL_UNITS as usize],
+        vec![false; ALL_UNITS as usize],
+    );
     for r in h.ram_ranges() {
         for u in r.start / UNIT..=r.end / UNIT {
-            units[u as usize] = true;
+            units.0[u as usize] = true;
+        }
+    }
+    for r in h.device_vmemmap_ranges() {
+        for u in r.start / UNIT..=r.end / UNIT {
+            units.1[u as usize] = true;
         }
     }
     units
