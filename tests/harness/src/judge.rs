@@ -134,6 +134,10 @@ pub struct MachineRules {
     pub kernel_map_vaddr: Option<u64>,
 }
 
+/// `p_flags` bit of a device-backed vmemmap PT_LOAD (ABI: Documentation/, src/model/elf.rs
+/// `PF_DEV_VMEMMAP`, in the OS-specific `PF_MASKOS` range).
+pub const PF_DEV_VMEMMAP: u32 = 0x0010_0000;
+
 /// x86_64 `__START_KERNEL_map`: the kernel image map; the direct map is far below it.
 const X86_64_START_KERNEL_MAP: u64 = 0xffff_ffff_8000_0000;
 
@@ -419,11 +423,13 @@ pub struct Iomem {
     pub system_ram: RangeSet,
     /// `Crash kernel` resources (nested under System RAM), the low one too.
     pub crash_kernel: RangeSet,
+    /// Top-level `Persistent Memory` resources (NFIT, and `(legacy)`: `memmap=nn!ss`).
+    pub pmem: RangeSet,
 }
 
 /// Parses `/proc/iomem`: `start-end : name` lines, nested ones indented by two spaces a level.
 pub fn parse_iomem(text: &str) -> std::result::Result<Iomem, String> {
-    let (mut ram, mut crash) = (Vec::new(), Vec::new());
+    let (mut ram, mut crash, mut pmem) = (Vec::new(), Vec::new(), Vec::new());
     for line in text.lines() {
         if line.trim().is_empty() {
             continue;
@@ -449,12 +455,14 @@ pub fn parse_iomem(text: &str) -> std::result::Result<Iomem, String> {
         match name.trim() {
             "System RAM" if top => ram.push((s, e)),
             "Crash kernel" => crash.push((s, e)),
+            "Persistent Memory" | "Persistent Memory (legacy)" if top => pmem.push((s, e)),
             _ => {}
         }
     }
     Ok(Iomem {
         system_ram: RangeSet::from_ranges(ram),
         crash_kernel: RangeSet::from_ranges(crash),
+        pmem: RangeSet::from_ranges(pmem),
     })
 }
 
@@ -474,6 +482,8 @@ pub struct Expected {
     pub offline_blocks: usize,
     /// RAM the dump may hold, in part or whole, with why.
     pub may: Vec<(RangeSet, String)>,
+    /// Persistent memory: where a device-backed vmemmap PT_LOAD may lie.
+    pub pmem: RangeSet,
 }
 
 /// Derives the RAM the dump must hold: System RAM, minus the crash kernel region, minus the
@@ -556,12 +566,15 @@ pub fn expected(
         excluded,
         offline_blocks,
         may,
+        pmem: io.pmem,
     })
 }
 
 /// One PT_LOAD: where in physical memory, at which virtual address, how many bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Segment {
+    /// `p_flags`.
+    pub flags: u32,
     /// `p_paddr`.
     pub paddr: u64,
     /// `p_vaddr`.
@@ -574,6 +587,7 @@ pub struct Segment {
 pub fn segments(h: &CoreHeader) -> Vec<Segment> {
     h.loads()
         .map(|p| Segment {
+            flags: p.p_flags,
             paddr: p.p_paddr,
             vaddr: p.p_vaddr,
             memsz: p.p_memsz,
@@ -602,9 +616,11 @@ pub fn judge(
     rules: &MachineRules,
 ) -> std::result::Result<String, VerifyError> {
     let is_map = |s: &Segment| rules.kernel_map_vaddr.is_some_and(|v| s.vaddr >= v);
+    // Device-backed vmemmaps (pmem/dax `map=dev`): not RAM, judged on their own below.
+    let is_dev = |s: &Segment| s.flags & PF_DEV_VMEMMAP != 0;
     let mut views: Vec<Range> = segs
         .iter()
-        .filter(|s| s.memsz > 0 && !is_map(s))
+        .filter(|s| s.memsz > 0 && !is_map(s) && !is_dev(s))
         .map(|s| (s.paddr, s.paddr.saturating_add(s.memsz - 1)))
         .collect();
     views.sort_unstable();
@@ -670,6 +686,23 @@ pub fn judge(
             });
         }
     }
+    // Each device vmemmap PT_LOAD lies in persistent memory, overlapping nothing else listed.
+    let mut dev = RangeSet::default();
+    for s in segs.iter().filter(|s| s.memsz > 0 && is_dev(s)) {
+        let r = RangeSet::from_ranges([(s.paddr, s.paddr.saturating_add(s.memsz - 1))]);
+        if let Some(&(start, end)) = r.minus(&exp.pmem).ranges().first() {
+            return Err(VerifyError::RamExtra {
+                start,
+                end,
+                why: "a device vmemmap PT_LOAD outside persistent memory".into(),
+                more: String::new(),
+            });
+        }
+        if let Some(&(start, end)) = r.intersect(&dumped.union(&dev)).ranges().first() {
+            return Err(VerifyError::LoadsOverlap { start, end });
+        }
+        dev = dev.union(&r);
+    }
     let allowed = exp.must.union(&flying).union(&optional);
     let mut maps = 0;
     for s in segs.iter().filter(|s| s.memsz > 0 && is_map(s)) {
@@ -702,6 +735,14 @@ pub fn judge(
         }
     }
     let _ = write!(line, " - {} offline blocks", exp.offline_blocks);
+    if !dev.is_empty() {
+        let _ = write!(
+            line,
+            "; device vmemmap {} ({} KiB) in persistent memory",
+            show(dev.ranges()),
+            dev.bytes() / 1024
+        );
+    }
     for (set, why) in &exp.may {
         let held = dumped.intersect(set).bytes();
         let _ = write!(line, "; {why} {}: {held} bytes held", show(set.ranges()));
@@ -793,6 +834,7 @@ mod tests {
 
     fn seg(paddr: u64, memsz: u64) -> Segment {
         Segment {
+            flags: 7,
             paddr,
             vaddr: 0xffff_8880_0000_0000 + paddr,
             memsz,
@@ -953,6 +995,7 @@ mod tests {
         // A kernel image map outside the dumped RAM.
         let segs = mutated(|v| {
             v.push(Segment {
+                flags: 7,
                 paddr: 0x2600_0000,
                 vaddr: 0xffff_ffff_8100_0000,
                 memsz: 0x1000,
@@ -1219,6 +1262,7 @@ mod tests {
         // fadump: the boot memory's copy listed too (a dump of the reserved area): extra.
         let mut segs = fadump.1.clone();
         segs.push(Segment {
+            flags: 7,
             paddr: 0x2001_0000,
             vaddr: 0xc000_0000_2001_0000,
             memsz: 0x1000,
@@ -1230,6 +1274,53 @@ mod tests {
             e,
             "dump has extra memory 0x20010000-0x20010fff (fadump reserved area (register save \
              area, boot memory copy))"
+        );
+    }
+
+    /// A device-backed vmemmap PT_LOAD (`PF_DEV_VMEMMAP`) is judged on its own: inside persistent
+    /// memory it passes and is reported; outside, or without the flag (then it is extra memory,
+    /// not System RAM), it fails.
+    #[test]
+    fn device_vmemmap_loads() {
+        let mut fk = first();
+        fk.iomem.push_str(
+            "180000000-1bfffffff : Persistent Memory\n  180000000-1bfffffff : namespace0.0\n",
+        );
+        let exp = expected(&fk, &X86_64_KEXEC_FILE, &[]).expect("expected set");
+        let dev = |paddr: u64, flags: u32| Segment {
+            flags,
+            paddr,
+            vaddr: 0xffff_8880_0000_0000 + paddr,
+            memsz: 0x120_0000,
+        };
+        let with = |d: Segment| mutated(|v| v.push(d));
+        let ok = judge(
+            &exp,
+            &with(dev(0x1_8000_0000, 7 | PF_DEV_VMEMMAP)),
+            &X86_64_KEXEC_FILE,
+        )
+        .expect("inside persistent memory");
+        assert!(
+            ok.contains("device vmemmap 0x180000000-0x1811fffff (18432 KiB) in persistent memory"),
+            "{ok}"
+        );
+        let e = judge(
+            &exp,
+            &with(dev(0x1_c000_0000, 7 | PF_DEV_VMEMMAP)),
+            &X86_64_KEXEC_FILE,
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "dump has extra memory 0x1c0000000-0x1c11fffff (a device vmemmap PT_LOAD outside persistent memory)"
+        );
+        let e = judge(&exp, &with(dev(0x1_8000_0000, 7)), &X86_64_KEXEC_FILE)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "dump has extra memory 0x180000000-0x1811fffff (not System RAM)"
         );
     }
 }
