@@ -1418,9 +1418,9 @@ fn makedumpfile_totals(log: &str) -> Vec<String> {
                 "Excluded pages",
                 "Remaining pages",
                 "Memory Hole",
+                "Total pages",
             ]
-            .contains(&k)
-                || k == "Total pages";
+            .contains(&k);
             let v = u64::from_str_radix(v.trim().trim_start_matches("0x"), 16).ok()?;
             keep.then(|| format!("{k} = {v}"))
         })
@@ -2049,7 +2049,28 @@ pub fn parse_ktap(log: &str) -> Vec<(String, bool)> {
 
 #[cfg(test)]
 mod tests {
-    use super::{check_sysfs_while_locked, parse_ktap};
+    use super::{check_sysfs_while_locked, makedumpfile_totals, parse_ktap};
+
+    #[test]
+    fn makedumpfile_report_totals() {
+        // makedumpfile 1.7.2 --message-level 22, c-pmem-fsdax-torn-down.
+        let log = "Original pages  : 0x0000000000070b6e\n  Excluded pages   : 0x000000000006ca02\n    \
+                   Pages filled with zero  : 0x0000000000004805\n  Remaining pages  : 0x000000000000416c\n  \
+                   (The number of pages is reduced to 3%.)\nMemory Hole     : 0x000000000010f492\n\
+                   --------------------------------------------------\nTotal pages     : 0x0000000000180000\n\
+                   Write bytes     : 19970671\nsize 19978115\n";
+        assert_eq!(
+            makedumpfile_totals(log),
+            [
+                "Original pages = 461678",
+                "Excluded pages = 444930",
+                "Remaining pages = 16748",
+                "Memory Hole = 1111186",
+                "Total pages = 1572864"
+            ]
+        );
+        assert!(makedumpfile_totals("makedumpfile Completed.\nsize 42\n").is_empty());
+    }
 
     #[test]
     fn sysfs_read_while_locked() {
