@@ -916,22 +916,14 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
     }
 
     // The first kernel right before the crash, for the whole-dump RAM judge.
-    let mut first_kernel = crate::judge::capture(r.vm()?, m)?;
-    // A live namespace's device vmemmap is no RAM: the judge lets it be (the pmem checks below
-    // require it); a torn-down one stays "not System RAM", extra if listed.
+    // (The judge leaves device vmemmap PT_LOADs, p_flags PF_DEV_VMEMMAP, to the pmem checks
+    // below, but for their place: inside persistent memory, overlapping nothing.)
+    let first_kernel = crate::judge::capture(r.vm()?, m)?;
+    r.save("first-kernel.txt", first_kernel.text().as_bytes())?;
     let pmem_live = s
         .pmem
         .filter(|p| p.present_at_crash())
         .and(namespace.clone());
-    if let Some(ns) = &pmem_live {
-        let (a, b) = ns.vmemmap();
-        first_kernel.may.push((
-            a,
-            b,
-            format!("device vmemmap of {} (pmem checks)", pmem::NAMESPACE),
-        ));
-    }
-    r.save("first-kernel.txt", first_kernel.text().as_bytes())?;
     // The device's bytes of the device vmemmap, the last thing before the crash.
     let pmem_reference = match &pmem_live {
         Some(ns) => {
