@@ -139,6 +139,7 @@ pub fn measure(
         append: format!("{}{}", Machine::Q35.first_append(), memmap(holes)),
         workdir: workdir.to_path_buf(),
         slots: (small + 2, small.div_ceil(8) + 2),
+        nvdimm: None,
     })?;
     vm.console.wait_str("@@READY first", 0, T)?;
     let block = u64::from_str_radix(

@@ -127,6 +127,38 @@ impl CoreHeader {
             .map(|p| p.p_offset + (paddr - p.p_paddr))
     }
 
+    /// File offset of physical address `paddr` and how many bytes of file data follow it in its
+    /// PT_LOAD, if a PT_LOAD with file data holds it.
+    pub fn file_extent(&self, paddr: u64) -> Option<(u64, u64)> {
+        self.loads()
+            .find(|p| paddr >= p.p_paddr && paddr < p.p_paddr + p.p_filesz)
+            .map(|p| {
+                (
+                    p.p_offset + (paddr - p.p_paddr),
+                    p.p_paddr + p.p_filesz - paddr,
+                )
+            })
+    }
+
+    /// A core header with a PT_LOAD per `(paddr, size)`, file data at offset `paddr`.
+    #[cfg(test)]
+    pub fn from_loads(ranges: &[(u64, u64)]) -> Self {
+        Self {
+            phdrs: ranges
+                .iter()
+                .map(|&(p_paddr, p_memsz)| ProgramHeader {
+                    p_type: PT_LOAD,
+                    p_paddr,
+                    p_memsz,
+                    p_filesz: p_memsz,
+                    p_offset: p_paddr,
+                    ..Default::default()
+                })
+                .collect(),
+            ctx: Ctx::default(),
+        }
+    }
+
     /// All notes of all PT_NOTE segments, read from `bytes` (the start of the file).
     pub fn parse_notes(&self, bytes: &[u8]) -> Result<Vec<NoteInfo>, VerifyError> {
         let mut out = Vec::new();

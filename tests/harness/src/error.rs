@@ -131,6 +131,56 @@ pub enum VerifyError {
         /// Its RAM not in the dump.
         gaps: String,
     },
+    /// The device-backed vmemmap of a pmem namespace in pfn mode `pmem` (map=dev: the info
+    /// block and the struct pages, `[namespace start, data start)`, on the device itself) is not
+    /// in the dump, wholly or in part.
+    #[error("dump misses the device vmemmap {start:#x}-{end:#x} of {namespace}{partly}")]
+    DeviceVmemmapMissing {
+        /// The namespace (`namespace0.0`).
+        namespace: String,
+        /// Namespace start.
+        start: u64,
+        /// Last byte before the data.
+        end: u64,
+        /// Empty if no byte is covered, else what is not.
+        partly: String,
+    },
+    /// The device vmemmap of a namespace whose pfn/dax device was unbound before the crash (its
+    /// memmap torn down) is still listed in the dump.
+    #[error(
+        "dump still lists the device vmemmap {start:#x}-{end:#x} of {namespace}, torn down before \
+         the crash ({covered_kib} KiB of it)"
+    )]
+    DeviceVmemmapPresent {
+        /// The namespace.
+        namespace: String,
+        /// Namespace start.
+        start: u64,
+        /// Last byte before the data.
+        end: u64,
+        /// KiB of the range in the dump.
+        covered_kib: u64,
+    },
+    /// The dump holds the device vmemmap's range, but not the bytes the device held right before
+    /// the crash.
+    #[error(
+        "device vmemmap {start:#x}-{end:#x} of {namespace} in the dump differs from the device's \
+         bytes before the crash: {detail}"
+    )]
+    DeviceVmemmapBytes {
+        /// The namespace.
+        namespace: String,
+        /// Namespace start.
+        start: u64,
+        /// Last byte before the data.
+        end: u64,
+        /// Where and how much differs.
+        detail: String,
+    },
+    /// The capture kernel registered a driver that probes pmem namespaces (and would rebuild
+    /// the info block and memmap over the crashed kernel's).
+    #[error("capture kernel can probe the pmem: {0}")]
+    PmemProbedInCapture(String),
 }
 
 /// Any failure of a harness run.

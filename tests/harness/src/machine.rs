@@ -2,7 +2,15 @@
 //! that takes its dump with kdump, and a pseries guest that takes it with fadump. Everything else
 //! (initramfs, `/init`, console, QMP, transfer disk, pattern tool, dump judge) is shared.
 
-use std::time::Duration;
+use std::{path::Path, time::Duration};
+
+/// QEMU id of the scenario's NVDIMM (its memory backend is `<id>-mem`).
+pub const NVDIMM_ID: &str = "nvdimm0";
+
+/// What the capture kernel's command line gets on a machine with a pmem namespace: the pmem
+/// (`nd_pmem`) and device-DAX (`dax_pmem`) drivers are never registered, so nothing probes the
+/// namespace and rebuilds its info block and memmap over the crashed kernel's.
+pub const CAPTURE_NO_PMEM_PROBE: &str = "initcall_blacklist=nd_pmem_driver_init,dax_pmem_init";
 
 /// A machine profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -66,8 +74,10 @@ impl Machine {
         }
     }
 
-    /// QEMU arguments of the machine (not the kernel, initramfs, console or disks).
-    pub fn qemu_args(self, slots: (u32, u32)) -> Vec<String> {
+    /// QEMU arguments of the machine (not the kernel, initramfs, console or disks), with a
+    /// label-less NVDIMM of `size` bytes backed by the host file `nvdimm` if given (q35 only: the
+    /// caller refuses it elsewhere). The NVDIMM takes one of the slots and counts against `maxmem`.
+    pub fn qemu_args(self, slots: (u32, u32), nvdimm: Option<(&Path, u64)>) -> Vec<String> {
         let mem = format!(
             "{}G,slots={},maxmem={}G",
             self.boot_mem_gib(),
@@ -83,7 +93,11 @@ impl Machine {
             // detects VMware through the backdoor port and the DMI serial.
             Machine::Q35 => [
                 "-machine",
-                "q35,vmport=on",
+                if nvdimm.is_some() {
+                    "q35,vmport=on,nvdimm=on"
+                } else {
+                    "q35,vmport=on"
+                },
                 "-cpu",
                 "qemu64,-hypervisor",
                 "-smbios",
@@ -102,6 +116,19 @@ impl Machine {
             .to_vec(),
         };
         a.extend(["-m".into(), mem, "-smp".into(), smp.into()]);
+        if let Some((path, size)) = nvdimm {
+            // No label-size: a label-less DIMM gives one io namespace covering it, which busybox
+            // sysfs writes can turn into an fsdax or devdax namespace (no label writes, no ndctl).
+            a.extend([
+                "-object".into(),
+                format!(
+                    "memory-backend-file,id={NVDIMM_ID}-mem,share=on,mem-path={},size={size}",
+                    path.display()
+                ),
+                "-device".into(),
+                format!("nvdimm,id={NVDIMM_ID},memdev={NVDIMM_ID}-mem"),
+            ]);
+        }
         // fadump's capture is a machine reset that QEMU performs after ibm,os-term.
         if self != Machine::Fadump {
             a.push("-no-reboot".into());
@@ -129,8 +156,14 @@ impl Machine {
     ///
     /// x86: without the two memory-hotplug options the capture kernel finds the hot-added DIMMs
     /// through ACPI and takes them as its own RAM (reading them from /proc/vmcore then fails).
-    pub fn capture_append(self) -> &'static str {
-        match self {
+    ///
+    /// With `pmem` (the machine has an NVDIMM with a namespace): the capture kernel must not
+    /// probe the namespace, or it rewrites the info block and the device-backed memmap that the
+    /// dump is to hold (the NFIT comes with the ACPI tables; kexec-tools also passes PMEM ranges
+    /// in its e820 table). The two initcalls that would register the pmem and device-DAX drivers
+    /// are skipped (`initcall_blacklist` finds them by name: KALLSYMS).
+    pub fn capture_append(self, pmem: bool) -> String {
+        let base = match self {
             Machine::Q35 => {
                 "console=ttyS0 irqpoll nr_cpus=1 reset_devices acpi_no_memhotplug \
                  memhp_default_state=offline panic=-1 rdinit=/init"
@@ -138,6 +171,11 @@ impl Machine {
             Machine::Pseries | Machine::Fadump => {
                 "console=hvc0 irqpoll nr_cpus=1 reset_devices panic=-1 rdinit=/init"
             }
+        };
+        if pmem {
+            format!("{base} {CAPTURE_NO_PMEM_PROBE}")
+        } else {
+            base.to_string()
         }
     }
 

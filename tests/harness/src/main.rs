@@ -12,6 +12,7 @@ mod initramfs;
 mod judge;
 mod machine;
 mod mutations;
+mod pmem;
 mod qemu;
 mod scenario;
 
@@ -23,6 +24,7 @@ use crate::{
     error::{Error, VerifyError},
     initramfs::Userland,
     machine::Machine,
+    pmem::Pmem,
     scenario::{Load, Scenario},
 };
 
@@ -175,6 +177,17 @@ enum Cmd {
         /// Stop after hotplug instead of crashing.
         #[arg(long)]
         no_crash: bool,
+        /// q35: a label-less NVDIMM (1 GiB) whose namespace becomes fsdax or devdax in pfn mode
+        /// `pmem` (struct pages on the device); the dump must hold that device vmemmap.
+        #[arg(long, value_enum)]
+        pmem: Option<pmem::Mode>,
+        /// When the pmem namespace is created (or torn down) relative to the crash kernel load.
+        #[arg(long, value_enum, default_value = "before")]
+        pmem_when: pmem::When,
+        /// Let the capture kernel probe the pmem (no initcall_blacklist): shows the capture check
+        /// failing.
+        #[arg(long)]
+        pmem_capture_probe: bool,
         /// ppc64le: no udev rule checks (they run by default with the userland tree's udevadm).
         #[arg(long)]
         no_udev: bool,
@@ -256,6 +269,11 @@ enum Cmd {
         /// Run only the scenarios whose name contains one of these (all if none given).
         #[arg(long)]
         only: Vec<String>,
+        /// Also run the Rust kernel's pmem scenarios (device-backed vmemmap in the dump, issue
+        /// 13). Off until the kernel feature lands: today they fail with "dump misses the device
+        /// vmemmap"; the C kernel's pmem negative control runs always.
+        #[arg(long)]
+        pmem_rust: bool,
     },
 }
 
@@ -265,6 +283,8 @@ enum Expect {
     Pass,
     /// Fail verification because the dump lacks the hot-added DIMM.
     DimmMissing,
+    /// Fail verification because the dump lacks a pmem namespace's device-backed vmemmap.
+    DeviceVmemmapMissing,
 }
 
 fn run_one(s: &Scenario, expect: Expect) -> bool {
@@ -277,7 +297,7 @@ fn run_one(s: &Scenario, expect: Expect) -> bool {
             println!("PASS {} ({secs:.1} s)", s.name);
             true
         }
-        (Ok(report), Expect::DimmMissing) => {
+        (Ok(report), Expect::DimmMissing | Expect::DeviceVmemmapMissing) => {
             report.print(&s.name);
             println!(
                 "FAIL {}: the negative control passed; the harness cannot detect a stale dump",
@@ -287,6 +307,19 @@ fn run_one(s: &Scenario, expect: Expect) -> bool {
         }
         (Err(f), Expect::DimmMissing)
             if matches!(f.error, Error::Verify(VerifyError::DimmMissing { .. })) =>
+        {
+            f.report.print(&s.name);
+            println!(
+                "PASS {} ({secs:.1} s): failed as it must, in phase '{}': {}",
+                s.name, f.phase, f.error
+            );
+            true
+        }
+        (Err(f), Expect::DeviceVmemmapMissing)
+            if matches!(
+                f.error,
+                Error::Verify(VerifyError::DeviceVmemmapMissing { .. })
+            ) =>
         {
             f.report.print(&s.name);
             println!(
@@ -457,6 +490,60 @@ fn ppc_suite(
     Ok(runs)
 }
 
+/// The Rust kernel's pmem scenarios (q35), behind `crashhp suite --pmem-rust` until the kernel
+/// feature (issue 13) lands; on the kernel without it each fails with "dump misses the device
+/// vmemmap ... of namespace0.0" (the torn-down one has nothing to miss and passes). To be run
+/// always once it lands:
+/// - rust-pmem-fsdax-before-load: kexec_file load after the namespace: the load-time header;
+/// - rust-pmem-fsdax-after-load: namespace created after the load: the image updated;
+/// - rust-pmem-fsdax-torn-down-after-load: pfn0.0 unbound after the load: the range gone;
+/// - rust-pmem-devdax-before-load: a dax0.0 namespace;
+/// - rust-pmem-fsdax-kexec-load-hotplug-after-load: kexec_load --hotplug image, namespace after.
+fn pmem_rust_suite(
+    rust: &dyn Fn(&str) -> Scenario,
+    kexec_hotplug: &std::path::Path,
+) -> Vec<(Scenario, Expect)> {
+    use pmem::{Mode, When};
+    let with = |name: &str, mode, when| Scenario {
+        pmem: Some(Pmem::new(mode, when)),
+        ..rust(name)
+    };
+    vec![
+        (
+            with("rust-pmem-fsdax-before-load", Mode::Fsdax, When::Before),
+            Expect::Pass,
+        ),
+        (
+            with("rust-pmem-fsdax-after-load", Mode::Fsdax, When::After),
+            Expect::Pass,
+        ),
+        (
+            with(
+                "rust-pmem-fsdax-torn-down-after-load",
+                Mode::Fsdax,
+                When::TornDown,
+            ),
+            Expect::Pass,
+        ),
+        (
+            with("rust-pmem-devdax-before-load", Mode::Devdax, When::Before),
+            Expect::Pass,
+        ),
+        (
+            Scenario {
+                load: Load::LegacyHotplug,
+                kexec: kexec_hotplug.to_path_buf(),
+                ..with(
+                    "rust-pmem-fsdax-kexec-load-hotplug-after-load",
+                    Mode::Fsdax,
+                    When::After,
+                )
+            },
+            Expect::Pass,
+        ),
+    ]
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
@@ -484,6 +571,9 @@ fn main() -> ExitCode {
             udevadm,
             udev_rules,
             no_crash,
+            pmem,
+            pmem_when,
+            pmem_capture_probe,
             no_udev,
             out,
             kexec,
@@ -524,6 +614,10 @@ fn main() -> ExitCode {
                 inject_init_failure,
                 mutation,
                 crash: !no_crash,
+                pmem: pmem.map(|mode| Pmem {
+                    capture_blacklist: !pmem_capture_probe,
+                    ..Pmem::new(mode, pmem_when)
+                }),
                 ..Scenario::new(&name, &kernel, &kexec, &pattern_tool, &out)
             };
             exit(run_one(&s, Expect::Pass))
@@ -707,6 +801,7 @@ fn main() -> ExitCode {
             storms,
             ppc,
             only,
+            pmem_rust,
         } => {
             let Kernels {
                 kernel_c,
@@ -874,6 +969,18 @@ fn main() -> ExitCode {
                     },
                     Expect::Pass,
                 ));
+            }
+            // pmem (issue 13): the C kernel, a negative control: upstream 7.3 never lists a
+            // namespace's device-backed vmemmap in the dump; it must fail in check (a).
+            runs.push((
+                Scenario {
+                    pmem: Some(Pmem::new(pmem::Mode::Fsdax, pmem::When::Before)),
+                    ..c("c-pmem-fsdax-negative-control")
+                },
+                Expect::DeviceVmemmapMissing,
+            ));
+            if pmem_rust {
+                runs.extend(pmem_rust_suite(&rust, &kexec_hotplug));
             }
             match ppc_suite(&ppc, &udev_rules, &out) {
                 Ok(more) => runs.extend(more),

@@ -43,6 +43,9 @@ pub struct VmConfig {
     pub workdir: PathBuf,
     /// DIMM slots (at most 256) and the most memory they may add, in GiB.
     pub slots: (u32, u32),
+    /// A label-less NVDIMM (q35 only): its host backing file and size in bytes. The file is
+    /// created (sparse, zero) if missing.
+    pub nvdimm: Option<(PathBuf, u64)>,
 }
 
 impl VmConfig {
@@ -71,6 +74,22 @@ impl Vm {
         let f = File::create(&disk).ctx(|| format!("creating {}", disk.display()))?;
         f.set_len(DISK_SIZE)
             .ctx(|| "sizing the transfer disk".into())?;
+        if let Some((path, size)) = &cfg.nvdimm {
+            if cfg.machine != Machine::Q35 {
+                return Err(Error::Unexpected(format!(
+                    "an NVDIMM is only set up on q35, not on {:?}",
+                    cfg.machine
+                )));
+            }
+            let f = fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(path)
+                .ctx(|| format!("creating {}", path.display()))?;
+            f.set_len(*size)
+                .ctx(|| format!("sizing {}", path.display()))?;
+        }
         let log = File::create(cfg.workdir.join("console.log")).ctx(|| "console log".into())?;
         let qemu = cfg
             .qemu
@@ -78,7 +97,10 @@ impl Vm {
             .unwrap_or_else(|| PathBuf::from(cfg.machine.qemu()));
         let child = Command::new(&qemu)
             .args(["-accel", "tcg", "-nodefaults", "-display", "none"])
-            .args(cfg.machine.qemu_args(cfg.slots))
+            .args(cfg.machine.qemu_args(
+                cfg.slots,
+                cfg.nvdimm.as_ref().map(|(p, n)| (p.as_path(), *n)),
+            ))
             .arg("-kernel")
             .arg(&cfg.kernel)
             .arg("-initrd")
@@ -154,6 +176,11 @@ impl Vm {
     /// Unplugs DIMM `id` (the guest must release it) and deletes its memory backend.
     pub fn remove_dimm(&mut self, id: &str, timeout: Duration) -> Result<()> {
         self.qmp.remove_dimm(id, timeout)
+    }
+
+    /// `(id, address, size)` of every memory device QEMU knows (DIMMs and NVDIMMs).
+    pub fn memory_devices(&mut self) -> Result<Vec<(String, u64, u64)>> {
+        self.qmp.dimms()
     }
 
     /// Hot-adds one CPU in the first free hotpluggable slot, with QEMU device id `id`.

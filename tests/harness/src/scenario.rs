@@ -11,6 +11,7 @@ use crate::{
     error::{Error, IoContext, Result, VerifyError},
     initramfs::{self, Userland, GUEST_KERNEL},
     machine::Machine,
+    pmem::{self, Pmem},
     qemu::{Vm, VmConfig},
 };
 
@@ -122,6 +123,10 @@ pub struct Scenario {
     /// Limit the header (debugfs `max_slots`) to 3 more program headers than it has at load, so
     /// that the DIMM's later blocks are refused: errors, `crash_hotplug` 0, reload, then 1.
     pub full_header: bool,
+    /// q35 with a label-less NVDIMM whose namespace is made fsdax or devdax in pfn mode `pmem`
+    /// (its struct pages on the device), before or after the load, or torn down after it; the
+    /// dump must hold that device vmemmap with the device's bytes (or, torn down, not list it).
+    pub pmem: Option<Pmem>,
 }
 
 impl Scenario {
@@ -156,6 +161,7 @@ impl Scenario {
             edit_point: None,
             inject_init_failure: false,
             mutation: None,
+            pmem: None,
         }
     }
 }
@@ -326,6 +332,9 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         append,
         workdir: s.workdir.clone(),
         slots: VmConfig::SLOTS,
+        nvdimm: s
+            .pmem
+            .map(|_| (s.workdir.join(NVDIMM_FILE), pmem::NVDIMM_SIZE)),
     })?;
     let boot_log_end = vm.console.wait_str("@@READY first", 0, m.boot_timeout())?;
     let boot_log = vm.console.slice(0, boot_log_end);
@@ -365,6 +374,12 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         r.ok(format!("mutation {m} active"));
     }
 
+    let mut namespace = None;
+    if let Some(p) = s.pmem.filter(|p| p.before_load()) {
+        r.phase("pmem namespace");
+        namespace = Some(pmem_create(r, p)?);
+    }
+
     let flags = s.load.flags();
     if m.kdump() {
         r.phase("kexec load");
@@ -395,6 +410,23 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         r.ok(format!(
             "kdump loaded with kexec {flags}; cpu and memory crash_hotplug read {want}"
         ));
+        match (s.pmem, &namespace) {
+            (Some(p), None) => {
+                r.phase("pmem namespace after the load");
+                namespace = Some(pmem_create(r, p)?);
+            }
+            (Some(p), Some(ns)) if !p.present_at_crash() => {
+                r.phase("pmem namespace torn down after the load");
+                let ns = ns.clone();
+                let left = pmem::destroy(r.vm()?, p.mode, &ns)?;
+                r.ok(format!(
+                    "{} unbound; /proc/iomem there now: {}",
+                    ns.dev,
+                    left.join(" | ")
+                ));
+            }
+            _ => {}
+        }
     } else {
         r.phase("fadump registered");
         // fadump=on registers at boot: nothing registers it here.
@@ -900,8 +932,34 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
     }
 
     // The first kernel right before the crash, for the whole-dump RAM judge.
+    // (The judge leaves device vmemmap PT_LOADs, p_flags PF_DEV_VMEMMAP, to the pmem checks
+    // below, but for their place: inside persistent memory, overlapping nothing.)
     let first_kernel = crate::judge::capture(r.vm()?, m)?;
     r.save("first-kernel.txt", first_kernel.text().as_bytes())?;
+    let pmem_live = s
+        .pmem
+        .filter(|p| p.present_at_crash())
+        .and(namespace.clone());
+    // The device's bytes of the device vmemmap, the last thing before the crash.
+    let pmem_reference = match &pmem_live {
+        Some(ns) => {
+            let (base, bytes) = pmem::reference(r.vm()?, &s.workdir.join(NVDIMM_FILE), ns)?;
+            let seen = s
+                .pmem
+                .map(|p| pmem::judge_reference(p.mode, &bytes))
+                .transpose()
+                .map_err(|e| Error::Unexpected(format!("pmem reference: {e}")))?
+                .unwrap_or_default();
+            r.ok(format!(
+                "reference: {} KiB of {NVDIMM_FILE} at {:#x} ({} - NVDIMM base {base:#x}): {seen}",
+                bytes.len() / 1024,
+                ns.start - base,
+                pmem::NAMESPACE
+            ));
+            Some(bytes)
+        }
+        None => None,
+    };
 
     r.phase("crash + capture boot");
     let from = r.vm()?.console.cursor();
@@ -1066,6 +1124,16 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
             "removed memory {start:#x}-{end:#x} is absent from the dump"
         ));
     }
+    if let (Some(p), Some(ns)) = (s.pmem, &namespace) {
+        let ns = ns.clone();
+        let listing = r.vm()?.sh(pmem::CAPTURE_DRIVERS, CMD_TIMEOUT)?;
+        r.ok(pmem::judge_capture_drivers(&listing)?);
+        r.ok(pmem::judge_coverage(&vmcore, &ns, p.present_at_crash())?);
+        if let Some(reference) = &pmem_reference {
+            let dumped = pmem::fetch_dumped(r.vm()?, &vmcore, &ns)?;
+            r.ok(pmem::judge_bytes(&ns, reference, &dumped)?);
+        }
+    }
     if let Some(j) = judged {
         r.ok(j?);
     }
@@ -1133,7 +1201,7 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
     ));
     if s.filtered_dump {
         r.phase("makedumpfile -l -d 31");
-        filtered_dump(r)?;
+        filtered_dump(r, s.pmem.is_some())?;
     }
     if let Some(stats) = r.contention_stats.take() {
         r.phase("contention figures");
@@ -1287,12 +1355,17 @@ fn judge_fadump_refusal(r: &mut Run<'_>, how: &str, role: &str) -> Result<()> {
 /// In the capture kernel, `makedumpfile -l -d 31 /proc/vmcore` (what kdump-tools and kexec-tools'
 /// kdump collectors run): it reads the struct page of every page to filter, so it fails if the
 /// dump lacks any of them. It must exit 0 and write a kdump-compressed file (its signature read
-/// back on the host).
-fn filtered_dump(r: &mut Run<'_>) -> Result<()> {
+/// back on the host). With `report`, makedumpfile also prints its page totals (message level
+/// 16 + errors + common messages), which the report line carries.
+fn filtered_dump(r: &mut Run<'_>, report: bool) -> Result<()> {
+    let level = if report { " --message-level 22" } else { "" };
     let (rc, out) = r.vm()?.sh_rc(
-        "makedumpfile -l -d 31 /proc/vmcore /tmp/vmcore.kdump >/tmp/mdf31.log 2>&1; rc=$?; \
-         tail -n 8 /tmp/mdf31.log; s=0; [ -f /tmp/vmcore.kdump ] && s=$(wc -c < /tmp/vmcore.kdump); echo \"size $s\"; \
-         exit $rc",
+        &format!(
+            "makedumpfile -l -d 31{level} /proc/vmcore /tmp/vmcore.kdump >/tmp/mdf31.log 2>&1; rc=$?; \
+             tail -n {} /tmp/mdf31.log; s=0; [ -f /tmp/vmcore.kdump ] && s=$(wc -c < /tmp/vmcore.kdump); echo \"size $s\"; \
+             exit $rc",
+            if report { 24 } else { 8 }
+        ),
         Duration::from_secs(300),
     )?;
     r.save("makedumpfile-d31.log", out.as_bytes())?;
@@ -1329,7 +1402,37 @@ fn filtered_dump(r: &mut Run<'_>) -> Result<()> {
     r.ok(format!(
         "makedumpfile -l -d 31 /proc/vmcore: exit 0, kdump-compressed file of {size} bytes"
     ));
+    if report {
+        let totals = makedumpfile_totals(&out);
+        if totals.is_empty() {
+            return Err(VerifyError::Makedumpfile(format!(
+                "no page totals in its report: {out:?}"
+            ))
+            .into());
+        }
+        r.ok(format!("makedumpfile page totals: {}", totals.join(", ")));
+    }
     Ok(())
+}
+
+/// The page totals of makedumpfile's report (`Original pages : 0x...`), as `name = decimal`.
+fn makedumpfile_totals(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(" : ")?;
+            let k = k.trim();
+            let keep = [
+                "Original pages",
+                "Excluded pages",
+                "Remaining pages",
+                "Memory Hole",
+                "Total pages",
+            ]
+            .contains(&k);
+            let v = u64::from_str_radix(v.trim().trim_start_matches("0x"), 16).ok()?;
+            keep.then(|| format!("{k} = {v}"))
+        })
+        .collect()
 }
 
 /// MemTotal of `/proc/meminfo`, in KiB.
@@ -1850,8 +1953,25 @@ fn check_sysfs_while_locked(out: &str) -> Result<()> {
 fn kexec_cmd(s: &Scenario, flags: &str) -> String {
     format!(
         "kexec {flags} {GUEST_KERNEL} --initrd=/boot/capture.cpio --append='{}'",
-        s.machine.capture_append()
+        s.machine
+            .capture_append(s.pmem.is_some_and(|p| p.capture_blacklist))
     )
+}
+
+/// The NVDIMM's backing file in the scenario's directory.
+const NVDIMM_FILE: &str = "nvdimm0.img";
+
+/// Creates the scenario's pmem namespace and reports it with its `/proc/iomem` lines.
+fn pmem_create(r: &mut Run<'_>, p: Pmem) -> Result<pmem::Namespace> {
+    let (ns, iomem) = pmem::create(r.vm()?, p.mode)?;
+    r.save("pmem-iomem.txt", iomem.join("\n").as_bytes())?;
+    r.ok(format!(
+        "{:?} namespace: {}; /proc/iomem: {}",
+        p.mode,
+        ns.describe(),
+        iomem.join(" | ")
+    ));
+    Ok(ns)
 }
 
 /// Reads the two `crash_hotplug` attributes (cpu, memory).
@@ -1937,7 +2057,28 @@ pub fn parse_ktap(log: &str) -> Vec<(String, bool)> {
 
 #[cfg(test)]
 mod tests {
-    use super::{check_sysfs_while_locked, parse_ktap};
+    use super::{check_sysfs_while_locked, makedumpfile_totals, parse_ktap};
+
+    #[test]
+    fn makedumpfile_report_totals() {
+        // makedumpfile 1.7.2 --message-level 22, c-pmem-fsdax-torn-down.
+        let log = "Original pages  : 0x0000000000070b6e\n  Excluded pages   : 0x000000000006ca02\n    \
+                   Pages filled with zero  : 0x0000000000004805\n  Remaining pages  : 0x000000000000416c\n  \
+                   (The number of pages is reduced to 3%.)\nMemory Hole     : 0x000000000010f492\n\
+                   --------------------------------------------------\nTotal pages     : 0x0000000000180000\n\
+                   Write bytes     : 19970671\nsize 19978115\n";
+        assert_eq!(
+            makedumpfile_totals(log),
+            [
+                "Original pages = 461678",
+                "Excluded pages = 444930",
+                "Remaining pages = 16748",
+                "Memory Hole = 1111186",
+                "Total pages = 1572864"
+            ]
+        );
+        assert!(makedumpfile_totals("makedumpfile Completed.\nsize 42\n").is_empty());
+    }
 
     #[test]
     fn sysfs_read_while_locked() {
