@@ -269,11 +269,6 @@ enum Cmd {
         /// Run only the scenarios whose name contains one of these (all if none given).
         #[arg(long)]
         only: Vec<String>,
-        /// Also run the Rust kernel's pmem scenarios (device-backed vmemmap in the dump, issue
-        /// 13). Off until the kernel feature lands: today they fail with "dump misses the device
-        /// vmemmap"; the C kernel's pmem negative control runs always.
-        #[arg(long)]
-        pmem_rust: bool,
     },
 }
 
@@ -490,10 +485,9 @@ fn ppc_suite(
     Ok(runs)
 }
 
-/// The Rust kernel's pmem scenarios (q35), behind `crashhp suite --pmem-rust` until the kernel
-/// feature (issue 13) lands; on the kernel without it each fails with "dump misses the device
-/// vmemmap ... of namespace0.0" (the torn-down one has nothing to miss and passes). To be run
-/// always once it lands:
+/// The Rust kernel's pmem scenarios (q35, issue 13). On a kernel without the feature (patch 0010
+/// and its handler) each fails with "dump misses the device vmemmap ... of namespace0.0" (the
+/// torn-down one has nothing to miss), as the C kernel's negative control does:
 /// - rust-pmem-fsdax-before-load: kexec_file load after the namespace: the load-time header;
 /// - rust-pmem-fsdax-after-load: namespace created after the load: the image updated;
 /// - rust-pmem-fsdax-torn-down-after-load: pfn0.0 unbound after the load: the range gone;
@@ -801,7 +795,6 @@ fn main() -> ExitCode {
             storms,
             ppc,
             only,
-            pmem_rust,
         } => {
             let Kernels {
                 kernel_c,
@@ -979,9 +972,7 @@ fn main() -> ExitCode {
                 },
                 Expect::DeviceVmemmapMissing,
             ));
-            if pmem_rust {
-                runs.extend(pmem_rust_suite(&rust, &kexec_hotplug));
-            }
+            runs.extend(pmem_rust_suite(&rust, &kexec_hotplug));
             match ppc_suite(&ppc, &udev_rules, &out) {
                 Ok(more) => runs.extend(more),
                 Err(e) => {
