@@ -8,7 +8,11 @@
 //! every store; here the end states of long sequences are.)
 #![no_main]
 
-use crash_hotplug_model::fdt::{Fdt, FdtError, FDT_MAGIC};
+#[path = "../../host/model/tests/common/fdt_check.rs"]
+mod fdt_check;
+use fdt_check::{header_ok, strip_nops};
+
+use crash_hotplug_model::fdt::{Fdt, FdtError};
 use libfuzzer_sys::fuzz_target;
 use vm_fdt::FdtWriter;
 
@@ -26,22 +30,6 @@ const NAMES: [&str; 8] = [
 
 /// A node: its name and properties, in order.
 type Node = (String, Vec<(String, Vec<u8>)>);
-
-fn be(b: &[u8], o: usize) -> usize {
-    u32::from_be_bytes(b[o..o + 4].try_into().expect("4 bytes")) as usize
-}
-
-/// libfdt's `fdt_check_header()` for version 17.
-fn header_ok(b: &[u8]) -> bool {
-    let total = be(b, 4);
-    let block = |off: usize, size: usize| off >= 0x28 && off <= total && off + size <= total;
-    be(b, 0) == FDT_MAGIC as usize
-        && be(b, 0x14) >= 17
-        && total <= b.len()
-        && block(be(b, 8), be(b, 0x24))
-        && block(be(b, 0xc), be(b, 0x20))
-        && be(b, 0x10) >= 0x28
-}
 
 /// The FDT a writer makes from scratch: the fixed pseries nodes and `cpus`, with `spare` free
 /// bytes after the blocks.
@@ -77,43 +65,6 @@ fn build(cpus: &[Node], spare: usize) -> Vec<u8> {
     b.resize(total, 0);
     b[4..8].copy_from_slice(&(total as u32).to_be_bytes());
     b
-}
-
-/// `b` with its `FDT_NOP` tokens dropped (the `fdt` crate mis-parses properties interleaved with
-/// NOPs); also checks that the token stream is well formed and every property's name is inside
-/// the strings block (the `fdt` crate would panic on it without saying so).
-fn strip_nops(b: &[u8]) -> Vec<u8> {
-    let (off, size) = (be(b, 8), be(b, 0x24));
-    let mut out = Vec::new();
-    let mut o = off;
-    loop {
-        let tag = be(b, o);
-        let len = match tag {
-            1 => 4 + (b[o + 4..].iter().position(|&c| c == 0).expect("node name") + 4) / 4 * 4,
-            3 => 12 + be(b, o + 4).div_ceil(4) * 4,
-            2 | 4 | 9 => 4,
-            t => panic!("bad token {t} at {o:#x}"),
-        };
-        assert!(o + len <= off + size, "token past the structure block");
-        if tag == 3 {
-            let (name_off, strings) = (be(b, o + 8), be(b, 0x20));
-            assert!(
-                name_off < strings,
-                "property name offset {name_off:#x} outside the strings block ({strings:#x} bytes)"
-            );
-        }
-        if tag != 4 {
-            out.extend_from_slice(&b[o..o + len]);
-        }
-        o += len;
-        if tag == 9 {
-            break;
-        }
-    }
-    let mut n = b.to_vec();
-    n[off..off + out.len()].copy_from_slice(&out);
-    n[0x24..0x28].copy_from_slice(&(out.len() as u32).to_be_bytes());
-    n
 }
 
 /// Every node of the tree as `fdt` reads it: path, properties (name, value), in order.
