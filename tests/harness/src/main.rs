@@ -177,8 +177,9 @@ enum Cmd {
         /// Stop after hotplug instead of crashing.
         #[arg(long)]
         no_crash: bool,
-        /// q35: a label-less NVDIMM (1 GiB) whose namespace becomes fsdax or devdax in pfn mode
-        /// `pmem` (struct pages on the device); the dump must hold that device vmemmap.
+        /// An NVDIMM (1 GiB; q35: label-less, pseries: spapr-nvdimm, labeled) whose namespace
+        /// becomes fsdax or devdax in pfn mode `pmem` (struct pages on the device); the dump must
+        /// hold that device vmemmap.
         #[arg(long, value_enum)]
         pmem: Option<pmem::Mode>,
         /// When the pmem namespace is created (or torn down) relative to the crash kernel load.
