@@ -473,6 +473,62 @@ fn ppc_suite(
             Expect::Pass,
         ),
     ];
+    // pmem (issue 13) on pseries kdump: a spapr-nvdimm, labeled namespace, info block written by
+    // the host (pmem.rs InfoBlock::Host: TCG rejects the kernel's dcbstps). fadump: not covered.
+    {
+        use pmem::{Mode, When};
+        let pm = |name: &str, mode, when| -> Result<Scenario, String> {
+            Ok(Scenario {
+                pmem: Some(Pmem::new(mode, when)),
+                ..kdump(name)?
+            })
+        };
+        runs.extend([
+            (
+                pm(
+                    "pseries-rust-pmem-fsdax-before-load",
+                    Mode::Fsdax,
+                    When::Before,
+                )?,
+                Expect::Pass,
+            ),
+            (
+                pm(
+                    "pseries-rust-pmem-fsdax-after-load",
+                    Mode::Fsdax,
+                    When::After,
+                )?,
+                Expect::Pass,
+            ),
+            (
+                pm(
+                    "pseries-rust-pmem-fsdax-torn-down-after-load",
+                    Mode::Fsdax,
+                    When::TornDown,
+                )?,
+                Expect::Pass,
+            ),
+            (
+                pm(
+                    "pseries-rust-pmem-devdax-before-load",
+                    Mode::Devdax,
+                    When::Before,
+                )?,
+                Expect::Pass,
+            ),
+            (
+                Scenario {
+                    load: Load::LegacyHotplug,
+                    ..pm(
+                        "pseries-rust-pmem-fsdax-kexec-load-hotplug-after-load",
+                        Mode::Fsdax,
+                        When::After,
+                    )?
+                },
+                Expect::Pass,
+            ),
+        ]);
+    }
     for how in ["endian", "cpumask"] {
         runs.push((
             Scenario {
