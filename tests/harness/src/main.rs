@@ -65,6 +65,10 @@ struct PpcUserland {
     /// and fadump scenarios run only with it).
     #[arg(long)]
     ppc_kernel: Option<PathBuf>,
+    /// ppc64le pseries vmlinux with the upstream C implementation: the suite's pseries pmem
+    /// negative control (skipped without it).
+    #[arg(long)]
+    ppc_kernel_c: Option<PathBuf>,
     /// Static ppc64le kexec with --hotplug (kexec-tools >= 2.0.28).
     #[arg(long)]
     ppc_kexec: Option<PathBuf>,
@@ -528,6 +532,21 @@ fn ppc_suite(
                 Expect::Pass,
             ),
         ]);
+        // The C kernel, a negative control: upstream 7.3 never lists the device vmemmap.
+        if let Some(c) = &ppc.ppc_kernel_c {
+            runs.push((
+                Scenario {
+                    kernel: c.clone(),
+                    check_events: false,
+                    ..pm(
+                        "pseries-c-pmem-fsdax-negative-control",
+                        Mode::Fsdax,
+                        When::Before,
+                    )?
+                },
+                Expect::DeviceVmemmapMissing,
+            ));
+        }
     }
     for how in ["endian", "cpumask"] {
         runs.push((
