@@ -299,6 +299,10 @@ pub fn parse_pfn_settings(out: &str) -> Option<PfnSettings> {
 /// pseries TCG guest runs radix, and [`create`] checks the kernel's data offset against it).
 pub const PPC64_RADIX_COMPAT_ALIGN: u64 = 2 << 20;
 
+/// The uuid of a label-less (io) namespace, which has no `uuid` attribute: the null uuid (what
+/// libnvdimm puts in an info block's parent uuid for it).
+const NULL_UUID: &str = "00000000-0000-0000-0000-000000000000";
+
 /// Size of an info block (`struct nd_pfn_sb`, 4 KiB) and of the area before the data that the
 /// layout reserves for it (`SZ_8K`).
 const INFO_SIZE: usize = 4096;
@@ -373,7 +377,8 @@ pub fn create(vm: &mut Vm, mode: Mode, info: InfoBlock<'_>) -> Result<(Namespace
         &format!(
             "cd /sys/bus/nd/devices && {ns} && P=$(cat region0/{seed}) && [ -n \"$P\" ] && \
              cat /proc/sys/kernel/random/uuid > $P/uuid && echo pmem > $P/mode && \
-             echo {NAMESPACE} > $P/namespace && echo \"@@PFNDEV $P $(cat {NAMESPACE}/uuid) \
+             echo {NAMESPACE} > $P/namespace && echo \"@@PFNDEV $P $(cat {NAMESPACE}/uuid 2>/dev/null || \
+             echo {NULL_UUID}) \
              $(cat $P/uuid) $(cat {NAMESPACE}/resource) $(cat {NAMESPACE}/size) $(cat $P/align)\"",
             ns = namespace_steps(labeled),
             seed = mode.seed(),
@@ -840,6 +845,8 @@ mod tests {
             ..p.clone()
         };
         assert!(info_block(Mode::Fsdax, &odd, 64 << 10, 2 << 20).is_err());
+        // A label-less namespace's parent uuid.
+        assert_eq!(parse_uuid(NULL_UUID), Some([0; 16]));
         for bad in ["1111-2222", "11111111-2222-4333-8444-55555555555g", ""] {
             assert_eq!(parse_uuid(bad), None, "{bad}");
         }
