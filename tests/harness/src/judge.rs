@@ -423,8 +423,24 @@ pub struct Iomem {
     pub system_ram: RangeSet,
     /// `Crash kernel` resources (nested under System RAM), the low one too.
     pub crash_kernel: RangeSet,
-    /// Top-level `Persistent Memory` resources (NFIT, and `(legacy)`: `memmap=nn!ss`).
+    /// Top-level `Persistent Memory` resources (NFIT, and `(legacy)`: `memmap=nn!ss`), and
+    /// top-level `namespaceN.M` ones: on pseries `papr_scm` inserts no resource for its region,
+    /// so an enabled namespace's own request (libnvdimm names it after the namespace) is the
+    /// top level.
     pub pmem: RangeSet,
+}
+
+/// A libnvdimm namespace's name: `namespace<region>.<index>`.
+fn is_namespace(name: &str) -> bool {
+    let Some((r, i)) = name
+        .strip_prefix("namespace")
+        .and_then(|n| n.split_once('.'))
+    else {
+        return false;
+    };
+    [r, i]
+        .iter()
+        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Parses `/proc/iomem`: `start-end : name` lines, nested ones indented by two spaces a level.
@@ -456,6 +472,7 @@ pub fn parse_iomem(text: &str) -> std::result::Result<Iomem, String> {
             "System RAM" if top => ram.push((s, e)),
             "Crash kernel" => crash.push((s, e)),
             "Persistent Memory" | "Persistent Memory (legacy)" if top => pmem.push((s, e)),
+            n if top && is_namespace(n) => pmem.push((s, e)),
             _ => {}
         }
     }
@@ -1321,6 +1338,52 @@ mod tests {
         assert_eq!(
             e,
             "dump has extra memory 0x180000000-0x1811fffff (not System RAM)"
+        );
+    }
+
+    /// pseries: the pmem region has no resource of its own; the enabled namespace's request is
+    /// the top level (`80000000-bfffffff : namespace0.0`, QEMU spapr-nvdimm with papr_scm, Linux
+    /// 7.3). A device vmemmap PT_LOAD inside it passes; a nested namespace or another name is not
+    /// persistent memory.
+    #[test]
+    fn pseries_namespace_is_persistent_memory() {
+        let io = parse_iomem(
+            "00000000-7fffffff : System RAM\n80000000-bfffffff : namespace0.0\n\
+             c0000000-ffffffff : System RAM\n  c0000000-c0ffffff : namespace1.0\n\
+             100000000-10fffffff : namespace0\n110000000-11fffffff : namespacex.0\n",
+        )
+        .expect("parses");
+        assert_eq!(io.pmem.ranges(), &[(0x8000_0000, 0xbfff_ffff)]);
+        let mut fk = first();
+        fk.iomem
+            .push_str("180000000-1bfffffff : namespace0.0\n1c0000000-1ffffffff : pfn0.0\n");
+        let exp = expected(&fk, &X86_64_KEXEC_FILE, &[]).expect("expected set");
+        let dev = |paddr: u64| Segment {
+            flags: 7 | PF_DEV_VMEMMAP,
+            paddr,
+            vaddr: 0xc000_0000_0000_0000 + paddr,
+            memsz: 0x20_0000,
+        };
+        let ok = judge(
+            &exp,
+            &mutated(|v| v.push(dev(0x1_8000_0000))),
+            &X86_64_KEXEC_FILE,
+        )
+        .expect("inside the namespace");
+        assert!(
+            ok.contains("device vmemmap 0x180000000-0x1801fffff (2048 KiB) in persistent memory"),
+            "{ok}"
+        );
+        let e = judge(
+            &exp,
+            &mutated(|v| v.push(dev(0x1_c000_0000))),
+            &X86_64_KEXEC_FILE,
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "dump has extra memory 0x1c0000000-0x1c01fffff (a device vmemmap PT_LOAD outside persistent memory)"
         );
     }
 }

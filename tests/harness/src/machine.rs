@@ -12,6 +12,18 @@ pub const NVDIMM_ID: &str = "nvdimm0";
 /// namespace and rebuilds its info block and memmap over the crashed kernel's.
 pub const CAPTURE_NO_PMEM_PROBE: &str = "initcall_blacklist=nd_pmem_driver_init,dax_pmem_init";
 
+/// The same on pseries: the PAPR SCM driver (`papr_scm`, built in) is not registered either, so
+/// the capture kernel neither binds the DIMM again (`H_SCM_BIND_MEM`) nor reads its labels.
+pub const CAPTURE_NO_PMEM_PROBE_PSERIES: &str =
+    "initcall_blacklist=papr_scm_init,nd_pmem_driver_init,dax_pmem_init";
+
+/// The label area of the pseries NVDIMM (QEMU: `label-size` is required on pseries, at least
+/// 128 KiB; the backing file holds the data, then the labels).
+pub const PSERIES_NVDIMM_LABEL: u64 = 128 << 10;
+
+/// The pseries NVDIMM's QEMU `uuid` (required on pseries; fixed, so that runs are alike).
+pub const PSERIES_NVDIMM_UUID: &str = "6a1b7c3e-2f4d-4e5a-9b8c-0d1e2f3a4b5c";
+
 /// A machine profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Machine {
@@ -74,9 +86,24 @@ impl Machine {
         }
     }
 
-    /// QEMU arguments of the machine (not the kernel, initramfs, console or disks), with a
-    /// label-less NVDIMM of `size` bytes backed by the host file `nvdimm` if given (q35 only: the
-    /// caller refuses it elsewhere). The NVDIMM takes one of the slots and counts against `maxmem`.
+    /// Whether a pmem scenario can run on the machine: q35 (a label-less NVDIMM) and pseries
+    /// kdump (`spapr-nvdimm`, labeled). fadump is not covered.
+    pub fn has_nvdimm(self) -> bool {
+        self != Machine::Fadump
+    }
+
+    /// The NVDIMM's label area: none on q35 (label-less), [`PSERIES_NVDIMM_LABEL`] on pseries.
+    pub fn nvdimm_label_size(self) -> u64 {
+        match self {
+            Machine::Q35 => 0,
+            Machine::Pseries | Machine::Fadump => PSERIES_NVDIMM_LABEL,
+        }
+    }
+
+    /// QEMU arguments of the machine (not the kernel, initramfs, console or disks), with an
+    /// NVDIMM backed by the host file `nvdimm` of `size` bytes (its label area included) if
+    /// given (q35 and pseries: the caller refuses it elsewhere). The NVDIMM takes one of the
+    /// slots and counts against `maxmem`.
     pub fn qemu_args(self, slots: (u32, u32), nvdimm: Option<(&Path, u64)>) -> Vec<String> {
         let mem = format!(
             "{}G,slots={},maxmem={}G",
@@ -117,8 +144,6 @@ impl Machine {
         };
         a.extend(["-m".into(), mem, "-smp".into(), smp.into()]);
         if let Some((path, size)) = nvdimm {
-            // No label-size: a label-less DIMM gives one io namespace covering it, which busybox
-            // sysfs writes can turn into an fsdax or devdax namespace (no label writes, no ndctl).
             a.extend([
                 "-object".into(),
                 format!(
@@ -126,7 +151,20 @@ impl Machine {
                     path.display()
                 ),
                 "-device".into(),
-                format!("nvdimm,id={NVDIMM_ID},memdev={NVDIMM_ID}-mem"),
+                match self {
+                    // No label-size: a label-less DIMM gives one io namespace covering it, which
+                    // busybox sysfs writes can turn into an fsdax or devdax namespace (no label
+                    // writes, no ndctl).
+                    Machine::Q35 => format!("nvdimm,id={NVDIMM_ID},memdev={NVDIMM_ID}-mem"),
+                    // PAPR requires a label area and a uuid, and a size without the labels that
+                    // is a multiple of 256 MiB (QEMU hw/ppc/spapr_nvdimm.c). The guest's
+                    // namespace is labeled: the kernel writes the label index on first use.
+                    Machine::Pseries | Machine::Fadump => format!(
+                        "spapr-nvdimm,id={NVDIMM_ID},memdev={NVDIMM_ID}-mem,label-size={},\
+                         uuid={PSERIES_NVDIMM_UUID}",
+                        PSERIES_NVDIMM_LABEL
+                    ),
+                },
             ]);
         }
         // fadump's capture is a machine reset that QEMU performs after ibm,os-term.
@@ -173,7 +211,11 @@ impl Machine {
             }
         };
         if pmem {
-            format!("{base} {CAPTURE_NO_PMEM_PROBE}")
+            let no_probe = match self {
+                Machine::Q35 => CAPTURE_NO_PMEM_PROBE,
+                Machine::Pseries | Machine::Fadump => CAPTURE_NO_PMEM_PROBE_PSERIES,
+            };
+            format!("{base} {no_probe}")
         } else {
             base.to_string()
         }

@@ -1,4 +1,5 @@
-//! The pmem scenarios (issue 13): a label-less QEMU NVDIMM on q35 whose io namespace is turned,
+//! The pmem scenarios (issue 13): a QEMU NVDIMM (q35: label-less, its io namespace; pseries:
+//! `spapr-nvdimm` with labels, a labeled namespace the guest creates) whose namespace is turned,
 //! with busybox sysfs writes only, into an fsdax or devdax namespace in pfn mode `pmem` (map=dev):
 //! the info block and the `struct page` array of the namespace's data pages (the altmap vmemmap)
 //! live on the device, in `[namespace start, data start)`. Those bytes are neither System RAM nor,
@@ -10,8 +11,8 @@
 //! - the dump's bytes of that range equal the backing file's bytes taken right before the crash.
 
 use std::{
-    fs::File,
-    io::{Read, Seek, SeekFrom},
+    fs::{self, File},
+    io::{Read, Seek, SeekFrom, Write},
     path::Path,
     time::Duration,
 };
@@ -31,9 +32,13 @@ pub const NAMESPACE: &str = "namespace0.0";
 const CHUNK: u64 = 4 << 20;
 /// Offset of the pfn/dax info block in the namespace (`SZ_4K`, drivers/nvdimm/pfn_devs.c).
 const INFO_OFFSET: usize = 4096;
-/// Where the altmap's first vmemmap block starts: the first 2 MiB hold the info block and padding.
-const MEMMAP_OFFSET: usize = 2 << 20;
-/// `sizeof(struct page)` on x86_64 (pfn mode `pmem` refuses other sizes without KMSAN).
+/// Where the struct pages may start: after the info block and the 8 KiB reserve. (The altmap's
+/// first vmemmap block: x86_64 at 2 MiB, a PMD; ppc64 radix with 64 KiB pages at 64 KiB, the
+/// first page after the reserve, base pages: the memmap's 2 MiB PMD block does not fit in front
+/// of a 2 MiB data offset.)
+const MEMMAP_OFFSET: usize = 8 << 10;
+/// `sizeof(struct page)` on x86_64 and ppc64 (`MAX_STRUCT_PAGE_SIZE`: pfn mode `pmem` refuses
+/// larger ones without KMSAN).
 const STRUCT_PAGE: usize = 64;
 const CMD_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -202,19 +207,216 @@ pub fn iomem_lines(iomem: &str, start: u64, size: u64) -> Vec<String> {
         .collect()
 }
 
-/// In the guest: takes the label-less io namespace from the raw pmem driver and makes it an
-/// fsdax (pfn) or devdax namespace in mode `pmem`; returns it and its `/proc/iomem` lines.
-pub fn create(vm: &mut Vm, mode: Mode) -> Result<(Namespace, Vec<String>)> {
+/// The guest commands that give the region's namespace [`NAMESPACE`], unbound, covering the
+/// region. Label-less (q35): the io namespace exists and the raw pmem driver holds it: unbind it.
+/// Labeled (pseries `spapr-nvdimm`): the region's seed namespace has no size: give it a uuid,
+/// then the region's whole size (the kernel writes the label index on the first label update).
+pub fn namespace_steps(labeled: bool) -> String {
+    if labeled {
+        format!(
+            "NS=$(cat region0/namespace_seed) && [ \"$NS\" = {NAMESPACE} ] && \
+             cat /proc/sys/kernel/random/uuid > $NS/uuid && cat region0/available_size > $NS/size"
+        )
+    } else {
+        format!("[ -e {NAMESPACE}/driver ] && echo {NAMESPACE} > ../drivers/nd_pmem/unbind")
+    }
+}
+
+/// Where the pfn/dax device's info block comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum InfoBlock<'a> {
+    /// The kernel writes it when the device is bound (q35).
+    Kernel,
+    /// The host writes it into the NVDIMM's backing file before the bind, as the kernel would
+    /// (pseries under TCG: the kernel's pmem write path flushes with `dcbstps`, which QEMU's
+    /// TCG (10.0.2, 11.1.3; power9 and power10) rejects: "Oops: Exception in kernel mode,
+    /// sig: 4" in `memcpy_flushcache` from `nsio_rw_bytes`). The kernel validates it (checksum,
+    /// both uuids, mode, alignment) and builds the memmap on the device as usual; it writes
+    /// nothing else to the device.
+    Host {
+        /// The NVDIMM's backing file.
+        backing: &'a Path,
+        /// The guest's page size.
+        page_size: u64,
+        /// `memremap_compat_align()` of the guest (ppc64 radix: the 2 MiB subsection).
+        compat_align: u64,
+    },
+}
+
+/// The pfn/dax device's settings the guest printed before the bind (`@@PFNDEV` line): the
+/// namespace's uuid and start and size, the device's uuid and alignment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PfnSettings {
+    /// The pfn or dax device (`pfn0.0`, `dax0.0`).
+    pub dev: String,
+    /// The namespace's uuid (the info block's parent uuid).
+    pub ns_uuid: [u8; 16],
+    /// The pfn/dax device's uuid.
+    pub uuid: [u8; 16],
+    /// Namespace start (physical).
+    pub start: u64,
+    /// Namespace size.
+    pub size: u64,
+    /// The device's alignment.
+    pub align: u64,
+}
+
+/// A uuid as sysfs prints it (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`), in its byte order
+/// (`uuid_t`: the bytes in the order the text gives them).
+pub fn parse_uuid(s: &str) -> Option<[u8; 16]> {
+    let hex: String = s.chars().filter(|c| *c != '-').collect();
+    let groups: Vec<usize> = s.split('-').map(str::len).collect();
+    if groups != [8, 4, 4, 4, 12] {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Parses the `@@PFNDEV dev ns_uuid dev_uuid ns_resource ns_size align` line.
+pub fn parse_pfn_settings(out: &str) -> Option<PfnSettings> {
+    let l = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("@@PFNDEV "))?;
+    let f: Vec<&str> = l.split_whitespace().collect();
+    let [dev, ns_uuid, uuid, start, size, align] = f[..] else {
+        return None;
+    };
+    Some(PfnSettings {
+        dev: dev.to_string(),
+        ns_uuid: parse_uuid(ns_uuid)?,
+        uuid: parse_uuid(uuid)?,
+        start: num(start)?,
+        size: num(size)?,
+        align: num(align)?,
+    })
+}
+
+/// `memremap_compat_align()` of a ppc64 guest with the radix MMU (the 2 MiB subsection; the
+/// pseries TCG guest runs radix, and [`create`] checks the kernel's data offset against it).
+pub const PPC64_RADIX_COMPAT_ALIGN: u64 = 2 << 20;
+
+/// The uuid of a label-less (io) namespace, which has no `uuid` attribute: the null uuid (what
+/// libnvdimm puts in an info block's parent uuid for it).
+const NULL_UUID: &str = "00000000-0000-0000-0000-000000000000";
+
+/// Size of an info block (`struct nd_pfn_sb`, 4 KiB) and of the area before the data that the
+/// layout reserves for it (`SZ_8K`).
+const INFO_SIZE: usize = 4096;
+const INFO_RESERVE: u64 = 8 << 10;
+/// `PFN_MODE_PMEM` (enum nd_pfn_mode: none, ram, pmem).
+const PFN_MODE_PMEM: u32 = 2;
+
+/// The Fletcher-64 sum of the info block (little-endian 32-bit words, the checksum field zero),
+/// as libnvdimm checks it.
+pub fn fletcher64(bytes: &[u8]) -> u64 {
+    let (mut lo, mut hi) = (0u32, 0u32);
+    for w in bytes.chunks_exact(4) {
+        lo = lo.wrapping_add(u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
+        hi = hi.wrapping_add(lo);
+    }
+    (u64::from(hi) << 32) | u64::from(lo)
+}
+
+/// The info block of a pfn/dax device in mode `pmem` (map=dev) on namespace `p`, version 1.4,
+/// laid out as the kernel lays out a new one: the data starts at the first `max(align,
+/// compat_align)` boundary after the 8 KiB reserve and room for 64 bytes of `struct page` per
+/// page of the namespace (less the reserve). Returns the block and its data offset.
+pub fn info_block(
+    mode: Mode,
+    p: &PfnSettings,
+    page_size: u64,
+    compat_align: u64,
+) -> std::result::Result<(Vec<u8>, u64), String> {
+    let align = p.align.max(compat_align);
+    if align == 0 || p.start % compat_align != 0 || p.size < 2 * align {
+        return Err(format!(
+            "namespace {:#x}+{:#x} cannot take alignment {align:#x}",
+            p.start, p.size
+        ));
+    }
+    let pages0 = (p.size - INFO_RESERVE) / page_size;
+    let end = p.start + INFO_RESERVE + STRUCT_PAGE as u64 * pages0;
+    let dataoff = end.div_ceil(align) * align - p.start;
+    let end_trunc = (p.start + p.size) - (p.start + p.size) / align * align;
+    if dataoff >= p.size - end_trunc {
+        return Err(format!("data offset {dataoff:#x} leaves no data"));
+    }
+    let npfns = (p.size - dataoff - end_trunc) / page_size;
+    let mut b = vec![0u8; INFO_SIZE];
+    b[..16].copy_from_slice(mode.signature());
+    b[16..32].copy_from_slice(&p.uuid);
+    b[32..48].copy_from_slice(&p.ns_uuid);
+    // flags 0; version 1.4
+    b[52..54].copy_from_slice(&1u16.to_le_bytes());
+    b[54..56].copy_from_slice(&4u16.to_le_bytes());
+    b[56..64].copy_from_slice(&dataoff.to_le_bytes());
+    b[64..72].copy_from_slice(&npfns.to_le_bytes());
+    b[72..76].copy_from_slice(&PFN_MODE_PMEM.to_le_bytes());
+    // start_pad 0 (76..80)
+    let u32_of = |v: u64| u32::try_from(v).map_err(|_| format!("{v:#x} does not fit 32 bits"));
+    b[80..84].copy_from_slice(&u32_of(end_trunc)?.to_le_bytes());
+    b[84..88].copy_from_slice(&u32_of(p.align)?.to_le_bytes());
+    b[88..92].copy_from_slice(&u32_of(page_size)?.to_le_bytes());
+    b[92..94].copy_from_slice(&(STRUCT_PAGE as u16).to_le_bytes());
+    let sum = fletcher64(&b);
+    b[INFO_SIZE - 8..].copy_from_slice(&sum.to_le_bytes());
+    Ok((b, dataoff))
+}
+
+/// In the guest: makes the region's namespace ([`namespace_steps`]) an fsdax (pfn) or devdax
+/// namespace in mode `pmem`; returns it and its `/proc/iomem` lines. With [`InfoBlock::Host`],
+/// the host writes the info block between the device's configuration and its bind, and the data
+/// offset the kernel then reports must be the block's.
+pub fn create(vm: &mut Vm, mode: Mode, info: InfoBlock<'_>) -> Result<(Namespace, Vec<String>)> {
+    let labeled = matches!(info, InfoBlock::Host { .. });
     let out = vm.sh(
         &format!(
-            "cd /sys/bus/nd/devices && [ -e {NAMESPACE}/driver ] && \
-             echo {NAMESPACE} > ../drivers/nd_pmem/unbind && P=$(cat region0/{seed}) && [ -n \"$P\" ] && \
+            "cd /sys/bus/nd/devices && {ns} && P=$(cat region0/{seed}) && [ -n \"$P\" ] && \
              cat /proc/sys/kernel/random/uuid > $P/uuid && echo pmem > $P/mode && \
-             echo {NAMESPACE} > $P/namespace && echo $P > ../drivers/{drv}/bind && \
+             echo {NAMESPACE} > $P/namespace && echo \"@@PFNDEV $P $(cat {NAMESPACE}/uuid 2>/dev/null || \
+             echo {NULL_UUID}) \
+             $(cat $P/uuid) $(cat {NAMESPACE}/resource) $(cat {NAMESPACE}/size) $(cat $P/align)\"",
+            ns = namespace_steps(labeled),
+            seed = mode.seed(),
+        ),
+        CMD_TIMEOUT,
+    )?;
+    let settings = parse_pfn_settings(&out)
+        .ok_or_else(|| Error::Unexpected(format!("pmem device set-up said {out:?}")))?;
+    let mut written = None;
+    if let InfoBlock::Host {
+        backing,
+        page_size,
+        compat_align,
+    } = info
+    {
+        let (block, dataoff) = info_block(mode, &settings, page_size, compat_align)
+            .map_err(|e| Error::Unexpected(format!("pmem info block: {e}")))?;
+        let base = nvdimm_base(vm, settings.start, settings.size)?;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .open(backing)
+            .ctx(|| format!("opening {}", backing.display()))?;
+        f.seek(SeekFrom::Start(settings.start - base + INFO_OFFSET as u64))
+            .ctx(|| format!("seeking {}", backing.display()))?;
+        f.write_all(&block)
+            .ctx(|| format!("writing the info block to {}", backing.display()))?;
+        f.sync_all()
+            .ctx(|| format!("syncing {}", backing.display()))?;
+        written = Some(dataoff);
+    }
+    let out = vm.sh(
+        &format!(
+            "cd /sys/bus/nd/devices && P={dev} && \
+             [ \"$(cat $P/namespace)\" = {NAMESPACE} ] && echo $P > ../drivers/{drv}/bind && \
              n=0; until {node}; do n=$((n+1)); [ $n -gt 50 ] && exit 3; sleep 0.1; done; \
              echo \"@@PMEM $P $(cat {NAMESPACE}/resource) $(cat {NAMESPACE}/size) $(cat $P/resource) \
              $(cat $P/mode) $(cat $P/align)\"",
-            seed = mode.seed(),
+            dev = settings.dev,
             drv = mode.driver(),
             node = mode.node(),
         ),
@@ -222,8 +424,32 @@ pub fn create(vm: &mut Vm, mode: Mode) -> Result<(Namespace, Vec<String>)> {
     )?;
     let ns = parse_line(&out)
         .ok_or_else(|| Error::Unexpected(format!("pmem namespace set-up said {out:?}")))?;
+    if let Some(dataoff) = written {
+        if ns.data - ns.start != dataoff {
+            return Err(Error::Unexpected(format!(
+                "the kernel's data offset {:#x} is not the info block's {dataoff:#x}",
+                ns.data - ns.start
+            )));
+        }
+    }
     let iomem = vm.sh("cat /proc/iomem", CMD_TIMEOUT)?;
     Ok((ns.clone(), iomem_lines(&iomem, ns.start, ns.size)))
+}
+
+/// The NVDIMM's guest physical base (QMP `query-memory-devices`), checked to hold
+/// `start..start+size`.
+fn nvdimm_base(vm: &mut Vm, start: u64, size: u64) -> Result<u64> {
+    let (_, base, len) = vm
+        .memory_devices()?
+        .into_iter()
+        .find(|d| d.0 == NVDIMM_ID)
+        .ok_or_else(|| Error::Unexpected(format!("QMP lists no {NVDIMM_ID}")))?;
+    if start < base || start + size > base + len {
+        return Err(Error::Unexpected(format!(
+            "{NAMESPACE} {start:#x}+{size:#x} is not inside {NVDIMM_ID} {base:#x}+{len:#x}"
+        )));
+    }
+    Ok(base)
 }
 
 /// In the guest: unbinds the namespace's pfn/dax device (its memmap is torn down); returns the
@@ -567,5 +793,71 @@ mod tests {
         ));
         // No listing at all is no evidence.
         assert!(judge_capture_drivers("").is_err());
+    }
+
+    /// The info block the host writes on pseries: the one a pseries guest (Linux 7.3, radix,
+    /// 64 KiB pages) accepted and bound in map=dev mode (hook: `add_device_vmemmap
+    /// 0x80000000-0x801fffff`), byte for byte in its fields and checksum.
+    #[test]
+    fn info_block_as_the_kernel_accepts_it() {
+        let p = parse_pfn_settings(
+            "x\n@@PFNDEV pfn0.0 11111111-2222-4333-8444-555555555555 \
+             66666666-7777-4888-9999-aaaaaaaaaaaa 0x80000000 1073741824 2097152\n",
+        )
+        .expect("settings");
+        assert_eq!(p.dev, "pfn0.0");
+        assert_eq!(p.ns_uuid[..4], [0x11; 4]);
+        assert_eq!(p.uuid[15], 0xaa);
+        let (b, dataoff) =
+            info_block(Mode::Fsdax, &p, 64 << 10, PPC64_RADIX_COMPAT_ALIGN).expect("block");
+        assert_eq!(dataoff, 0x20_0000);
+        assert_eq!(b.len(), 4096);
+        assert_eq!(&b[..16], b"NVDIMM_PFN_INFO\0");
+        assert_eq!(u64::from_le_bytes(b[64..72].try_into().unwrap()), 16352);
+        assert_eq!(
+            u64::from_le_bytes(b[4088..].try_into().unwrap()),
+            0x3d51_f09c_169a_677e
+        );
+        // The checksum is over the block with the checksum field zero.
+        let mut z = b.clone();
+        z[4088..].fill(0);
+        assert_eq!(fletcher64(&z), 0x3d51_f09c_169a_677e);
+        // devdax: the other signature, the same layout.
+        let (d, _) = info_block(Mode::Devdax, &p, 64 << 10, PPC64_RADIX_COMPAT_ALIGN).unwrap();
+        assert_eq!(&d[..16], b"NVDIMM_DAX_INFO\0");
+        // x86_64 (4 KiB pages): the data offset the q35 kernel chose, 18 MiB.
+        let x = PfnSettings {
+            start: 0x1_0000_0000,
+            ..p.clone()
+        };
+        assert_eq!(
+            info_block(Mode::Fsdax, &x, 4096, 4096).unwrap().1,
+            0x120_0000
+        );
+        // A namespace too small for its alignment, a misaligned start: refused.
+        let small = PfnSettings {
+            size: 2 << 20,
+            ..p.clone()
+        };
+        assert!(info_block(Mode::Fsdax, &small, 64 << 10, 2 << 20).is_err());
+        let odd = PfnSettings {
+            start: 0x8001_0000,
+            ..p.clone()
+        };
+        assert!(info_block(Mode::Fsdax, &odd, 64 << 10, 2 << 20).is_err());
+        // A label-less namespace's parent uuid.
+        assert_eq!(parse_uuid(NULL_UUID), Some([0; 16]));
+        for bad in ["1111-2222", "11111111-2222-4333-8444-55555555555g", ""] {
+            assert_eq!(parse_uuid(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn labeled_and_label_less_namespace_steps() {
+        assert!(namespace_steps(false).contains("drivers/nd_pmem/unbind"));
+        let l = namespace_steps(true);
+        assert!(l.contains("region0/namespace_seed"), "{l}");
+        // uuid first: size_store refuses a namespace without one.
+        assert!(l.find("/uuid").unwrap() < l.find("/size").unwrap(), "{l}");
     }
 }

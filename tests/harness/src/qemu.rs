@@ -43,8 +43,8 @@ pub struct VmConfig {
     pub workdir: PathBuf,
     /// DIMM slots (at most 256) and the most memory they may add, in GiB.
     pub slots: (u32, u32),
-    /// A label-less NVDIMM (q35 only): its host backing file and size in bytes. The file is
-    /// created (sparse, zero) if missing.
+    /// An NVDIMM (q35: label-less; pseries: with a label area): its host backing file and size
+    /// in bytes, labels included. The file is created (sparse, zero) if missing.
     pub nvdimm: Option<(PathBuf, u64)>,
 }
 
@@ -75,9 +75,9 @@ impl Vm {
         f.set_len(DISK_SIZE)
             .ctx(|| "sizing the transfer disk".into())?;
         if let Some((path, size)) = &cfg.nvdimm {
-            if cfg.machine != Machine::Q35 {
+            if !cfg.machine.has_nvdimm() {
                 return Err(Error::Unexpected(format!(
-                    "an NVDIMM is only set up on q35, not on {:?}",
+                    "an NVDIMM is only set up on q35 and pseries, not on {:?}",
                     cfg.machine
                 )));
             }

@@ -332,9 +332,12 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         append,
         workdir: s.workdir.clone(),
         slots: VmConfig::SLOTS,
-        nvdimm: s
-            .pmem
-            .map(|_| (s.workdir.join(NVDIMM_FILE), pmem::NVDIMM_SIZE)),
+        nvdimm: s.pmem.map(|_| {
+            (
+                s.workdir.join(NVDIMM_FILE),
+                pmem::NVDIMM_SIZE + m.nvdimm_label_size(),
+            )
+        }),
     })?;
     let boot_log_end = vm.console.wait_str("@@READY first", 0, m.boot_timeout())?;
     let boot_log = vm.console.slice(0, boot_log_end);
@@ -1963,7 +1966,18 @@ const NVDIMM_FILE: &str = "nvdimm0.img";
 
 /// Creates the scenario's pmem namespace and reports it with its `/proc/iomem` lines.
 fn pmem_create(r: &mut Run<'_>, p: Pmem) -> Result<pmem::Namespace> {
-    let (ns, iomem) = pmem::create(r.vm()?, p.mode)?;
+    let m = r.s.machine;
+    let backing = r.s.workdir.join(NVDIMM_FILE);
+    let info = if m.nvdimm_label_size() > 0 {
+        pmem::InfoBlock::Host {
+            backing: &backing,
+            page_size: m.page_size(),
+            compat_align: pmem::PPC64_RADIX_COMPAT_ALIGN,
+        }
+    } else {
+        pmem::InfoBlock::Kernel
+    };
+    let (ns, iomem) = pmem::create(r.vm()?, p.mode, info)?;
     r.save("pmem-iomem.txt", iomem.join("\n").as_bytes())?;
     r.ok(format!(
         "{:?} namespace: {}; /proc/iomem: {}",
