@@ -44,6 +44,8 @@ stage "host: fuzz the crash FDT /cpus editor against a rebuild (60 s)" "$repo/sc
 stage "kernel: build x86_64 (C implementation)" "$repo/scripts/build-kernel.sh" c
 stage "kernel: build x86_64 (Rust implementation)" "$repo/scripts/build-kernel.sh" rust
 stage "kernel: build ppc64le pseries (Rust implementation)" "$repo/scripts/build-kernel.sh" rust ppc64le
+# The upstream C implementation on pseries: the negative control of the pseries pmem scenarios.
+stage "kernel: build ppc64le pseries (C implementation)" "$repo/scripts/build-kernel.sh" c ppc64le
 stage "kernel: Rust lints (CLIPPY=1 warnings, rustfmt)" "$repo/scripts/check-kernel-rust.sh" x86_64 ppc64le
 kc="$CRASHHP_CACHE/out/x86_64/bzImage-c" kr="$CRASHHP_CACHE/out/x86_64/bzImage-rust"
 kp="$CRASHHP_CACHE/out/ppc64le/vmlinux-rust"
@@ -56,13 +58,16 @@ if [ -f "$kc" ] && [ -f "$kr" ] && [ -f "$kp" ]; then
   kxp=$("$repo/scripts/build-kexec-tools.sh" ppc64le | tail -n1) || kxp=/nonexistent
   # The pseries kernel is copied: a build while the suite runs must not change it underneath.
   mkdir -p "$repo/target/kernels" && cp "$kp" "$repo/target/kernels/vmlinux-rust-ppc64le"
+  # (If its build failed, the pseries C negative control fails on the missing file: never skipped.)
+  cp "$CRASHHP_CACHE/out/ppc64le/vmlinux-c" "$repo/target/kernels/vmlinux-c-ppc64le" || true
+  ppc_c=(--ppc-kernel-c "$repo/target/kernels/vmlinux-c-ppc64le")
   # x86_64 q35, pseries kdump and pseries fadump (QEMU 11.1.3 from the trixie chroot set up by
   # setup.sh), one harness: every machine's scenarios, then the mutation matrix.
   ppc=(--ppc-kernel "$repo/target/kernels/vmlinux-rust-ppc64le" --ppc-kexec "$kxp"
     --ppc-pattern-tool "$gtp/crashhp-pattern"
     --ppc-busybox "$CRASHHP_CACHE/ppc64el/busybox/bin/busybox"
     --ppc-userland "$CRASHHP_CACHE/ppc64el/userland/tree"
-    --fadump-qemu "$repo/scripts/qemu-system-ppc64-fadump")
+    --fadump-qemu "$repo/scripts/qemu-system-ppc64-fadump" "${ppc_c[@]}")
   stage "qemu: scenario suite (x86_64 q35, pseries kdump, pseries fadump)" "$repo/target/release/crashhp" suite \
     --kernel-c "$kc" --kernel-rust "$kr" --out "$repo/target/artifacts" \
     --kexec-hotplug "$CRASHHP_CACHE/kexec-tools-2.0.29/kexec" \
