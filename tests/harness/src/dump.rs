@@ -443,19 +443,7 @@ mod tests {
 
     /// A core header with a PT_LOAD per `(paddr, size)`.
     fn loads(ranges: &[(u64, u64)]) -> CoreHeader {
-        CoreHeader {
-            phdrs: ranges
-                .iter()
-                .map(|&(p_paddr, p_memsz)| ProgramHeader {
-                    p_type: PT_LOAD,
-                    p_paddr,
-                    p_memsz,
-                    p_filesz: p_memsz,
-                    ..Default::default()
-                })
-                .collect(),
-            ctx: Ctx::default(),
-        }
+        CoreHeader::from_loads(ranges)
     }
 
     #[test]
