@@ -179,13 +179,13 @@ impl Machine {
         // Hot-added memory goes to ZONE_MOVABLE, so that it can be offlined again.
         match self {
             Machine::Q35 => {
-                "console=ttyS0 crashkernel=256M memhp_default_state=online_movable panic=-1"
+                "console=ttyS0 crashkernel=256M memhp_default_state=online_movable panic=-1 printk.devkmsg=on"
             }
             Machine::Pseries => {
-                "console=hvc0 crashkernel=512M memhp_default_state=online_movable panic=-1"
+                "console=hvc0 crashkernel=512M memhp_default_state=online_movable panic=-1 printk.devkmsg=on"
             }
             Machine::Fadump => {
-                "console=hvc0 fadump=on crashkernel=512M memhp_default_state=online_movable panic=-1"
+                "console=hvc0 fadump=on crashkernel=512M memhp_default_state=online_movable panic=-1 printk.devkmsg=on"
             }
         }
     }

@@ -852,7 +852,7 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         r.storm_from = Some(r.vm()?.console.cursor());
         r.vm()?.sh(
             &format!(
-                "( m() {{ echo \"@@ST $1 $2\" > /dev/console; }}; c=/sys/devices/system/cpu/cpu1/online; \
+                "( m() {{ echo \"<0>@@ST $1 $2\" > /dev/kmsg; }}; c=/sys/devices/system/cpu/cpu1/online; \
                  while :; do for i in {}; do f=/sys/devices/system/memory/memory$i/state; \
                  m $i going; echo offline > $f 2>/dev/null; m $i $(cat $f); \
                  m $i going; echo online_movable > $f 2>/dev/null; m $i $(cat $f); done; \
@@ -1612,13 +1612,20 @@ struct BlockStates {
     cpu1: Option<bool>,
 }
 
-/// The console from the storm's start until the capture kernel's banner: every marker the first
-/// kernel printed, including those of operations that ended after the crash command was sent
-/// (the storm runs on another CPU until the panic stops it).
+/// The kernel's line when the crash begins (sysrq), before it takes the kexec lock.
+const CRASH_LINE: &str = "sysrq: Trigger a crash";
+
+/// The console from the storm's start until the crash began. The markers are printk'd (written to
+/// /dev/kmsg at KERN_EMERG, so that the quiet console shows them), hence in the kernel log's
+/// order with the crash's own messages: an operation whose outcome marker comes after the crash
+/// line ended after the crash began (its event may have found the kexec lock held by the crash
+/// and been deferred), so it counts as changing at the crash. (Markers written to /dev/console
+/// went through the tty and could reach the serial line before printk text logged earlier: a
+/// block offlined after the crash began was judged offline at the crash.)
 fn storm_log(r: &mut Run<'_>, at: usize) -> Result<String> {
     let vm = r.vm()?;
     let all = vm.console.slice(at, vm.console.cursor());
-    Ok(match all.find("Linux version") {
+    Ok(match all.find(CRASH_LINE) {
         Some(end) => all[..end].to_string(),
         None => all,
     })
@@ -1628,7 +1635,7 @@ fn storm_log(r: &mut Run<'_>, at: usize) -> Result<String> {
 fn storm_states(log: &str) -> BlockStates {
     let mut last: std::collections::BTreeMap<String, String> = Default::default();
     for l in log.lines() {
-        let Some(rest) = l.trim().strip_prefix("@@ST ") else {
+        let Some(rest) = l.find("@@ST ").map(|i| &l[i + 5..]) else {
             continue;
         };
         let mut it = rest.split_whitespace();
