@@ -1294,6 +1294,16 @@ mod tests {
         );
     }
 
+    /// A PT_LOAD of `memsz` bytes at `paddr` with `flags`, mapped at its direct-map address.
+    fn dev_seg(paddr: u64, memsz: u64, flags: u32) -> Segment {
+        Segment {
+            flags,
+            paddr,
+            vaddr: 0xffff_8880_0000_0000 + paddr,
+            memsz,
+        }
+    }
+
     /// A device-backed vmemmap PT_LOAD (`PF_DEV_VMEMMAP`) is judged on its own: inside persistent
     /// memory it passes and is reported; outside, or without the flag (then it is extra memory,
     /// not System RAM), it fails.
@@ -1304,12 +1314,7 @@ mod tests {
             "180000000-1bfffffff : Persistent Memory\n  180000000-1bfffffff : namespace0.0\n",
         );
         let exp = expected(&fk, &X86_64_KEXEC_FILE, &[]).expect("expected set");
-        let dev = |paddr: u64, flags: u32| Segment {
-            flags,
-            paddr,
-            vaddr: 0xffff_8880_0000_0000 + paddr,
-            memsz: 0x120_0000,
-        };
+        let dev = |paddr: u64, flags: u32| dev_seg(paddr, 0x120_0000, flags);
         let with = |d: Segment| mutated(|v| v.push(d));
         let ok = judge(
             &exp,
@@ -1358,12 +1363,7 @@ mod tests {
         fk.iomem
             .push_str("180000000-1bfffffff : namespace0.0\n1c0000000-1ffffffff : pfn0.0\n");
         let exp = expected(&fk, &X86_64_KEXEC_FILE, &[]).expect("expected set");
-        let dev = |paddr: u64| Segment {
-            flags: 7 | PF_DEV_VMEMMAP,
-            paddr,
-            vaddr: 0xc000_0000_0000_0000 + paddr,
-            memsz: 0x20_0000,
-        };
+        let dev = |paddr: u64| dev_seg(paddr, 0x20_0000, 7 | PF_DEV_VMEMMAP);
         let ok = judge(
             &exp,
             &mutated(|v| v.push(dev(0x1_8000_0000))),
