@@ -96,5 +96,9 @@ if ! mk -s -j"$(nproc)" "$image" 2>&1 | tee "$log"; then
   die "kernel build failed (log: $log)"
 fi
 cp "$out/$image_path" "$dist/$image-$variant.tmp" && mv "$dist/$image-$variant.tmp" "$dist/$image-$variant"
+# The ELF vmlinux with its DWARF next to the boot image: the harness's drgn step reads dumps with it.
+if [ "$image" != vmlinux ]; then
+  cp "$out/vmlinux" "$dist/vmlinux-$variant.tmp" && mv "$dist/vmlinux-$variant.tmp" "$dist/vmlinux-$variant"
+fi
 cp "$out/.config" "$dist/config-$variant"
 phase "built $dist/$image-$variant in $(( $(date +%s) - t0 )) s"

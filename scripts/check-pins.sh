@@ -90,9 +90,9 @@ for line in "${PIN_BIN[@]}"; do
 done
 
 for line in "${PIN_SRC[@]}"; do
-  read -r name ver file sum <<<"$line"
+  read -r name ver file sum url <<<"$line"
   n=$((n + 1))
-  url="$PIN_POOL/${name:0:1}/$name/$file"
+  url=${url:-$PIN_POOL/${name:0:1}/$name/$file}
   if curl -fsS -o "$tmp/$file" "$url" && echo "$sum  $tmp/$file" | sha256sum -c --quiet - >/dev/null 2>&1; then
     echo "pins: ok $name $ver (source) -> $file, sha256 as pinned"
   elif [ -f "$CRASHHP_CACHE/$file" ] && echo "$sum  $CRASHHP_CACHE/$file" | sha256sum -c --quiet - >/dev/null 2>&1; then

@@ -76,9 +76,14 @@ PIN_BIN=(
 )
 
 # Upstream source tarballs: name version file sha256 (Debian's pool keeps an .orig's bytes).
+# name version file sha256 [url]: without a url, the file is in Debian's pool under the name.
 PIN_SRC=(
   "kexec-tools 2.0.29 kexec-tools_2.0.29.orig.tar.xz 67b1ac503aade45a54db0bc79228a8830a35d5d4f83cee932cff3e7a81a4a9ec"
   "makedumpfile 1.7.7 makedumpfile_1.7.7.orig.tar.gz 69b4d24ace3024cf2a41f343e162838b62b1b37d6edc7bbad4260fa36217efee"
+  # drgn (PyPI; files there never change): the harness reads dumps with it on the host, run by
+  # bookworm's python3 (3.11, the wheel's ABI). The manylinux wheel bundles libkdumpfile, so it
+  # opens makedumpfile's kdump-compressed files.
+  "drgn 0.3.0 drgn-0.3.0-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl 69c8b8ce9d1b714f1bcd871101b88f41694d0bc1746485b18d4f1238c72a884d https://files.pythonhosted.org/packages/30/5f/f089f571a83c7bfbb75d27df913fd3c79fa9bf1d8657861a853573a9bc28/drgn-0.3.0-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl"
 )
 PIN_POOL=http://deb.debian.org/debian/pool/main
 PIN_RECORDED=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/pins.recorded
@@ -253,14 +258,14 @@ pin_download() {
 # pin_src NAME: downloads (once) and verifies the pinned upstream tarball into $CRASHHP_CACHE; prints
 # its path.
 pin_src() {
-  local line n v f sum path
+  local line n v f sum url path
   for line in "${PIN_SRC[@]}"; do
-    read -r n v f sum <<<"$line"
+    read -r n v f sum url <<<"$line"
     [ "$n" = "$1" ] || continue
     path="$CRASHHP_CACHE/$f"
     if [ ! -f "$path" ]; then
       mkdir -p "$CRASHHP_CACHE"
-      curl -fsSL -o "$path.tmp" "$PIN_POOL/${n:0:1}/$n/$f" || die "downloading $f from Debian's pool failed"
+      curl -fsSL -o "$path.tmp" "${url:-$PIN_POOL/${n:0:1}/$n/$f}" || die "downloading $f from ${url:-the Debian pool} failed"
       mv "$path.tmp" "$path"
     fi
     echo "$sum  $path" | sha256sum -c --quiet - >/dev/null 2>&1 || die "$f: sha256 mismatch (pinned $sum; delete it to download again)"

@@ -319,8 +319,29 @@ ppc_userland_extract() {
 # Steps, in order; `scripts/setup.sh STEP...` runs only those (the test command's fallback check runs
 # the download routes in a scratch cache that way).
 steps=(apt_sources apt_install_checked rust_src_link bindgen_install linux_tree udev_extract
-  ppc_busybox_extract ppc_userland_extract fadump_qemu)
+  ppc_busybox_extract ppc_userland_extract fadump_qemu drgn_unpack)
 fadump_qemu() { "$here/setup-fadump-qemu.sh"; }
+
+# drgn for the harness's dump checks: the pinned wheel unpacked into $CRASHHP_CACHE/drgn-<sha>/site
+# (keyed by the wheel's sha256), run by bookworm's python3, which must be the wheel's 3.11.
+drgn_unpack() {
+  local whl sum dir
+  whl=$(pin_src drgn)
+  sum=$(sha256sum "$whl" | cut -c1-12)
+  dir="$CRASHHP_CACHE/drgn-$sum"
+  /usr/bin/python3 -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' ||
+    die "/usr/bin/python3 is $(/usr/bin/python3 --version 2>&1), the drgn wheel needs 3.11"
+  if [ ! -f "$dir/.crashhp-complete" ]; then
+    phase "unpacking $(basename "$whl")"
+    rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
+    /usr/bin/python3 -m zipfile -e "$whl" "$dir.tmp/site"
+    touch "$dir.tmp/.crashhp-complete"; rm -rf "$dir"; mv "$dir.tmp" "$dir"
+  fi
+  PYTHONPATH="$dir/site" /usr/bin/python3 -c 'import drgn, sys; sys.exit(not drgn._with_libkdumpfile)' ||
+    die "drgn in $dir/site does not import, or lacks libkdumpfile"
+  ln -sfn "$(basename "$dir")" "$CRASHHP_CACHE/drgn"
+  echo "drgn: $(PYTHONPATH="$dir/site" /usr/bin/python3 -c 'import drgn; print(drgn.__version__)') in $CRASHHP_CACHE/drgn/site"
+}
 
 main() {
   need_root

@@ -71,14 +71,14 @@ if [ -f "$kc" ] && [ -f "$kr" ] && [ -f "$kp" ]; then
   stage "qemu: scenario suite (x86_64 q35, pseries kdump, pseries fadump)" "$repo/target/release/crashhp" suite \
     --kernel-c "$kc" --kernel-rust "$kr" --out "$repo/target/artifacts" \
     --kexec-hotplug "$CRASHHP_CACHE/kexec-tools-2.0.29/kexec" \
-    --pattern-tool "$gt/crashhp-pattern" \
+    --pattern-tool "$gt/crashhp-pattern" --drgn-site "$CRASHHP_CACHE/drgn/site" \
     --udevadm "$CRASHHP_CACHE/udev/bin/udevadm" --udev-rules "$repo/udev" "${ppc[@]}"
   # The mutation matrix: each mutation of the test kernel (CONFIG_CRASH_HOTPLUG_MUTATIONS) must make
   # its scenario fail in the check that names the defect; a survivor fails the stage.
   stage "qemu: mutation matrix (every mutation killed by its check)" "$repo/target/release/crashhp" mutations \
     --kernel-c "$kc" --kernel-rust "$kr" --out "$repo/target/artifacts" \
     --kexec-hotplug "$CRASHHP_CACHE/kexec-tools-2.0.29/kexec" \
-    --pattern-tool "$gt/crashhp-pattern" "${ppc[@]}"
+    --pattern-tool "$gt/crashhp-pattern" --drgn-site "$CRASHHP_CACHE/drgn/site" "${ppc[@]}"
   # Benchmark: prints numbers (per-event handler cost, C vs Rust, at ~12 and ~256 RAM ranges);
   # it fails if it cannot run or if the work it timed was not done (events not all applied, or an
   # update error logged), never on a figure.

@@ -591,6 +591,7 @@ fn mutated(event: Event) -> (Event, bool) {
     match event {
         Event::OnlineMemory(_) if mutation::active(Mutation::SkipOnline) => (event, true),
         Event::OfflineMemory(_) if mutation::active(Mutation::SkipOffline) => (event, true),
+        Event::AddDeviceVmemmap(_) if mutation::active(Mutation::SkipDeviceVmemmap) => (event, true),
         Event::OnlineMemory(r) if mutation::active(Mutation::ShortMemsz) && r.size() > 4096 => (
             Event::OnlineMemory(crate::model::MemRange {
                 start: r.start,

@@ -39,10 +39,13 @@ pub(crate) enum Mutation {
     NoWindow,
     /// A hot-added CPU's node is not added to the crash FDT (ppc64).
     SkipFdtCpu,
+    /// A device vmemmap set up after the load (a pmem namespace bound in pfn mode `pmem`) is not
+    /// added to the elfcorehdr (reported applied).
+    SkipDeviceVmemmap,
 }
 
 #[cfg(CONFIG_CRASH_HOTPLUG_MUTATIONS)]
-const NAMES: [(Mutation, &str); 8] = [
+const NAMES: [(Mutation, &str); 9] = [
     (Mutation::SkipOnline, "skip_online"),
     (Mutation::SkipOffline, "skip_offline"),
     (Mutation::ShortMemsz, "short_memsz"),
@@ -51,6 +54,7 @@ const NAMES: [(Mutation, &str); 8] = [
     (Mutation::DropDeferred, "drop_deferred"),
     (Mutation::NoWindow, "no_window"),
     (Mutation::SkipFdtCpu, "skip_fdt_cpu"),
+    (Mutation::SkipDeviceVmemmap, "skip_device_vmemmap"),
 ];
 
 /// The active mutation, as its discriminant (0: none).

@@ -145,6 +145,24 @@ pub enum VerifyError {
         /// Empty if no byte is covered, else what is not.
         partly: String,
     },
+    /// drgn could not read the dump as the checks need (no crashed thread, no crash frame, the
+    /// reader failed).
+    #[error("drgn: {0}")]
+    Drgn(String),
+    /// drgn read a struct page that is not in the dump, or not what the kernel put there.
+    #[error("drgn: the struct page of PFN {pfn:#x} (at {page:#x}) {detail}")]
+    DrgnStructPage {
+        /// The PFN.
+        pfn: u64,
+        /// `pfn_to_page(pfn)`.
+        page: u64,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The pmem checks that failed (each is run, so that a dump without the device vmemmap
+    /// shows every check that sees it: the bytes and drgn's struct pages).
+    #[error("pmem checks failed: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Pmem(Vec<VerifyError>),
     /// The device vmemmap of a namespace whose pfn/dax device was unbound before the crash (its
     /// memmap torn down) is still listed in the dump.
     #[error(

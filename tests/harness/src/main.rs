@@ -6,6 +6,7 @@
 
 mod bench;
 mod console;
+mod drgn;
 mod dump;
 mod error;
 mod initramfs;
@@ -56,6 +57,23 @@ struct Kernels {
         default_value = "target/x86_64-unknown-linux-gnu/release/crashhp-pattern"
     )]
     pattern_tool: PathBuf,
+    /// drgn's unpacked wheel (`scripts/setup.sh` puts it in `$CRASHHP_CACHE/drgn-*/site`): the
+    /// suite reads dumps with it (required by `suite` and `mutations`).
+    #[arg(long)]
+    drgn_site: Option<PathBuf>,
+    /// The CPython that runs drgn (the wheel's 3.11).
+    #[arg(long, default_value = "/usr/bin/python3")]
+    drgn_python: PathBuf,
+}
+
+impl Kernels {
+    /// drgn as given, or why the suite cannot run without it.
+    fn drgn(&self) -> Result<drgn::Drgn, String> {
+        self.drgn_site
+            .as_ref()
+            .map(|s| drgn::Drgn::new(&self.drgn_python, s))
+            .ok_or_else(|| "--drgn-site is required: the suite's drgn checks read dumps".into())
+    }
 }
 
 /// The ppc64le kernel, guest programs and QEMU (pseries and fadump machines).
@@ -196,6 +214,12 @@ enum Cmd {
         /// ppc64le: no udev rule checks (they run by default with the userland tree's udevadm).
         #[arg(long)]
         no_udev: bool,
+        /// Read the filtered dump with drgn unpacked here (the kernel's vmlinux-* next to it).
+        #[arg(long)]
+        drgn_site: Option<PathBuf>,
+        /// The CPython that runs drgn.
+        #[arg(long, default_value = "/usr/bin/python3")]
+        drgn_python: PathBuf,
         /// Artifact root.
         #[arg(long)]
         out: PathBuf,
@@ -287,6 +311,23 @@ enum Expect {
     DeviceVmemmapMissing,
 }
 
+/// Whether `e` is what a dump without the device vmemmap must make the pmem checks say: the bytes
+/// check names the missing range and, where the scenario reads the dump with drgn, so does
+/// drgn's struct page check (the struct page is in that range, absent from the dump).
+fn vmemmap_missing_seen(s: &Scenario, e: &Error) -> bool {
+    let Error::Verify(VerifyError::Pmem(failed)) = e else {
+        return false;
+    };
+    let bytes = failed
+        .iter()
+        .any(|f| matches!(f, VerifyError::DeviceVmemmapMissing { .. }));
+    let drgn = failed.iter().any(|f| {
+        matches!(f, VerifyError::DrgnStructPage { detail, .. }
+            if detail.contains("is not in the dump") && detail.contains(", in the device vmemmap"))
+    });
+    bytes && (drgn || s.drgn.is_none())
+}
+
 fn run_one(s: &Scenario, expect: Expect) -> bool {
     let t = Instant::now();
     let res = scenario::run(s);
@@ -315,12 +356,7 @@ fn run_one(s: &Scenario, expect: Expect) -> bool {
             );
             true
         }
-        (Err(f), Expect::DeviceVmemmapMissing)
-            if matches!(
-                f.error,
-                Error::Verify(VerifyError::DeviceVmemmapMissing { .. })
-            ) =>
-        {
+        (Err(f), Expect::DeviceVmemmapMissing) if vmemmap_missing_seen(s, &f.error) => {
             f.report.print(&s.name);
             println!(
                 "PASS {} ({secs:.1} s): failed as it must, in phase '{}': {}",
@@ -572,10 +608,12 @@ fn ppc_suite(
 fn pmem_rust_suite(
     rust: &dyn Fn(&str) -> Scenario,
     kexec_hotplug: &std::path::Path,
+    drgn: Option<&drgn::Drgn>,
 ) -> Vec<(Scenario, Expect)> {
     use pmem::{Mode, When};
     let with = |name: &str, mode, when| Scenario {
         pmem: Some(Pmem::new(mode, when)),
+        drgn: drgn.cloned(),
         ..rust(name)
     };
     vec![
@@ -645,6 +683,8 @@ fn main() -> ExitCode {
             pmem_when,
             pmem_capture_probe,
             no_udev,
+            drgn_site,
+            drgn_python,
             out,
             kexec,
             pattern_tool,
@@ -688,6 +728,7 @@ fn main() -> ExitCode {
                     capture_blacklist: !pmem_capture_probe,
                     ..Pmem::new(mode, pmem_when)
                 }),
+                drgn: drgn_site.map(|site| drgn::Drgn::new(&drgn_python, &site)),
                 ..Scenario::new(&name, &kernel, &kexec, &pattern_tool, &out)
             };
             exit(run_one(&s, Expect::Pass))
@@ -709,6 +750,13 @@ fn main() -> ExitCode {
             kexec_hotplug,
             ppc,
         } => {
+            let drgn = match k.drgn() {
+                Ok(d) => d,
+                Err(e) => {
+                    println!("mutation matrix: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             let Kernels {
                 kernel_rust,
                 out,
@@ -795,6 +843,18 @@ fn main() -> ExitCode {
                     },
                     expect: "capture kernel boots",
                 },
+                // A device vmemmap set up after the load is not added: the dump's bytes and
+                // drgn's struct pages both miss it.
+                mutations::Row {
+                    mutation: "skip_device_vmemmap",
+                    scenario: Scenario {
+                        pmem: Some(Pmem::new(pmem::Mode::Fsdax, pmem::When::After)),
+                        drgn: Some(drgn.clone()),
+                        ..rust("skip_device_vmemmap", "pmem-fsdax-after-load")
+                    },
+                    expect:
+                        "pmem: device vmemmap bytes in the dump + drgn: struct pages of pmem PFNs",
+                },
             ];
             let mut rows = rows;
             if ppc.ppc_kernel.is_some() {
@@ -872,12 +932,20 @@ fn main() -> ExitCode {
             ppc,
             only,
         } => {
+            let drgn = match k.drgn() {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    println!("FAIL suite: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             let Kernels {
                 kernel_c,
                 kernel_rust,
                 out,
                 kexec,
                 pattern_tool,
+                ..
             } = k;
             let udev = Some((udevadm.clone(), udev_rules.clone()));
             let c = |name: &str| Scenario::new(name, &kernel_c, &kexec, &pattern_tool, &out);
@@ -889,6 +957,7 @@ fn main() -> ExitCode {
                 (
                     Scenario {
                         kunit_suites: vec!["crash_exclude_mem_range_tests".into()],
+                        drgn: drgn.clone(),
                         ..c("c-kexec-file-hotplug-crash")
                     },
                     Expect::Pass,
@@ -915,6 +984,7 @@ fn main() -> ExitCode {
                 (
                     Scenario {
                         udev: udev.clone(),
+                        drgn: drgn.clone(),
                         ..rust("rust-kexec-file-hotplug-crash")
                     },
                     Expect::Pass,
@@ -1044,11 +1114,12 @@ fn main() -> ExitCode {
             runs.push((
                 Scenario {
                     pmem: Some(Pmem::new(pmem::Mode::Fsdax, pmem::When::Before)),
+                    drgn: drgn.clone(),
                     ..c("c-pmem-fsdax-negative-control")
                 },
                 Expect::DeviceVmemmapMissing,
             ));
-            runs.extend(pmem_rust_suite(&rust, &kexec_hotplug));
+            runs.extend(pmem_rust_suite(&rust, &kexec_hotplug, drgn.as_ref()));
             match ppc_suite(&ppc, &udev_rules, &out) {
                 Ok(more) => runs.extend(more),
                 Err(e) => {

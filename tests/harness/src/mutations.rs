@@ -33,6 +33,14 @@ pub fn check_of(f: &Failure) -> String {
             "capture FDT: a CPU node per present CPU".into()
         }
         Error::Verify(VerifyError::NoCapture(_)) => "capture kernel boots".into(),
+        Error::Verify(VerifyError::Pmem(failed)) => failed
+            .iter()
+            .map(|e| match e {
+                VerifyError::DrgnStructPage { .. } => "drgn: struct pages of pmem PFNs",
+                _ => "pmem: device vmemmap bytes in the dump",
+            })
+            .collect::<Vec<_>>()
+            .join(" + "),
         Error::Unexpected(m) if m.contains("crash_hotplug") => "crash_hotplug value".into(),
         _ if f.phase == "crash + capture boot" => "capture kernel boots".into(),
         _ => format!("other (phase '{}')", f.phase),

@@ -52,6 +52,14 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// `fsdax` or `devdax`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Fsdax => "fsdax",
+            Mode::Devdax => "devdax",
+        }
+    }
+
     fn seed(self) -> &'static str {
         match self {
             Mode::Fsdax => "pfn_seed",

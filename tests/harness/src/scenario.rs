@@ -7,6 +7,7 @@ use std::{
 };
 
 use crate::{
+    drgn::{self, Drgn},
     dump::{self, CoreHeader},
     error::{Error, IoContext, Result, VerifyError},
     initramfs::{self, Userland, GUEST_KERNEL},
@@ -127,6 +128,10 @@ pub struct Scenario {
     /// (its struct pages on the device), before or after the load, or torn down after it; the
     /// dump must hold that device vmemmap with the device's bytes (or, torn down, not list it).
     pub pmem: Option<Pmem>,
+    /// Read the filtered dump (`makedumpfile -l -d 31`) on the host with drgn and the kernel's
+    /// vmlinux (`drgn::vmlinux_of`): the crashed task's stack, the struct pages of the first
+    /// DIMM and of the pmem namespace's data. Needs `filtered_dump`.
+    pub drgn: Option<Drgn>,
 }
 
 impl Scenario {
@@ -162,6 +167,7 @@ impl Scenario {
             inject_init_failure: false,
             mutation: None,
             pmem: None,
+            drgn: None,
         }
     }
 }
@@ -1127,14 +1133,29 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
             "removed memory {start:#x}-{end:#x} is absent from the dump"
         ));
     }
+    // The pmem checks that fail are collected, not returned at once: the drgn step below reads
+    // the same device vmemmap, and a dump without it must fail both (the negative control).
+    let mut pmem_failed = Vec::new();
     if let (Some(p), Some(ns)) = (s.pmem, &namespace) {
         let ns = ns.clone();
         let listing = r.vm()?.sh(pmem::CAPTURE_DRIVERS, CMD_TIMEOUT)?;
         r.ok(pmem::judge_capture_drivers(&listing)?);
-        r.ok(pmem::judge_coverage(&vmcore, &ns, p.present_at_crash())?);
-        if let Some(reference) = &pmem_reference {
+        let bytes = (|| -> Result<String> {
+            let covered = pmem::judge_coverage(&vmcore, &ns, p.present_at_crash())?;
+            let Some(reference) = &pmem_reference else {
+                return Ok(covered);
+            };
+            r.ok(covered);
             let dumped = pmem::fetch_dumped(r.vm()?, &vmcore, &ns)?;
-            r.ok(pmem::judge_bytes(&ns, reference, &dumped)?);
+            Ok(pmem::judge_bytes(&ns, reference, &dumped)?)
+        })();
+        match bytes {
+            Ok(m) => r.ok(m),
+            Err(Error::Verify(e)) => {
+                println!("    FAILED: {e}");
+                pmem_failed.push(e);
+            }
+            Err(e) => return Err(e),
         }
     }
     if let Some(j) = judged {
@@ -1204,7 +1225,19 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
     ));
     if s.filtered_dump {
         r.phase("makedumpfile -l -d 31");
-        filtered_dump(r, s.pmem.is_some())?;
+        let size = filtered_dump(r, s.pmem.is_some())?;
+        if let Some(d) = &s.drgn {
+            r.phase("drgn");
+            let pmem = s.pmem.zip(pmem_live.clone());
+            drgn_step(r, d, &dimms, size, pmem, &mut pmem_failed)?;
+        }
+    } else if s.drgn.is_some() {
+        return Err(Error::Unexpected(
+            "the drgn step reads the filtered dump: the scenario must make it".into(),
+        ));
+    }
+    if !pmem_failed.is_empty() {
+        return Err(VerifyError::Pmem(pmem_failed).into());
     }
     if let Some(stats) = r.contention_stats.take() {
         r.phase("contention figures");
@@ -1360,7 +1393,7 @@ fn judge_fadump_refusal(r: &mut Run<'_>, how: &str, role: &str) -> Result<()> {
 /// dump lacks any of them. It must exit 0 and write a kdump-compressed file (its signature read
 /// back on the host). With `report`, makedumpfile also prints its page totals (message level
 /// 16 + errors + common messages), which the report line carries.
-fn filtered_dump(r: &mut Run<'_>, report: bool) -> Result<()> {
+fn filtered_dump(r: &mut Run<'_>, report: bool) -> Result<u64> {
     let level = if report { " --message-level 22" } else { "" };
     let (rc, out) = r.vm()?.sh_rc(
         &format!(
@@ -1414,6 +1447,53 @@ fn filtered_dump(r: &mut Run<'_>, report: bool) -> Result<()> {
             .into());
         }
         r.ok(format!("makedumpfile page totals: {}", totals.join(", ")));
+    }
+    Ok(size)
+}
+
+/// The filtered dump read on the host with drgn (see `drgn.rs`): the crashed task's stack, the
+/// struct pages of the first DIMM (if online), those of the pmem namespace's data (if live at the
+/// crash; their failures are collected in `pmem_failed`).
+fn drgn_step(
+    r: &mut Run<'_>,
+    d: &Drgn,
+    dimms: &[Dimm],
+    size: u64,
+    pmem: Option<(Pmem, pmem::Namespace)>,
+    pmem_failed: &mut Vec<VerifyError>,
+) -> Result<()> {
+    let bytes = r.vm()?.fetch("/tmp/vmcore.kdump", 0, size)?;
+    let dump = r.s.workdir.join("vmcore.kdump");
+    r.save("vmcore.kdump", &bytes)?;
+    drop(bytes);
+    let ram: Vec<u64> = dimms
+        .first()
+        .filter(|_| !r.s.storm && !r.s.crash_in_edit && r.offline_blocks.is_empty())
+        .map(|dm| drgn::sample(dm.addr >> 12, ((dm.addr + dm.size) >> 12) - 1, 8))
+        .unwrap_or_default();
+    let dev: Vec<u64> = pmem
+        .as_ref()
+        .map(|(_, ns)| drgn::pmem_pfns(ns))
+        .unwrap_or_default();
+    let pfns: Vec<u64> = ram.iter().chain(&dev).copied().collect();
+    let vmlinux = drgn::vmlinux_of(&r.s.kernel);
+    let facts = d.read(&vmlinux, &dump, &pfns)?;
+    r.ok(drgn::judge_stack(&facts)?);
+    if let Some(dm) = dimms.first().filter(|_| !ram.is_empty()) {
+        r.ok(drgn::judge_ram_pages(
+            &facts,
+            &format!("DIMM {}", dm.id),
+            &ram,
+        )?);
+    }
+    if let Some((p, ns)) = &pmem {
+        match drgn::judge_pmem_pages(&facts, ns, p.mode) {
+            Ok(m) => r.ok(m),
+            Err(e) => {
+                println!("    FAILED: {e}");
+                pmem_failed.push(e);
+            }
+        }
     }
     Ok(())
 }
