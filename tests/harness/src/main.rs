@@ -5,6 +5,7 @@
 //! headers and the bytes it needs to the host and verifies them with goblin.
 
 mod bench;
+mod campaign;
 mod console;
 mod drgn;
 mod dump;
@@ -233,6 +234,29 @@ enum Cmd {
         )]
         pattern_tool: PathBuf,
     },
+    /// Crashes at random instants of hotplug storms (memory blocks, DIMMs, cpu1; both load
+    /// paths), each dump judged strictly; prints a table with each failure's seed.
+    Campaign {
+        #[command(flatten)]
+        k: Kernels,
+        /// kexec binary with --hotplug (kexec-tools >= 2.0.28) for the x86_64 kexec_load runs.
+        #[arg(long)]
+        kexec_hotplug: PathBuf,
+        #[command(flatten)]
+        ppc: PpcUserland,
+        /// q35 (x86_64) or pseries (ppc64le kdump).
+        #[arg(long, value_enum, default_value = "q35")]
+        machine: Machine,
+        /// Runs.
+        #[arg(long, default_value_t = 10)]
+        runs: u32,
+        /// The campaign's seed (decimal or 0x hex).
+        #[arg(long, default_value = "1", value_parser = parse_seed)]
+        seed: u64,
+        /// Replay: one run whose own seed is --seed (as a failure line prints it).
+        #[arg(long)]
+        exact: bool,
+    },
     /// In-guest benchmark of the handler's cost per memory event, C versus Rust.
     Bench {
         #[command(flatten)]
@@ -299,6 +323,14 @@ enum Cmd {
         #[arg(long)]
         only: Vec<String>,
     },
+}
+
+fn parse_seed(s: &str) -> Result<u64, String> {
+    match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => s.parse(),
+    }
+    .map_err(|e| format!("seed {s:?}: {e}"))
 }
 
 /// What a scenario is expected to do.
@@ -907,6 +939,55 @@ fn main() -> ExitCode {
                 }
             }
             exit(mutations::run(rows))
+        }
+        Cmd::Campaign {
+            k,
+            kexec_hotplug,
+            ppc,
+            machine,
+            runs,
+            seed,
+            exact,
+        } => {
+            let run_seeds = if exact {
+                vec![seed]
+            } else {
+                campaign::seeds(seed, runs)
+            };
+            let label = format!("{machine:?}").to_lowercase();
+            let make = |i: usize, p: &campaign::Plan| -> Result<Scenario, String> {
+                let name = format!("campaign-{label}-{i}-{:016x}", p.seed);
+                let base = match machine {
+                    Machine::Q35 => Scenario {
+                        kexec: if p.load == Load::LegacyHotplug {
+                            kexec_hotplug.clone()
+                        } else {
+                            k.kexec.clone()
+                        },
+                        ..Scenario::new(&name, &k.kernel_rust, &k.kexec, &k.pattern_tool, &k.out)
+                    },
+                    Machine::Pseries => ppc_scenario(&ppc, machine, &name, &k.out)?,
+                    Machine::Fadump => {
+                        return Err("the campaign runs on q35 and pseries (kdump)".into())
+                    }
+                };
+                Ok(Scenario {
+                    storm: true,
+                    storm_plan: Some(p.storm),
+                    check_events: false,
+                    load: p.load,
+                    dimms: p.dimms,
+                    unplug: p.unplug,
+                    ..base
+                })
+            };
+            if let Err(e) = make(0, &campaign::plan(seed)) {
+                println!("campaign: {e}");
+                return ExitCode::FAILURE;
+            }
+            exit(campaign::run(&label, seed, run_seeds, &|i, p| {
+                make(i, p).unwrap_or_else(|_| unreachable!("checked above"))
+            }))
         }
         Cmd::Bench { k, rounds, ranges } => match bench::run(
             &k.kernel_c,

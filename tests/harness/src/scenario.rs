@@ -104,6 +104,9 @@ pub struct Scenario {
     pub unplug: bool,
     /// Crash while memory blocks and a CPU go offline and online in a loop.
     pub storm: bool,
+    /// The storm's random choices (the campaign's seeds): when the crash comes, where the loop
+    /// over the blocks starts. Without it, the crash comes after 2 s, from the first block.
+    pub storm_plan: Option<StormPlan>,
     /// Hot-add the DIMMs while kdump is reloaded in a loop (the kexec lock is busy): the events
     /// must be retried and applied, none dropped.
     pub contend: bool,
@@ -159,6 +162,7 @@ impl Scenario {
             filtered_dump: true,
             unplug: false,
             storm: false,
+            storm_plan: None,
             contend: false,
             crash: true,
             full_header: false,
@@ -170,6 +174,15 @@ impl Scenario {
             drgn: None,
         }
     }
+}
+
+/// A storm's random choices (see `campaign.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StormPlan {
+    /// The crash comes this long after the storm starts.
+    pub crash_after_ms: u64,
+    /// The loop over the DIMM's blocks starts at this one (modulo their number).
+    pub first_block: usize,
 }
 
 /// What a passing scenario measured and verified.
@@ -848,10 +861,18 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         // a loop together with cpu1, while the crash comes.
         let d = &dimms[0];
         let pblock = d.pattern.as_ref().map(|p| p.0 / block).unwrap_or(u64::MAX);
-        let list: Vec<String> = (d.blocks.0..=d.blocks.1)
+        let mut list: Vec<String> = (d.blocks.0..=d.blocks.1)
             .filter(|b| *b != pblock)
             .map(|b| b.to_string())
             .collect();
+        let plan = s.storm_plan.unwrap_or(StormPlan {
+            crash_after_ms: 2000,
+            first_block: 0,
+        });
+        if !list.is_empty() {
+            let n = plan.first_block % list.len();
+            list.rotate_left(n);
+        }
         // Each operation is announced on the console before it starts ("going") and its outcome
         // after it ends (the state read back), so that the judge knows every block's state at the
         // crash, and which one, if any, was changing.
@@ -863,12 +884,19 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
                  m $i going; echo offline > $f 2>/dev/null; m $i $(cat $f); \
                  m $i going; echo online_movable > $f 2>/dev/null; m $i $(cat $f); done; \
                  m cpu1 going; echo 0 > $c; m cpu1 $(cat $c); m cpu1 going; echo 1 > $c; m cpu1 $(cat $c); \
-                 done ) >/dev/null 2>&1 </dev/null & sleep 2",
-                list.join(" ")
+                 done ) >/dev/null 2>&1 </dev/null & sleep {}.{:03}",
+                list.join(" "),
+                plan.crash_after_ms / 1000,
+                plan.crash_after_ms % 1000
             ),
             CMD_TIMEOUT,
         )?;
-        r.ok("crash comes while memory blocks and cpu1 go offline and online in a loop".into());
+        r.ok(format!(
+            "crash comes {} ms into a loop of memory blocks ({}, ...) and cpu1 going offline and \
+             online",
+            plan.crash_after_ms,
+            list.first().map(String::as_str).unwrap_or("none")
+        ));
     }
 
     if s.crash_in_edit {
