@@ -61,8 +61,15 @@ PIN_BIN=(
   "closure libcap2 ppc64el 2.66 bookworm bookworm-security"
   "closure libselinux1 ppc64el 3.4 bookworm"
   "closure libpcre2-8-0 ppc64el 10.42 bookworm"
-  # Static libraries of the ppc64le makedumpfile build (scripts/build-ppc-makedumpfile.sh): any
+  # Static libraries of the guests' makedumpfile builds (scripts/build-makedumpfile.sh): any
   # bookworm revision.
+  "build libelf-dev amd64 * bookworm"
+  "build libdw-dev amd64 * bookworm"
+  "build zlib1g-dev amd64 * bookworm"
+  "build libbz2-dev amd64 * bookworm"
+  "build liblzma-dev amd64 * bookworm"
+  "build libzstd-dev amd64 * bookworm"
+  "build liblzo2-dev amd64 * bookworm"
   "build libelf-dev ppc64el * bookworm"
   "build libdw-dev ppc64el * bookworm"
   "build zlib1g-dev ppc64el * bookworm"

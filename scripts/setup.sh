@@ -277,12 +277,12 @@ ppc_tree() {
 
 # The ppc64el userland of the guests, $CRASHHP_CACHE/ppc64el/userland/tree: udevadm (bookworm, with
 # its closure) and makedumpfile (static, built from the pinned upstream tarball by
-# scripts/build-ppc-makedumpfile.sh). Keyed by the resolved revisions and the makedumpfile binary;
+# scripts/build-makedumpfile.sh). Keyed by the resolved revisions and the makedumpfile binary;
 # built in a temporary directory and renamed when complete.
 ppc_userland_extract() {
   local base="$CRASHHP_CACHE/ppc64el" key dir tmp name mdf res=() suite ver
   ppc_apt_init
-  "$here/build-ppc-makedumpfile.sh" >"$base/.makedumpfile.out" || die "scripts/build-ppc-makedumpfile.sh failed"
+  "$here/build-makedumpfile.sh" ppc64le >"$base/.makedumpfile.out" || die "scripts/build-makedumpfile.sh ppc64le failed"
   head -n -1 "$base/.makedumpfile.out"
   mdf=$(tail -n 1 "$base/.makedumpfile.out"); rm -f "$base/.makedumpfile.out"
   [ -x "$mdf" ] || die "static ppc64le makedumpfile missing"

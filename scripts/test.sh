@@ -56,6 +56,9 @@ if [ -f "$kc" ] && [ -f "$kr" ] && [ -f "$kp" ]; then
   gt=$("$repo/scripts/build-guest-tools.sh" x86_64 | tail -n1) || gt=/nonexistent
   gtp=$("$repo/scripts/build-guest-tools.sh" ppc64le | tail -n1) || gtp=/nonexistent
   kxp=$("$repo/scripts/build-kexec-tools.sh" ppc64le | tail -n1) || kxp=/nonexistent
+  # The x86_64 guests' makedumpfile: static 1.7.7 from the pinned tarball (bookworm's 1.7.2 takes
+  # a 7.3 kernel's slab pages for free ones and -d 31 drops them).
+  mdf=$("$repo/scripts/build-makedumpfile.sh" x86_64 | tail -n1) || mdf=/nonexistent
   # The pseries kernel is copied: a build while the suite runs must not change it underneath.
   mkdir -p "$repo/target/kernels" && cp "$kp" "$repo/target/kernels/vmlinux-rust-ppc64le"
   # (If its build failed, the pseries C negative control fails on the missing file: never skipped.)
@@ -71,14 +74,14 @@ if [ -f "$kc" ] && [ -f "$kr" ] && [ -f "$kp" ]; then
   stage "qemu: scenario suite (x86_64 q35, pseries kdump, pseries fadump)" "$repo/target/release/crashhp" suite \
     --kernel-c "$kc" --kernel-rust "$kr" --out "$repo/target/artifacts" \
     --kexec-hotplug "$CRASHHP_CACHE/kexec-tools-2.0.29/kexec" \
-    --pattern-tool "$gt/crashhp-pattern" --drgn-site "$CRASHHP_CACHE/drgn/site" \
+    --pattern-tool "$gt/crashhp-pattern" --drgn-site "$CRASHHP_CACHE/drgn/site" --makedumpfile "$mdf" \
     --udevadm "$CRASHHP_CACHE/udev/bin/udevadm" --udev-rules "$repo/udev" "${ppc[@]}"
   # The mutation matrix: each mutation of the test kernel (CONFIG_CRASH_HOTPLUG_MUTATIONS) must make
   # its scenario fail in the check that names the defect; a survivor fails the stage.
   stage "qemu: mutation matrix (every mutation killed by its check)" "$repo/target/release/crashhp" mutations \
     --kernel-c "$kc" --kernel-rust "$kr" --out "$repo/target/artifacts" \
     --kexec-hotplug "$CRASHHP_CACHE/kexec-tools-2.0.29/kexec" \
-    --pattern-tool "$gt/crashhp-pattern" --drgn-site "$CRASHHP_CACHE/drgn/site" "${ppc[@]}"
+    --pattern-tool "$gt/crashhp-pattern" --drgn-site "$CRASHHP_CACHE/drgn/site" --makedumpfile "$mdf" "${ppc[@]}"
   # Benchmark: prints numbers (per-event handler cost, C vs Rust, at ~12 and ~256 RAM ranges);
   # it fails if it cannot run or if the work it timed was not done (events not all applied, or an
   # update error logged), never on a figure.

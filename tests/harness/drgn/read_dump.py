@@ -82,7 +82,9 @@ def page_facts(prog, pgmap_array, pfn):
         out["tail"] = bool(PageTail(page))
         out["pfn_back"] = int(page_to_pfn(page))
         if registered.value_():
-            out["pgmap"] = compound_head(page).pgmap.value_()
+            # page_folio(page)->pgmap (7.3 keeps the back-pointer in struct folio only).
+            folio = drgn.cast("struct folio *", compound_head(page))
+            out["pgmap"] = folio.pgmap.value_()
     except drgn.FaultError as e:
         out["error"] = f"FaultError: {e}"
     return out

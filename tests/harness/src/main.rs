@@ -65,6 +65,11 @@ struct Kernels {
     /// The CPython that runs drgn (the wheel's 3.11).
     #[arg(long, default_value = "/usr/bin/python3")]
     drgn_python: PathBuf,
+    /// makedumpfile for the x86_64 guests: the static 1.7.7 of `scripts/build-makedumpfile.sh
+    /// x86_64` (bookworm's 1.7.2 drops every slab page of a 7.3 dump as free), or a name looked up
+    /// on the host.
+    #[arg(long, default_value = "makedumpfile")]
+    makedumpfile: PathBuf,
 }
 
 impl Kernels {
@@ -75,6 +80,16 @@ impl Kernels {
             .map(|s| drgn::Drgn::new(&self.drgn_python, s))
             .ok_or_else(|| "--drgn-site is required: the suite's drgn checks read dumps".into())
     }
+}
+
+/// `s` with `mdf` as the x86_64 guests' makedumpfile (other machines keep their userland's).
+fn x86_userland(mdf: &std::path::Path, s: Scenario) -> Scenario {
+    if s.machine != Machine::Q35 {
+        return s;
+    }
+    let mut s = s;
+    s.userland.makedumpfile = mdf.to_path_buf();
+    s
 }
 
 /// The ppc64le kernel, guest programs and QEMU (pseries and fadump machines).
@@ -221,6 +236,9 @@ enum Cmd {
         /// The CPython that runs drgn.
         #[arg(long, default_value = "/usr/bin/python3")]
         drgn_python: PathBuf,
+        /// makedumpfile for an x86_64 guest (`scripts/build-makedumpfile.sh x86_64`).
+        #[arg(long, default_value = "makedumpfile")]
+        makedumpfile: PathBuf,
         /// Artifact root.
         #[arg(long)]
         out: PathBuf,
@@ -717,6 +735,7 @@ fn main() -> ExitCode {
             no_udev,
             drgn_site,
             drgn_python,
+            makedumpfile,
             out,
             kexec,
             pattern_tool,
@@ -763,7 +782,7 @@ fn main() -> ExitCode {
                 drgn: drgn_site.map(|site| drgn::Drgn::new(&drgn_python, &site)),
                 ..Scenario::new(&name, &kernel, &kexec, &pattern_tool, &out)
             };
-            exit(run_one(&s, Expect::Pass))
+            exit(run_one(&x86_userland(&makedumpfile, s), Expect::Pass))
         }
         Cmd::Judge {
             first,
@@ -782,6 +801,7 @@ fn main() -> ExitCode {
             kexec_hotplug,
             ppc,
         } => {
+            let mdf = k.makedumpfile.clone();
             let drgn = match k.drgn() {
                 Ok(d) => d,
                 Err(e) => {
@@ -938,6 +958,13 @@ fn main() -> ExitCode {
                     }
                 }
             }
+            let rows = rows
+                .into_iter()
+                .map(|r| mutations::Row {
+                    scenario: x86_userland(&mdf, r.scenario),
+                    ..r
+                })
+                .collect();
             exit(mutations::run(rows))
         }
         Cmd::Campaign {
@@ -986,7 +1013,10 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
             exit(campaign::run(&label, seed, run_seeds, &|i, p| {
-                make(i, p).unwrap_or_else(|_| unreachable!("checked above"))
+                x86_userland(
+                    &k.makedumpfile,
+                    make(i, p).unwrap_or_else(|_| unreachable!("checked above")),
+                )
             }))
         }
         Cmd::Bench { k, rounds, ranges } => match bench::run(
@@ -1013,6 +1043,7 @@ fn main() -> ExitCode {
             ppc,
             only,
         } => {
+            let mdf = k.makedumpfile.clone();
             let drgn = match k.drgn() {
                 Ok(d) => Some(d),
                 Err(e) => {
@@ -1209,6 +1240,10 @@ fn main() -> ExitCode {
                 }
             }
             runs.retain(|(s, _)| only.is_empty() || only.iter().any(|o| s.name.contains(o)));
+            let runs: Vec<(Scenario, Expect)> = runs
+                .into_iter()
+                .map(|(s, e)| (x86_userland(&mdf, s), e))
+                .collect();
             let (mut passed, mut failed) = (0, 0);
             for (s, e) in &runs {
                 if run_one(s, *e) {
