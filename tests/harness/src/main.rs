@@ -297,6 +297,9 @@ enum Cmd {
         kexec_hotplug: PathBuf,
         #[command(flatten)]
         ppc: PpcUserland,
+        /// Run only the rows whose mutation or scenario name contains one of these (all if none).
+        #[arg(long)]
+        only: Vec<String>,
     },
     /// Judges a run's saved first-kernel capture (first-kernel.txt) against its saved
     /// /proc/vmcore head (vmcore-head.bin): the dump's RAM PT_LOADs must be exactly the RAM to dump.
@@ -800,6 +803,7 @@ fn main() -> ExitCode {
             k,
             kexec_hotplug,
             ppc,
+            only,
         } => {
             let mdf = k.makedumpfile.clone();
             let drgn = match k.drgn() {
@@ -960,6 +964,12 @@ fn main() -> ExitCode {
             }
             let rows = rows
                 .into_iter()
+                .filter(|r| {
+                    only.is_empty()
+                        || only
+                            .iter()
+                            .any(|o| r.mutation.contains(o) || r.scenario.name.contains(o))
+                })
                 .map(|r| mutations::Row {
                     scenario: x86_userland(&mdf, r.scenario),
                     ..r
