@@ -82,6 +82,18 @@ if [ -f "$kc" ] && [ -f "$kr" ] && [ -f "$kp" ]; then
     --kernel-c "$kc" --kernel-rust "$kr" --out "$repo/target/artifacts" \
     --kexec-hotplug "$CRASHHP_CACHE/kexec-tools-2.0.29/kexec" \
     --pattern-tool "$gt/crashhp-pattern" --drgn-site "$CRASHHP_CACHE/drgn/site" --makedumpfile "$mdf" "${ppc[@]}"
+  # Crashes at random instants of hotplug storms, each dump judged strictly (issue 14): a small
+  # campaign per kdump machine, fixed seeds (a failure prints its own seed to replay).
+  stage "qemu: campaign, crashes at random instants (x86_64 q35)" "$repo/target/release/crashhp" campaign \
+    --machine q35 --runs 4 --seed 0x5eed0001 \
+    --kernel-c "$kc" --kernel-rust "$kr" --out "$repo/target/artifacts" \
+    --kexec-hotplug "$CRASHHP_CACHE/kexec-tools-2.0.29/kexec" \
+    --pattern-tool "$gt/crashhp-pattern" --makedumpfile "$mdf" "${ppc[@]}"
+  stage "qemu: campaign, crashes at random instants (pseries kdump)" "$repo/target/release/crashhp" campaign \
+    --machine pseries --runs 2 --seed 0x5eed0002 \
+    --kernel-c "$kc" --kernel-rust "$kr" --out "$repo/target/artifacts" \
+    --kexec-hotplug "$CRASHHP_CACHE/kexec-tools-2.0.29/kexec" \
+    --pattern-tool "$gt/crashhp-pattern" "${ppc[@]}"
   # Benchmark: prints numbers (per-event handler cost, C vs Rust, at ~12 and ~256 RAM ranges);
   # it fails if it cannot run or if the work it timed was not done (events not all applied, or an
   # update error logged), never on a figure.
