@@ -7,25 +7,20 @@
 #[path = "common/order.rs"]
 mod order;
 use order::{check_every_state, Barriers, Explore, Journal};
+#[path = "common/elf_check.rs"]
+mod elf_check;
+use elf_check::{
+    adopt_invariant, built, edit_invariant, parse, spec, table, units_to_ranges, user_header, view,
+    View, CPU_NOTES, PAGE_OFFSET, UNIT,
+};
 
 use crash_hotplug_model::{
-    build, slots, EditError, Elfcorehdr, HeaderError, HeaderSpec, Index, KernelText, MemRange, Node,
+    build, slots, EditError, Elfcorehdr, HeaderError, Index, MemRange, Node,
 };
-use goblin::{
-    container::{Container, Ctx},
-    elf::{header::ET_CORE, program_header::ProgramHeader, Elf},
-};
+use goblin::elf::program_header::ProgramHeader;
 use proptest::prelude::*;
 
-const PAGE_OFFSET: u64 = 0xffff_8880_0000_0000;
-const UNIT: u64 = 0x1000;
 const UNITS: u64 = 256;
-const CPU_NOTES: [u64; 4] = [0x7f00_0000, 0x7f00_1000, 0x7f00_2000, 0x7f00_3000];
-const TEXT: KernelText = KernelText {
-    vaddr: 0xffff_ffff_8100_0000,
-    paddr: 0x100_0000,
-    size: 0x20_0000,
-};
 
 type Ix = Index<Vec<Node>>;
 
@@ -40,149 +35,6 @@ fn recorded(buf: Vec<u8>, ix: &mut Ix) -> Elfcorehdr<'_, Journal, Vec<Node>> {
     let h = Elfcorehdr::open(Journal::new(buf), PAGE_OFFSET, ix).expect("valid");
     assert!(h.index_matches(), "index after open");
     h
-}
-
-/// What a reader of the header would dump: the notes and the union of the RAM ranges.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct View {
-    notes: Vec<(u64, u64)>,
-    ram: Vec<(u64, u64)>,
-    text: Vec<(u64, u64, u64)>,
-}
-
-/// goblin's reading of a header, or why it is not one the capture kernel reads as we do.
-fn try_view(bytes: &[u8]) -> Result<View, String> {
-    use goblin::elf::program_header::{PT_LOAD, PT_NOTE, PT_NULL};
-    let h = Elf::parse_header(bytes).map_err(|e| format!("ELF header: {e}"))?;
-    if h.e_type != ET_CORE {
-        return Err(format!("e_type {} is not ET_CORE", h.e_type));
-    }
-    // The capture kernel reads the program headers right after the ELF header, whatever
-    // e_phoff says; a header that relies on e_phoff would be misread.
-    if h.e_phoff != 64 {
-        return Err(format!(
-            "e_phoff {:#x}: program headers must follow the ELF header",
-            h.e_phoff
-        ));
-    }
-    if h.container().map_err(|e| format!("class: {e}"))? != Container::Big {
-        return Err("not ELFCLASS64".into());
-    }
-    let endian = h.endianness().map_err(|e| format!("data: {e}"))?;
-    if !endian.is_little() {
-        return Err("not little-endian".into());
-    }
-    let ctx = Ctx::new(Container::Big, endian);
-    let phdrs = ProgramHeader::parse(bytes, h.e_phoff as usize, h.e_phnum as usize, ctx)
-        .map_err(|e| format!("{} program headers: {e}", h.e_phnum))?;
-    let mut notes = Vec::new();
-    let mut ram = Vec::new();
-    let mut text = Vec::new();
-    // The capture kernel merges the notes assuming they are the first program headers.
-    let leading = phdrs.iter().take_while(|p| p.p_type == PT_NOTE).count();
-    let total = phdrs.iter().filter(|p| p.p_type == PT_NOTE).count();
-    if leading != total {
-        return Err(format!(
-            "PT_NOTEs must be the first program headers: {leading} lead, {total} in all"
-        ));
-    }
-    for (i, p) in phdrs.iter().enumerate() {
-        match p.p_type {
-            PT_NOTE => notes.push((p.p_paddr, p.p_memsz)),
-            PT_LOAD => {
-                if p.p_filesz != p.p_memsz || p.p_offset != p.p_paddr || p.p_memsz == 0 {
-                    return Err(format!(
-                        "PT_LOAD {i} (p_offset {:#x} p_paddr {:#x} p_filesz {:#x} p_memsz {:#x}) \
-                         is not a non-empty map of where it is",
-                        p.p_offset, p.p_paddr, p.p_filesz, p.p_memsz
-                    ));
-                }
-                let end = p
-                    .p_paddr
-                    .checked_add(p.p_memsz - 1)
-                    .ok_or_else(|| format!("PT_LOAD {i} runs past 2^64"))?;
-                if p.p_vaddr == p.p_paddr.wrapping_add(PAGE_OFFSET) {
-                    ram.push((p.p_paddr, end));
-                } else {
-                    text.push((p.p_vaddr, p.p_paddr, p.p_memsz));
-                }
-            }
-            PT_NULL => {}
-            t => return Err(format!("program header {i}: unexpected p_type {t:#x}")),
-        }
-    }
-    notes.sort_unstable();
-    Ok(View {
-        notes,
-        ram: union(ram),
-        text,
-    })
-}
-
-/// goblin's reading of a header that must be valid.
-fn view(bytes: &[u8]) -> View {
-    try_view(bytes).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// What every state of an add or a remove must be: the notes and the kernel text as before, the
-/// RAM the old set or the new one.
-fn edit_invariant<'a>(
-    before: &'a View,
-    after: &'a View,
-) -> impl Fn(&[u8]) -> Result<(), String> + 'a {
-    move |st| {
-        let v = try_view(st)?;
-        if v.notes != before.notes {
-            return Err(format!(
-                "notes {:x?} are not the old {:x?}",
-                v.notes, before.notes
-            ));
-        }
-        if v.text != before.text {
-            return Err(format!(
-                "kernel text {:x?} is not the old {:x?}",
-                v.text, before.text
-            ));
-        }
-        if v.ram != before.ram && v.ram != after.ram {
-            return Err(format!(
-                "RAM {:x?} is neither the old {:x?} nor the new {:x?}",
-                v.ram, before.ram, after.ram
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// What every state of an adoption must be: the RAM and the kernel text as before (a moved entry
-/// may be listed twice: the same map, once more), the notes growing from the old set to the new.
-fn adopt_invariant<'a>(
-    before: &'a View,
-    after: &'a View,
-) -> impl Fn(&[u8]) -> Result<(), String> + 'a {
-    move |st| {
-        let v = try_view(st)?;
-        if v.ram != before.ram {
-            return Err(format!("RAM {:x?} is not the old {:x?}", v.ram, before.ram));
-        }
-        let mut text = v.text.clone();
-        text.dedup();
-        if text != before.text {
-            return Err(format!(
-                "kernel text {:x?} is not the old {:x?}",
-                v.text, before.text
-            ));
-        }
-        if !before.notes.iter().all(|n| v.notes.contains(n))
-            || !v.notes.iter().all(|n| after.notes.contains(n))
-        {
-            return Err(format!(
-                "notes {:x?} are not between the old {:x?} and the new {:x?}",
-                v.notes, before.notes, after.notes
-            ));
-        }
-        Ok(())
-    }
 }
 
 /// Light exploration, for long random sequences of edits.
@@ -203,50 +55,6 @@ fn deep(seed: u64) -> Explore {
         samples: 256,
         seed,
     }
-}
-
-fn union(mut v: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
-    v.sort_unstable();
-    let mut out: Vec<(u64, u64)> = Vec::new();
-    for (s, e) in v {
-        match out.last_mut() {
-            Some(last) if s <= last.1.saturating_add(1) => last.1 = last.1.max(e),
-            _ => out.push((s, e)),
-        }
-    }
-    out
-}
-
-fn units_to_ranges(bits: &[bool]) -> Vec<MemRange> {
-    let mut out: Vec<MemRange> = Vec::new();
-    for (i, b) in bits.iter().enumerate() {
-        if *b {
-            let (s, e) = (i as u64 * UNIT, (i as u64 + 1) * UNIT - 1);
-            match out.last_mut() {
-                Some(l) if l.end + 1 == s => l.end = e,
-                _ => out.push(MemRange { start: s, end: e }),
-            }
-        }
-    }
-    out
-}
-
-fn spec(ram: &[MemRange]) -> HeaderSpec<'_> {
-    HeaderSpec {
-        machine: 62,
-        page_offset: PAGE_OFFSET,
-        cpu_notes: &CPU_NOTES,
-        cpu_note_size: 0x150,
-        vmcoreinfo: (0x7e00_0000, 0x1000),
-        kernel_text: Some(TEXT),
-        ram,
-    }
-}
-
-fn built(ram: &[MemRange], slots: usize) -> Vec<u8> {
-    let mut buf = vec![0xa5u8; 64 + slots * 56];
-    build(&mut buf, &spec(ram)).expect("fits");
-    buf
 }
 
 #[derive(Debug, Clone)]
@@ -353,23 +161,9 @@ proptest! {
     }
 }
 
-/// `e_phnum` and the number of `PT_NULL` entries below it.
-fn table(bytes: &[u8]) -> (usize, usize) {
-    let h = Elf::parse_header(bytes).expect("header");
-    let ctx = Ctx::new(Container::Big, h.endianness().expect("endian"));
-    let phdrs = ProgramHeader::parse(bytes, 64, h.e_phnum as usize, ctx).expect("phdrs");
-    let nulls = phdrs
-        .iter()
-        .filter(|p| p.p_type == goblin::elf::program_header::PT_NULL)
-        .count();
-    (phdrs.len(), nulls)
-}
-
 /// The last visible program header.
 fn last_phdr(bytes: &[u8]) -> ProgramHeader {
-    let h = Elf::parse_header(bytes).expect("header");
-    let ctx = Ctx::new(Container::Big, h.endianness().expect("endian"));
-    let phdrs = ProgramHeader::parse(bytes, 64, h.e_phnum as usize, ctx).expect("phdrs");
+    let phdrs = parse(bytes).expect("valid");
     phdrs.last().expect("entries").clone()
 }
 
@@ -594,19 +388,6 @@ fn full_header_refuses_and_stays_unchanged() {
     assert_eq!(h.usage().ram_loads, 2);
 }
 
-/// A header as kexec-tools builds it: notes for the first `present` CPUs only, the kernel-text
-/// map if `text`.
-fn user_header(ram: &[MemRange], present: usize, text: bool) -> Vec<u8> {
-    let mut user = spec(ram);
-    user.cpu_notes = &CPU_NOTES[..present];
-    if !text {
-        user.kernel_text = None;
-    }
-    let mut buf = vec![0u8; 64 + 600 * 56];
-    build(&mut buf, &user).expect("fits");
-    buf
-}
-
 proptest! {
     /// Adopting a userspace-built header (notes for the CPUs present at load only) adds the
     /// missing notes in CPU order, changes nothing else, and every state a crash could read
@@ -638,9 +419,7 @@ proptest! {
         .map_err(TestCaseError::fail)?;
         prop_assert_eq!(&after.ram, &before.ram);
         // Register notes in CPU order: the CPU notes appear in address (= CPU) order.
-        let h = Elf::parse_header(&rec.buf).expect("header");
-        let ctx = Ctx::new(Container::Big, h.endianness().expect("endian"));
-        let phdrs = ProgramHeader::parse(&rec.buf, 64, h.e_phnum as usize, ctx).expect("phdrs");
+        let phdrs = parse(&rec.buf).expect("valid");
         let cpu_order: Vec<u64> = phdrs
             .iter()
             .filter(|p| p.p_type == goblin::elf::program_header::PT_NOTE && CPU_NOTES.contains(&p.p_paddr))
