@@ -41,6 +41,10 @@ stage "host: fuzz the fadump crash info header and register save area (60 s)" "$
 # The crash FDT /cpus editor against a rebuild: arbitrary add sequences, every end state must read as
 # the tree written from scratch (issue 14, item 4, the FDT half).
 stage "host: fuzz the crash FDT /cpus editor against a rebuild (60 s)" "$repo/scripts/fuzz.sh" 60 fdt_cpus
+# The elfcorehdr edit engine against a rebuild and the weak-ordering judge: arbitrary memory, device
+# vmemmap, CPU, adoption and capacity events; after each, the header must equal a from-scratch build
+# and every state a crash could read must be valid and old-or-new (issue 14, item 4, the ELF half).
+stage "host: fuzz the elfcorehdr edit engine against a rebuild (60 s)" "$repo/scripts/fuzz.sh" 60 elf_edits
 stage "kernel: build x86_64 (C implementation)" "$repo/scripts/build-kernel.sh" c
 stage "kernel: build x86_64 (Rust implementation)" "$repo/scripts/build-kernel.sh" rust
 stage "kernel: build ppc64le pseries (Rust implementation)" "$repo/scripts/build-kernel.sh" rust ppc64le
