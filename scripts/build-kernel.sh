@@ -8,9 +8,10 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 . "$repo/scripts/lib.sh"
-variant=${1:?usage: build-kernel.sh rust|c [x86_64|ppc64le]}
+variant=${1:?usage: build-kernel.sh rust|c|rust-debug [x86_64|ppc64le]}
 arch=${2:-x86_64}
-case "$variant" in rust|c) ;; *) die "variant must be rust or c" ;; esac
+case "$variant" in rust|c|rust-debug) ;; *) die "variant must be rust, c or rust-debug" ;; esac
+[ "$variant" != rust-debug ] || [ "$arch" = x86_64 ] || die "the debug kernel is x86_64 only"
 pristine="$CRASHHP_CACHE/linux-7.3"
 src="$CRASHHP_CACHE/src-7.3"
 # Per architecture: make's ARCH, the base defconfig and upstream fragments, the image to build.
@@ -47,7 +48,8 @@ for t in "$CRASHHP_CACHE/build-$arch-rust" "$CRASHHP_CACHE/build-$arch-c"; do
 done
 # One build tree per variant, so that alternating builds do not flip the configuration. A missing
 # tree is seeded from the other variant's (a cold run builds the kernel once, then incrementally).
-other="$CRASHHP_CACHE/build-$arch-$([ "$variant" = rust ] && echo c || echo rust)"
+other="$CRASHHP_CACHE/build-$arch-$([ "$variant" = c ] && echo rust || echo c)"
+[ "$variant" != rust-debug ] || other="$CRASHHP_CACHE/build-$arch-rust"
 if [ ! -f "$out/.config" ] && [ -f "$other/vmlinux" ]; then
   phase "seeding the $variant build tree from $(basename "$other")"
   rm -rf "$out.tmp"; cp -a "$other" "$out.tmp"; mv "$out.tmp" "$out"
@@ -62,10 +64,12 @@ mk -s rustavailable | grep -q 'Rust is available' || die "make rustavailable fai
 # Configuration: defconfig + upstream guest fragments + our fragment + the variant, then a check that
 # nothing requested was dropped (Kconfig drops options with unmet dependencies without a word).
 frag_variant=$(mktemp); trap 'rm -f "$frag_variant"' EXIT
-if [ "$variant" = rust ]; then
+if [ "$variant" != c ]; then
   # The test kernel: KUnit suites, and the mutations of the suite's mutation matrix (inactive until
   # one is written to debugfs; a kernel a user ships has CONFIG_CRASH_HOTPLUG_MUTATIONS off).
   printf 'CONFIG_CRASH_HOTPLUG_RUST=y\nCONFIG_CRASH_HOTPLUG_KUNIT_TEST=y\nCONFIG_CRASH_HOTPLUG_MUTATIONS=y\n' >"$frag_variant"
+  # The debug kernel: the same, under lockdep, KASAN, KFENCE, kmemleak, fault injection.
+  [ "$variant" != rust-debug ] || cat "$repo/configs/$arch-debug.config" >>"$frag_variant"
 else
   printf 'CONFIG_CRASH_HOTPLUG_C=y\n# CONFIG_CRASH_HOTPLUG_RUST is not set\n' >"$frag_variant"
 fi

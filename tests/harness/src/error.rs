@@ -145,6 +145,9 @@ pub enum VerifyError {
         /// Empty if no byte is covered, else what is not.
         partly: String,
     },
+    /// The debug kernel reported a defect (lockdep, KASAN, KFENCE, kmemleak, a WARNING or BUG).
+    #[error("debug kernel reports: {0}")]
+    KernelReports(String),
     /// drgn could not read the dump as the checks need (no crashed thread, no crash frame, the
     /// reader failed).
     #[error("drgn: {0}")]

@@ -343,6 +343,10 @@ enum Cmd {
         /// Run only the scenarios whose name contains one of these (all if none given).
         #[arg(long)]
         only: Vec<String>,
+        /// The debug kernel (`scripts/build-kernel.sh rust-debug`): every x86_64 Rust scenario
+        /// runs on it too, as `debug-<name>`, and fails on any kernel report.
+        #[arg(long)]
+        kernel_rust_debug: Option<PathBuf>,
     },
 }
 
@@ -1052,6 +1056,7 @@ fn main() -> ExitCode {
             storms,
             ppc,
             only,
+            kernel_rust_debug,
         } => {
             let mdf = k.makedumpfile.clone();
             let drgn = match k.drgn() {
@@ -1242,6 +1247,30 @@ fn main() -> ExitCode {
                 Expect::DeviceVmemmapMissing,
             ));
             runs.extend(pmem_rust_suite(&rust, &kexec_hotplug, drgn.as_ref()));
+            if let Some(debug) = &kernel_rust_debug {
+                let again: Vec<(Scenario, Expect)> = runs
+                    .iter()
+                    .filter(|(s, e)| {
+                        s.machine == Machine::Q35
+                            && s.kernel == kernel_rust
+                            && matches!(e, Expect::Pass)
+                    })
+                    .map(|(s, e)| {
+                        let name = format!("debug-{}", s.name);
+                        (
+                            Scenario {
+                                kernel: debug.clone(),
+                                debug_kernel: true,
+                                workdir: out.join(&name),
+                                name,
+                                ..s.clone()
+                            },
+                            *e,
+                        )
+                    })
+                    .collect();
+                runs.extend(again);
+            }
             match ppc_suite(&ppc, &udev_rules, &out) {
                 Ok(more) => runs.extend(more),
                 Err(e) => {

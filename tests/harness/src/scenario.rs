@@ -135,6 +135,10 @@ pub struct Scenario {
     /// vmlinux (`drgn::vmlinux_of`): the crashed task's stack, the struct pages of the first
     /// DIMM and of the pmem namespace's data. Needs `filtered_dump`.
     pub drgn: Option<Drgn>,
+    /// The kernel is the debug build (`scripts/build-kernel.sh rust-debug`: lockdep, KASAN,
+    /// KFENCE, kmemleak): kmemleak is scanned before the crash, and any report in either kernel's
+    /// console (`kernel_reports`) fails the scenario.
+    pub debug_kernel: bool,
 }
 
 impl Scenario {
@@ -172,8 +176,33 @@ impl Scenario {
             mutation: None,
             pmem: None,
             drgn: None,
+            debug_kernel: false,
         }
     }
+}
+
+/// The lines of a console that report a kernel defect: warnings, BUGs, lockdep, KASAN, KFENCE,
+/// UBSAN, kmemleak. (The crash itself, `sysrq: Trigger a crash` and the panic, is not one.)
+pub fn kernel_reports(console: &str) -> Vec<String> {
+    const MARKS: [&str; 12] = [
+        "WARNING:",
+        "BUG:",
+        "KASAN:",
+        "KFENCE:",
+        "UBSAN:",
+        "kmemleak:",
+        "possible recursive locking",
+        "possible circular locking",
+        "inconsistent lock state",
+        "suspicious RCU usage",
+        "Oops:",
+        "general protection fault",
+    ];
+    console
+        .lines()
+        .filter(|l| MARKS.iter().any(|m| l.contains(m)))
+        .map(|l| l.trim().to_string())
+        .collect()
 }
 
 /// A storm's random choices (see `campaign.rs`).
@@ -288,7 +317,30 @@ pub fn run(s: &Scenario) -> std::result::Result<Report, Box<Failure>> {
         storm_from: None,
         paused_block: None,
     };
-    match steps(&mut r) {
+    let mut res = steps(&mut r);
+    if s.debug_kernel {
+        // Whatever the outcome, the debug kernel's reports are this scenario's failure.
+        let found =
+            r.vm.as_ref()
+                .map(|v| kernel_reports(&v.console.slice(0, v.console.cursor())))
+                .unwrap_or_default();
+        if !found.is_empty() {
+            let e = VerifyError::KernelReports(found.join(" | "));
+            res = match res {
+                Ok(()) => {
+                    r.phase("debug kernel reports");
+                    Err(e.into())
+                }
+                Err(other) => {
+                    println!("    also: {e}");
+                    Err(other)
+                }
+            };
+        } else if res.is_ok() {
+            r.ok("debug kernel: no WARNING, BUG, lockdep, KASAN, KFENCE or kmemleak report in either kernel's console".into());
+        }
+    }
+    match res {
         Ok(()) => {
             r.end_phase();
             if let Some(vm) = r.vm.take() {
@@ -850,6 +902,26 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
             "each of the {} CPU adds switched crash FDT blocks (none updated it in place)",
             s.hot_cpus
         ));
+    }
+    if s.debug_kernel {
+        r.phase("kmemleak scan");
+        let out = r.vm()?.sh(
+            "echo scan > /sys/kernel/debug/kmemleak && cat /sys/kernel/debug/kmemleak",
+            Duration::from_secs(300),
+        )?;
+        let leaks: Vec<&str> = out
+            .lines()
+            .filter(|l| l.contains("unreferenced object"))
+            .collect();
+        if !leaks.is_empty() {
+            return Err(VerifyError::KernelReports(format!(
+                "kmemleak: {} unreferenced objects: {}",
+                leaks.len(),
+                out.lines().take(40).collect::<Vec<_>>().join(" / ")
+            ))
+            .into());
+        }
+        r.ok("kmemleak scan: no unreferenced object".into());
     }
     if !s.crash {
         return Ok(());
@@ -2186,7 +2258,25 @@ pub fn parse_ktap(log: &str) -> Vec<(String, bool)> {
 
 #[cfg(test)]
 mod tests {
-    use super::{check_sysfs_while_locked, makedumpfile_totals, parse_ktap};
+    use super::{check_sysfs_while_locked, kernel_reports, makedumpfile_totals, parse_ktap};
+
+    #[test]
+    fn kernel_reports_are_found_and_the_crash_is_not_one() {
+        let clean = "[    9.1] sysrq: Trigger a crash\n[    9.1] Kernel panic - not syncing: sysrq triggered crash\n\
+                     [    9.1] CPU: 1 UID: 0 PID: 1 Comm: sh\n[    9.1] Call Trace:\n[    9.2] Kernel Offset: disabled\n";
+        assert!(kernel_reports(clean).is_empty());
+        for line in [
+            "[    3.2] WARNING: CPU: 0 PID: 1 at mm/memremap.c:42 memremap_pages+0x1/0x2",
+            "[    3.2] BUG: sleeping function called from invalid context at kernel/locking/mutex.c:580",
+            "[    3.2] BUG: KASAN: slab-out-of-bounds in crash_hotplug_device_vmemmap+0x10/0x20",
+            "[    3.2] WARNING: possible circular locking dependency detected",
+            "[    3.2] BUG: KFENCE: use-after-free read in crash_hotplug::handler",
+            "[   60.0] kmemleak: 1 new suspected memory leaks (see /sys/kernel/debug/kmemleak)",
+        ] {
+            let found = kernel_reports(&format!("{clean}{line}\n[    3.3] more\n"));
+            assert_eq!(found, vec![line.trim().to_string()], "{line}");
+        }
+    }
 
     #[test]
     fn makedumpfile_report_totals() {
