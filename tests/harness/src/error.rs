@@ -145,6 +145,10 @@ pub enum VerifyError {
         /// Empty if no byte is covered, else what is not.
         partly: String,
     },
+    /// A bad write to a debugfs file was not refused with EINVAL, changed the file, or made the
+    /// kernel report something.
+    #[error("debugfs bad input: {0}")]
+    DebugfsInput(String),
     /// The debug kernel reported a defect (lockdep, KASAN, KFENCE, kmemleak, a WARNING or BUG).
     #[error("debug kernel reports: {0}")]
     KernelReports(String),

@@ -225,9 +225,14 @@ pub fn build(
         first.program(path_str(&u.kexec, "kexec")?)?;
     }
     first.program(path_str(&u.pattern_tool, "pattern tool")?)?;
-    let bench = u.pattern_tool.with_file_name("crashhp-hotplug-bench");
-    if bench.is_file() {
-        first.program(path_str(&bench, "bench tool")?)?;
+    for (tool, what) in [
+        ("crashhp-hotplug-bench", "bench tool"),
+        ("crashhp-debugfs-fuzz", "debugfs fuzzer"),
+    ] {
+        let p = u.pattern_tool.with_file_name(tool);
+        if p.is_file() {
+            first.program(path_str(&p, what)?)?;
+        }
     }
     if let Some(t) = &u.tree {
         first.host_tree(t, "/")?;

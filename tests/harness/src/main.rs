@@ -1104,6 +1104,7 @@ fn main() -> ExitCode {
                             "crash_exclude_mem_range_tests".into(),
                         ],
                         crash: false,
+                        debugfs_fuzz: Some(0x5eed),
                         ..rust("rust-events")
                     },
                     Expect::Pass,

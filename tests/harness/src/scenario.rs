@@ -139,6 +139,9 @@ pub struct Scenario {
     /// KFENCE, kmemleak): kmemleak is scanned before the crash, and any report in either kernel's
     /// console (`kernel_reports`) fails the scenario.
     pub debug_kernel: bool,
+    /// Fuzz the writable debugfs files with bad input (`crashhp-debugfs-fuzz SEED 20000`): each
+    /// write must fail with EINVAL and change nothing, and the console must hold no kernel report.
+    pub debugfs_fuzz: Option<u64>,
 }
 
 impl Scenario {
@@ -177,6 +180,7 @@ impl Scenario {
             pmem: None,
             drgn: None,
             debug_kernel: false,
+            debugfs_fuzz: None,
         }
     }
 }
@@ -902,6 +906,31 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
             "each of the {} CPU adds switched crash FDT blocks (none updated it in place)",
             s.hot_cpus
         ));
+    }
+    if let Some(seed) = s.debugfs_fuzz {
+        r.phase("debugfs bad input");
+        let from = r.vm()?.console.cursor();
+        let (rc, out) = r.vm()?.sh_rc(
+            &format!("crashhp-debugfs-fuzz {seed} 20000 2>&1"),
+            Duration::from_secs(300),
+        )?;
+        let to = r.vm()?.console.cursor();
+        let reports = kernel_reports(&r.vm()?.console.slice(from, to));
+        if rc != 0 || !reports.is_empty() {
+            return Err(VerifyError::DebugfsInput(format!(
+                "exit {rc}: {}{}",
+                out.trim().replace('\n', " | "),
+                if reports.is_empty() {
+                    String::new()
+                } else {
+                    format!("; kernel reports: {}", reports.join(" | "))
+                }
+            ))
+            .into());
+        }
+        for line in out.lines().filter(|l| !l.trim().is_empty()) {
+            r.ok(format!("debugfs {}", line.trim()));
+        }
     }
     if s.debug_kernel {
         r.phase("kmemleak scan");
