@@ -1271,6 +1271,18 @@ fn main() -> ExitCode {
                     })
                     .collect();
                 runs.extend(again);
+                // Allocation failures injected in the handler's paths (debug kernel only).
+                runs.push((
+                    Scenario {
+                        kernel: debug.clone(),
+                        debug_kernel: true,
+                        fault_injection: true,
+                        // Its own counts: refused events are its subject.
+                        check_events: false,
+                        ..rust("debug-rust-fault-injection")
+                    },
+                    Expect::Pass,
+                ));
             }
             match ppc_suite(&ppc, &udev_rules, &out) {
                 Ok(more) => runs.extend(more),

@@ -142,6 +142,10 @@ pub struct Scenario {
     /// Fuzz the writable debugfs files with bad input (`crashhp-debugfs-fuzz SEED 20000`): each
     /// write must fail with EINVAL and change nothing, and the console must hold no kernel report.
     pub debugfs_fuzz: Option<u64>,
+    /// Inject allocation failures (failslab and fail_page_alloc, aimed at the handler's text by
+    /// the stack trace filter) while the first DIMM's blocks and cpu1 go offline and online
+    /// (debug kernel only): see `check_fault_injection`.
+    pub fault_injection: bool,
 }
 
 impl Scenario {
@@ -181,6 +185,7 @@ impl Scenario {
             drgn: None,
             debug_kernel: false,
             debugfs_fuzz: None,
+            fault_injection: false,
         }
     }
 }
@@ -638,6 +643,11 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
     if s.full_header {
         r.phase("full elfcorehdr");
         check_full_header(r, &dimms[0], flags)?;
+    }
+
+    if s.fault_injection {
+        r.phase("allocation failures injected");
+        check_fault_injection(r, &dimms[0], flags)?;
     }
 
     if s.contend {
@@ -1938,6 +1948,163 @@ struct Dimm {
     size: u64,
     blocks: (u64, u64),
     pattern: Option<(u64, String)>,
+}
+
+/// How one hotplug operation under fault injection ended.
+#[derive(Debug, Default)]
+struct InjectedOutcomes {
+    /// Applied: no injected failure reached the handler's result, `crash_hotplug` 1 1.
+    applied: u32,
+    /// Not applied, a kernel error said why, `crash_hotplug` 0 0.
+    refused: u32,
+    /// The journal could not record it (lossy), `crash_hotplug` 0 0.
+    lossy: u32,
+}
+
+/// Allocation failures in the handler's paths (issue 14, item 2). failslab and fail_page_alloc
+/// fail 1 in 3 of the allocations whose call stack passes through the crate's text (its range
+/// read from /proc/kallsyms: the stack trace filter), sleeping ones included, while the first
+/// DIMM's blocks and cpu1 go offline and online. After every operation: no kernel report (the
+/// debug kernel's console is judged at the end, and a report fails the scenario), and
+/// `crash_hotplug` reads 1 1 only if no error has been logged since the last load, 0 0 once one
+/// has, each error naming why; the loaded elfcorehdr parses. Then the injection stops and kdump
+/// is reloaded: 1 1, and a later event applies. The dump at the end is judged as every other.
+fn check_fault_injection(r: &mut Run<'_>, d: &Dimm, flags: &str) -> Result<()> {
+    // The crate's text: from its first function (Rust v0 names hold `13crash_hotplug`) to the
+    // symbol after its last (kallsyms lists vmlinux's symbols by address).
+    let range = r.vm()?.sh(
+        "awk '$2 ~ /^[tT]$/ { if (m) { e = $1; m = 0 } if ($3 ~ /13crash_hotplug/) { if (!s) s = $1; m = 1 } } \
+         END { print s, e }' /proc/kallsyms",
+        Duration::from_secs(120),
+    )?;
+    let words: Vec<&str> = range.split_whitespace().collect();
+    let [start, end] = words[..] else {
+        return Err(Error::Unexpected(format!(
+            "no crash_hotplug text range in /proc/kallsyms: {range:?}"
+        )));
+    };
+    let setup = ["failslab", "fail_page_alloc"]
+        .iter()
+        .map(|f| {
+            let d = format!("/sys/kernel/debug/{f}");
+            format!(
+                "echo N > {d}/task-filter && echo N > {d}/ignore-gfp-wait && echo 0x{start} > {d}/require-start && \
+                 echo 0x{end} > {d}/require-end && echo 32 > {d}/stacktrace-depth && echo 1 > {d}/verbose && \
+                 echo 1 > {d}/interval && echo -1 > {d}/times && echo 33 > {d}/probability"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" && ");
+    r.vm()?.sh(
+        &format!("echo N > /sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem && {setup}"),
+        CMD_TIMEOUT,
+    )?;
+    let from = r.vm()?.console.cursor();
+    let mut out = InjectedOutcomes::default();
+    let mut failed_before = false;
+    let blocks: Vec<u64> = (d.blocks.0..=d.blocks.1).collect();
+    let mut ops = Vec::new();
+    for _ in 0..3 {
+        for b in &blocks {
+            ops.push(format!(
+                "echo offline > /sys/devices/system/memory/memory{b}/state"
+            ));
+            ops.push(format!(
+                "echo online_movable > /sys/devices/system/memory/memory{b}/state"
+            ));
+        }
+        ops.push("echo 0 > /sys/devices/system/cpu/cpu1/online".into());
+        ops.push("echo 1 > /sys/devices/system/cpu/cpu1/online".into());
+    }
+    // The kernel log of each operation alone: read and cleared (`dmesg -c`; the records stay in
+    // the buffer, so the dump's log is whole), kept in the guest for the artifacts.
+    r.vm()?
+        .sh("dmesg -c > /tmp/before-injection.log", CMD_TIMEOUT)?;
+    for op in &ops {
+        // A refused offline (-EBUSY) is the memory's business, not the handler's.
+        r.vm()?.sh_rc(&format!("{op} 2>/dev/null"), CMD_TIMEOUT)?;
+        let dmesg = r
+            .vm()?
+            .sh("dmesg -c | tee -a /tmp/injection.log", CMD_TIMEOUT)?;
+        let refused = dmesg.lines().any(|l| l.contains("kdump image NOT updated"));
+        let lossy = dmesg.lines().any(|l| l.contains("no memory to record it"));
+        failed_before |= refused || lossy;
+        let hp = read_crash_hotplug(r.vm()?)?;
+        let want = if failed_before {
+            ["0", "0"]
+        } else {
+            ["1", "1"]
+        };
+        if hp != want {
+            return Err(VerifyError::Events(format!(
+                "after `{op}` under injected allocation failures, crash_hotplug reads {hp:?}, want \
+                 {want:?} ({}; kernel said: {})",
+                if failed_before {
+                    "an update failed since the load"
+                } else {
+                    "no update failed"
+                },
+                dmesg
+                    .lines()
+                    .filter(|l| l.contains("crash_hotplug") || l.contains("FAULT_INJECTION"))
+                    .take(6)
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            ))
+            .into());
+        }
+        if lossy {
+            out.lossy += 1;
+        } else if refused {
+            out.refused += 1;
+        } else {
+            out.applied += 1;
+        }
+    }
+    r.vm()?.sh(
+        "for f in failslab fail_page_alloc; do echo 0 > /sys/kernel/debug/$f/probability; done",
+        CMD_TIMEOUT,
+    )?;
+    let to = r.vm()?.console.cursor();
+    let log = r.vm()?.console.slice(from, to);
+    let hits = log.matches("FAULT_INJECTION: forcing a failure").count();
+    let slab = log.matches("name failslab").count();
+    let pages = log.matches("name fail_page_alloc").count();
+    if hits == 0 || out.refused + out.lossy == 0 {
+        return Err(Error::Unexpected(format!(
+            "fault injection never reached the handler ({hits} injected failures, {} events \
+             refused): the scenario proved nothing",
+            out.refused + out.lossy
+        )));
+    }
+    r.ok(format!(
+        "{} operations under injected allocation failures ({hits} injected: {slab} failslab, \
+         {pages} fail_page_alloc, in {start}-{end}): {} applied, {} refused with a kernel error, \
+         {} not recorded (journal lossy); crash_hotplug 1 1 until the first failure, 0 0 after",
+        ops.len(),
+        out.applied,
+        out.refused,
+        out.lossy
+    ));
+    let reload = format!("kexec -p -u && {}", kexec_cmd(r.s, flags));
+    r.vm()?.sh(&reload, CMD_TIMEOUT)?;
+    r.vm()?.sh(
+        "echo 0 > /sys/devices/system/cpu/cpu1/online && echo 1 > /sys/devices/system/cpu/cpu1/online",
+        CMD_TIMEOUT,
+    )?;
+    let hp = read_crash_hotplug(r.vm()?)?;
+    if hp != ["1", "1"] {
+        return Err(VerifyError::Events(format!(
+            "crash_hotplug reads {hp:?} after the injection stopped, kdump was reloaded and cpu1 \
+             cycled; want 1 1"
+        ))
+        .into());
+    }
+    r.ok(
+        "injection stopped, kdump reloaded: crash_hotplug reads 1 1 and a later event applies"
+            .into(),
+    );
+    Ok(())
 }
 
 /// Waits until memory blocks `b0..=b1` are in `state` ("online" matches any online zone).
