@@ -47,6 +47,10 @@ stage "host: fuzz the crash FDT /cpus editor against a rebuild (60 s)" "$repo/sc
 stage "host: fuzz the elfcorehdr edit engine against a rebuild (60 s)" "$repo/scripts/fuzz.sh" 60 elf_edits
 stage "kernel: build x86_64 (C implementation)" "$repo/scripts/build-kernel.sh" c
 stage "kernel: build x86_64 (Rust implementation)" "$repo/scripts/build-kernel.sh" rust
+# The debug kernel (issue 14): the Rust implementation under lockdep, KASAN, KFENCE, kmemleak and
+# fault injection; every x86_64 Rust scenario runs on it too (debug-<name>), and the
+# fault-injection scenario. The non-debug kernels stay what the benchmark and the main suite use.
+stage "kernel: build x86_64 debug (Rust; lockdep, KASAN, KFENCE, kmemleak, fault injection)" "$repo/scripts/build-kernel.sh" rust-debug
 stage "kernel: build ppc64le pseries (Rust implementation)" "$repo/scripts/build-kernel.sh" rust ppc64le
 # The upstream C implementation on pseries: the negative control of the pseries pmem scenarios.
 stage "kernel: build ppc64le pseries (C implementation)" "$repo/scripts/build-kernel.sh" c ppc64le
@@ -79,6 +83,7 @@ if [ -f "$kc" ] && [ -f "$kr" ] && [ -f "$kp" ]; then
     --kernel-c "$kc" --kernel-rust "$kr" --out "$repo/target/artifacts" \
     --kexec-hotplug "$CRASHHP_CACHE/kexec-tools-2.0.29/kexec" \
     --pattern-tool "$gt/crashhp-pattern" --drgn-site "$CRASHHP_CACHE/drgn/site" --makedumpfile "$mdf" \
+    --kernel-rust-debug "$CRASHHP_CACHE/out/x86_64/bzImage-rust-debug" \
     --udevadm "$CRASHHP_CACHE/udev/bin/udevadm" --udev-rules "$repo/udev" "${ppc[@]}"
   # The mutation matrix: each mutation of the test kernel (CONFIG_CRASH_HOTPLUG_MUTATIONS) must make
   # its scenario fail in the check that names the defect; a survivor fails the stage.
