@@ -90,7 +90,8 @@ if [ -f "$kc" ] && [ -f "$kr" ] && [ -f "$kp" ]; then
   stage "qemu: mutation matrix (every mutation killed by its check)" "$repo/target/release/crashhp" mutations \
     --kernel-c "$kc" --kernel-rust "$kr" --out "$repo/target/artifacts" \
     --kexec-hotplug "$CRASHHP_CACHE/kexec-tools-2.0.29/kexec" \
-    --pattern-tool "$gt/crashhp-pattern" --drgn-site "$CRASHHP_CACHE/drgn/site" --makedumpfile "$mdf" "${ppc[@]}"
+    --pattern-tool "$gt/crashhp-pattern" --drgn-site "$CRASHHP_CACHE/drgn/site" --makedumpfile "$mdf" \
+    --kernel-rust-debug "$CRASHHP_CACHE/out/x86_64/bzImage-rust-debug" "${ppc[@]}"
   # Crashes at random instants of hotplug storms, each dump judged strictly (issue 14): a small
   # campaign per kdump machine, fixed seeds (a failure prints its own seed to replay).
   stage "qemu: campaign, crashes at random instants (x86_64 q35)" "$repo/target/release/crashhp" campaign \

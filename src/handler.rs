@@ -591,7 +591,9 @@ fn mutated(event: Event) -> (Event, bool) {
     match event {
         Event::OnlineMemory(_) if mutation::active(Mutation::SkipOnline) => (event, true),
         Event::OfflineMemory(_) if mutation::active(Mutation::SkipOffline) => (event, true),
-        Event::AddDeviceVmemmap(_) if mutation::active(Mutation::SkipDeviceVmemmap) => (event, true),
+        Event::AddDeviceVmemmap(_) if mutation::active(Mutation::SkipDeviceVmemmap) => {
+            (event, true)
+        }
         Event::OnlineMemory(r) if mutation::active(Mutation::ShortMemsz) && r.size() > 4096 => (
             Event::OnlineMemory(crate::model::MemRange {
                 start: r.start,
@@ -669,6 +671,7 @@ fn schedule_retry(st: &State) {
 /// millisecond; called from the CPU hotplug PREPARE callbacks and the memory notifier, both in
 /// process context.
 pub(crate) fn handle(event: Event) {
+    mutation::debug_defects();
     let start = Instant::<Monotonic>::now();
     let mut guard = STATE.lock();
     let st = &mut *guard;

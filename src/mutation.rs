@@ -42,10 +42,15 @@ pub(crate) enum Mutation {
     /// A device vmemmap set up after the load (a pmem namespace bound in pfn mode `pmem`) is not
     /// added to the elfcorehdr (reported applied).
     SkipDeviceVmemmap,
+    /// Each event leaks a small allocation (kmemleak must report it on the debug kernel).
+    Leak,
+    /// Each event sleeps inside an RCU read-side section (atomic: the debug kernel's
+    /// `DEBUG_ATOMIC_SLEEP` must report it).
+    SleepInAtomic,
 }
 
 #[cfg(CONFIG_CRASH_HOTPLUG_MUTATIONS)]
-const NAMES: [(Mutation, &str); 9] = [
+const NAMES: [(Mutation, &str); 11] = [
     (Mutation::SkipOnline, "skip_online"),
     (Mutation::SkipOffline, "skip_offline"),
     (Mutation::ShortMemsz, "short_memsz"),
@@ -55,6 +60,8 @@ const NAMES: [(Mutation, &str); 9] = [
     (Mutation::NoWindow, "no_window"),
     (Mutation::SkipFdtCpu, "skip_fdt_cpu"),
     (Mutation::SkipDeviceVmemmap, "skip_device_vmemmap"),
+    (Mutation::Leak, "leak"),
+    (Mutation::SleepInAtomic, "sleep_in_atomic"),
 ];
 
 /// The active mutation, as its discriminant (0: none).
@@ -72,6 +79,23 @@ pub(crate) fn active(m: Mutation) -> bool {
     {
         let _ = m;
         false
+    }
+}
+
+/// The defects of [`Mutation::Leak`] and [`Mutation::SleepInAtomic`], made once per event: only
+/// the debug kernel's checkers (kmemleak, `DEBUG_ATOMIC_SLEEP`) see them.
+pub(crate) fn debug_defects() {
+    #[cfg(CONFIG_CRASH_HOTPLUG_MUTATIONS)]
+    {
+        if active(Mutation::Leak) {
+            if let Ok(b) = KBox::new([0u8; 128], GFP_KERNEL) {
+                let _ = KBox::leak(b);
+            }
+        }
+        if active(Mutation::SleepInAtomic) {
+            let _rcu = kernel::sync::rcu::read_lock();
+            kernel::time::delay::fsleep(kernel::time::Delta::from_micros(10));
+        }
     }
 }
 

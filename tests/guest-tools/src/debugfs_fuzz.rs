@@ -71,6 +71,8 @@ const KNOBS: [Knob; 5] = [
             "no_window",
             "skip_fdt_cpu",
             "skip_device_vmemmap",
+            "leak",
+            "sleep_in_atomic",
         ]),
     },
 ];

@@ -300,6 +300,9 @@ enum Cmd {
         /// Run only the rows whose mutation or scenario name contains one of these (all if none).
         #[arg(long)]
         only: Vec<String>,
+        /// The debug kernel: the rows of the defects only its checkers see (leak, sleep in atomic).
+        #[arg(long)]
+        kernel_rust_debug: Option<PathBuf>,
     },
     /// Judges a run's saved first-kernel capture (first-kernel.txt) against its saved
     /// /proc/vmcore head (vmcore-head.bin): the dump's RAM PT_LOADs must be exactly the RAM to dump.
@@ -808,6 +811,7 @@ fn main() -> ExitCode {
             kexec_hotplug,
             ppc,
             only,
+            kernel_rust_debug,
         } => {
             let mdf = k.makedumpfile.clone();
             let drgn = match k.drgn() {
@@ -917,6 +921,19 @@ fn main() -> ExitCode {
                 },
             ];
             let mut rows = rows;
+            if let Some(debug) = &kernel_rust_debug {
+                for m in ["leak", "sleep_in_atomic"] {
+                    rows.push(mutations::Row {
+                        mutation: m,
+                        scenario: Scenario {
+                            kernel: debug.clone(),
+                            debug_kernel: true,
+                            ..rust(m, "debug-kexec-file-hotplug-crash")
+                        },
+                        expect: "debug kernel: no report in either console",
+                    });
+                }
+            }
             if ppc.ppc_kernel.is_some() {
                 let pseries = |m: &str, name: &str| {
                     ppc_scenario(

@@ -33,6 +33,9 @@ pub fn check_of(f: &Failure) -> String {
             "capture FDT: a CPU node per present CPU".into()
         }
         Error::Verify(VerifyError::NoCapture(_)) => "capture kernel boots".into(),
+        Error::Verify(VerifyError::KernelReports(_)) => {
+            "debug kernel: no report in either console".into()
+        }
         Error::Verify(VerifyError::Pmem(failed)) => failed
             .iter()
             .map(|e| match e {

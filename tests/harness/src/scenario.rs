@@ -868,7 +868,9 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
     )?;
     // Every scenario with the Rust handler: no event failed (the full-header scenario's refusals
     // are its subject and are counted in its own phase). Exact counts: `check_events` above.
-    if let Some(failed) = dump::stat(&stats, "failed").filter(|_| !s.full_header && !s.fault_injection) {
+    if let Some(failed) =
+        dump::stat(&stats, "failed").filter(|_| !s.full_header && !s.fault_injection)
+    {
         if failed != 0 {
             return Err(VerifyError::Events(format!(
                 "{failed} events failed to apply (stats: {})",
