@@ -93,22 +93,6 @@ fn accepts(k: &Knob, input: &[u8]) -> bool {
     }
 }
 
-/// xorshift64*: the random inputs.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// Inputs every file gets: the classic bad ones.
 fn classics() -> Vec<Vec<u8>> {
     let mut v: Vec<Vec<u8>> = [
@@ -147,19 +131,19 @@ fn classics() -> Vec<Vec<u8>> {
 }
 
 /// A random input: digits, signs, words and bytes of random lengths.
-fn random_input(r: &mut Rng) -> Vec<u8> {
+fn random_input(r: &mut fastrand::Rng) -> Vec<u8> {
     const ALPHABET: &[u8] = b"0123456789+- \t\nxabcdefklmnoprstuvw_,.";
-    let len = match r.below(8) {
-        0 => r.below(4096) as usize + 25,
-        1 => r.below(3) as usize,
-        _ => r.below(30) as usize,
+    let len = match r.usize(..8) {
+        0 => r.usize(25..4121),
+        1 => r.usize(..3),
+        _ => r.usize(..30),
     };
     (0..len)
         .map(|_| {
-            if r.below(8) == 0 {
-                r.next() as u8
+            if r.usize(..8) == 0 {
+                r.u8(..)
             } else {
-                ALPHABET[r.below(ALPHABET.len() as u64) as usize]
+                ALPHABET[r.usize(..ALPHABET.len())]
             }
         })
         .collect()
@@ -187,7 +171,7 @@ fn shown(input: &[u8]) -> String {
     format!("{s:?} ({} bytes)", input.len())
 }
 
-fn fuzz(k: &Knob, r: &mut Rng, per_file: usize) -> Result<String, String> {
+fn fuzz(k: &Knob, r: &mut fastrand::Rng, per_file: usize) -> Result<String, String> {
     let path = format!("{DIR}/{}", k.name);
     let before = read(&path)?;
     let (mut written, mut einval, mut skipped) = (0, 0, 0);
@@ -241,7 +225,7 @@ fn main() -> ExitCode {
         eprintln!("usage: crashhp-debugfs-fuzz SEED PER_FILE");
         return ExitCode::from(2);
     };
-    let mut r = Rng(seed | 1);
+    let mut r = fastrand::Rng::with_seed(seed);
     for k in &KNOBS {
         match fuzz(k, &mut r, per_file) {
             Ok(line) => println!("{line}"),
@@ -288,7 +272,7 @@ mod tests {
     #[test]
     fn random_inputs_are_reproducible_and_mostly_invalid() {
         let gen = |seed: u64| {
-            let mut r = Rng(seed | 1);
+            let mut r = fastrand::Rng::with_seed(seed);
             (0..500).map(|_| random_input(&mut r)).collect::<Vec<_>>()
         };
         assert_eq!(gen(3), gen(3));

@@ -4,8 +4,8 @@
 //! off and on) and crashes at a random instant of it; the dump is judged strictly, by the whole
 //! scenario's checks (the whole-dump RAM judge, the storm's block states, notes, makedumpfile).
 //!
-//! Every choice comes from the run's seed (`plan`), printed with each failure, so that
-//! `crashhp campaign --seed S --runs 1` replays it.
+//! Every choice comes from the run's seed (`plan`, fastrand), printed with each failure, so that
+//! `crashhp campaign --seed S --exact` replays it.
 
 use std::time::{Duration, Instant};
 
@@ -13,15 +13,6 @@ use crate::{
     error::Error,
     scenario::{self, Failure, Load, Report, Scenario, StormPlan},
 };
-
-/// splitmix64: the seeds of the runs and each run's choices.
-pub fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
 
 /// One run's choices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,29 +31,29 @@ pub struct Plan {
 
 /// The choices of the run with `seed`: the crash 50 ms to 3 s into the storm.
 pub fn plan(seed: u64) -> Plan {
-    let mut st = seed;
-    let r = splitmix64(&mut st);
-    let dimms = 1 + (splitmix64(&mut st) % 3) as u32;
+    let mut r = fastrand::Rng::with_seed(seed);
+    let load = if r.bool() {
+        Load::File
+    } else {
+        Load::LegacyHotplug
+    };
+    let dimms = r.u32(1..=3);
     Plan {
         seed,
-        load: if r % 2 == 0 {
-            Load::File
-        } else {
-            Load::LegacyHotplug
-        },
+        load,
         dimms,
         unplug: dimms > 1,
         storm: StormPlan {
-            crash_after_ms: 50 + splitmix64(&mut st) % 2950,
-            first_block: (splitmix64(&mut st) % 64) as usize,
+            crash_after_ms: r.u64(50..3000),
+            first_block: r.usize(..64),
         },
     }
 }
 
 /// The seeds of `runs` runs from the campaign's seed.
 pub fn seeds(seed: u64, runs: u32) -> Vec<u64> {
-    let mut st = seed;
-    (0..runs).map(|_| splitmix64(&mut st)).collect()
+    let mut r = fastrand::Rng::with_seed(seed);
+    (0..runs).map(|_| r.u64(..)).collect()
 }
 
 /// How one run ended.

@@ -58,6 +58,13 @@ struct Kernels {
         default_value = "target/x86_64-unknown-linux-gnu/release/crashhp-pattern"
     )]
     pattern_tool: PathBuf,
+    #[command(flatten)]
+    dump: DumpTools,
+}
+
+/// The programs that read dumps: makedumpfile in the x86_64 guests, drgn on the host.
+#[derive(clap::Args, Clone)]
+struct DumpTools {
     /// drgn's unpacked wheel (`scripts/setup.sh` puts it in `$CRASHHP_CACHE/drgn-*/site`): the
     /// suite reads dumps with it (required by `suite` and `mutations`).
     #[arg(long)]
@@ -72,7 +79,7 @@ struct Kernels {
     makedumpfile: PathBuf,
 }
 
-impl Kernels {
+impl DumpTools {
     /// drgn as given, or why the suite cannot run without it.
     fn drgn(&self) -> Result<drgn::Drgn, String> {
         self.drgn_site
@@ -230,15 +237,9 @@ enum Cmd {
         /// ppc64le: no udev rule checks (they run by default with the userland tree's udevadm).
         #[arg(long)]
         no_udev: bool,
-        /// Read the filtered dump with drgn unpacked here (the kernel's vmlinux-* next to it).
-        #[arg(long)]
-        drgn_site: Option<PathBuf>,
-        /// The CPython that runs drgn.
-        #[arg(long, default_value = "/usr/bin/python3")]
-        drgn_python: PathBuf,
-        /// makedumpfile for an x86_64 guest (`scripts/build-makedumpfile.sh x86_64`).
-        #[arg(long, default_value = "makedumpfile")]
-        makedumpfile: PathBuf,
+        /// With --drgn-site, the filtered dump is read with drgn (the kernel's vmlinux-* next to it).
+        #[command(flatten)]
+        dump: DumpTools,
         /// Artifact root.
         #[arg(long)]
         out: PathBuf,
@@ -743,9 +744,7 @@ fn main() -> ExitCode {
             pmem_when,
             pmem_capture_probe,
             no_udev,
-            drgn_site,
-            drgn_python,
-            makedumpfile,
+            dump,
             out,
             kexec,
             pattern_tool,
@@ -789,10 +788,10 @@ fn main() -> ExitCode {
                     capture_blacklist: !pmem_capture_probe,
                     ..Pmem::new(mode, pmem_when)
                 }),
-                drgn: drgn_site.map(|site| drgn::Drgn::new(&drgn_python, &site)),
+                drgn: dump.drgn().ok(),
                 ..Scenario::new(&name, &kernel, &kexec, &pattern_tool, &out)
             };
-            exit(run_one(&x86_userland(&makedumpfile, s), Expect::Pass))
+            exit(run_one(&x86_userland(&dump.makedumpfile, s), Expect::Pass))
         }
         Cmd::Judge {
             first,
@@ -813,8 +812,8 @@ fn main() -> ExitCode {
             only,
             kernel_rust_debug,
         } => {
-            let mdf = k.makedumpfile.clone();
-            let drgn = match k.drgn() {
+            let mdf = k.dump.makedumpfile.clone();
+            let drgn = match k.dump.drgn() {
                 Ok(d) => d,
                 Err(e) => {
                     println!("mutation matrix: {e}");
@@ -1045,7 +1044,7 @@ fn main() -> ExitCode {
             }
             exit(campaign::run(&label, seed, run_seeds, &|i, p| {
                 x86_userland(
-                    &k.makedumpfile,
+                    &k.dump.makedumpfile,
                     make(i, p).unwrap_or_else(|_| unreachable!("checked above")),
                 )
             }))
@@ -1075,8 +1074,8 @@ fn main() -> ExitCode {
             only,
             kernel_rust_debug,
         } => {
-            let mdf = k.makedumpfile.clone();
-            let drgn = match k.drgn() {
+            let mdf = k.dump.makedumpfile.clone();
+            let drgn = match k.dump.drgn() {
                 Ok(d) => Some(d),
                 Err(e) => {
                     println!("FAIL suite: {e}");
