@@ -99,6 +99,19 @@ fn x86_userland(mdf: &std::path::Path, s: Scenario) -> Scenario {
     s
 }
 
+/// The kernels and guest programs of the commands that run scenarios (suite, mutations,
+/// campaign).
+#[derive(clap::Args)]
+struct Guests {
+    #[command(flatten)]
+    k: Kernels,
+    /// kexec binary with --hotplug (kexec-tools >= 2.0.28), for the x86_64 kexec_load scenarios.
+    #[arg(long)]
+    kexec_hotplug: PathBuf,
+    #[command(flatten)]
+    ppc: PpcUserland,
+}
+
 /// The ppc64le kernel, guest programs and QEMU (pseries and fadump machines).
 #[derive(clap::Args, Clone)]
 struct PpcUserland {
@@ -257,12 +270,7 @@ enum Cmd {
     /// paths), each dump judged strictly; prints a table with each failure's seed.
     Campaign {
         #[command(flatten)]
-        k: Kernels,
-        /// kexec binary with --hotplug (kexec-tools >= 2.0.28) for the x86_64 kexec_load runs.
-        #[arg(long)]
-        kexec_hotplug: PathBuf,
-        #[command(flatten)]
-        ppc: PpcUserland,
+        g: Guests,
         /// q35 (x86_64) or pseries (ppc64le kdump).
         #[arg(long, value_enum, default_value = "q35")]
         machine: Machine,
@@ -292,12 +300,7 @@ enum Cmd {
     /// if any mutation survives or is caught by another check.
     Mutations {
         #[command(flatten)]
-        k: Kernels,
-        /// kexec binary with --hotplug (kexec-tools >= 2.0.28).
-        #[arg(long)]
-        kexec_hotplug: PathBuf,
-        #[command(flatten)]
-        ppc: PpcUserland,
+        g: Guests,
         /// Run only the rows whose mutation or scenario name contains one of these (all if none).
         #[arg(long)]
         only: Vec<String>,
@@ -329,10 +332,7 @@ enum Cmd {
     /// line per scenario and a closing count.
     Suite {
         #[command(flatten)]
-        k: Kernels,
-        /// kexec binary with --hotplug (kexec-tools >= 2.0.28), for the kexec_load scenarios.
-        #[arg(long)]
-        kexec_hotplug: PathBuf,
+        g: Guests,
         /// udevadm to test the udev rules with in the guest.
         #[arg(long)]
         udevadm: PathBuf,
@@ -342,8 +342,6 @@ enum Cmd {
         /// How many storm scenarios to run.
         #[arg(long, default_value_t = 3)]
         storms: u32,
-        #[command(flatten)]
-        ppc: PpcUserland,
         /// Run only the scenarios whose name contains one of these (all if none given).
         #[arg(long)]
         only: Vec<String>,
@@ -806,9 +804,12 @@ fn main() -> ExitCode {
             &in_flight,
         )),
         Cmd::Mutations {
-            k,
-            kexec_hotplug,
-            ppc,
+            g:
+                Guests {
+                    k,
+                    kexec_hotplug,
+                    ppc,
+                },
             only,
             kernel_rust_debug,
         } => {
@@ -998,9 +999,12 @@ fn main() -> ExitCode {
             exit(mutations::run(rows))
         }
         Cmd::Campaign {
-            k,
-            kexec_hotplug,
-            ppc,
+            g:
+                Guests {
+                    k,
+                    kexec_hotplug,
+                    ppc,
+                },
             machine,
             runs,
             seed,
@@ -1065,12 +1069,15 @@ fn main() -> ExitCode {
             }
         },
         Cmd::Suite {
-            k,
-            kexec_hotplug,
+            g:
+                Guests {
+                    k,
+                    kexec_hotplug,
+                    ppc,
+                },
             udevadm,
             udev_rules,
             storms,
-            ppc,
             only,
             kernel_rust_debug,
         } => {
