@@ -140,6 +140,7 @@ pub fn measure(
         workdir: workdir.to_path_buf(),
         slots: (small + 2, small.div_ceil(8) + 2),
         nvdimm: None,
+        boot_mem_gib: None,
     })?;
     vm.console.wait_str("@@READY first", 0, T)?;
     let block = u64::from_str_radix(

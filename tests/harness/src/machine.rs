@@ -104,13 +104,14 @@ impl Machine {
     /// NVDIMM backed by the host file `nvdimm` of `size` bytes (its label area included) if
     /// given (q35 and pseries: the caller refuses it elsewhere). The NVDIMM takes one of the
     /// slots and counts against `maxmem`.
-    pub fn qemu_args(self, slots: (u32, u32), nvdimm: Option<(&Path, u64)>) -> Vec<String> {
-        let mem = format!(
-            "{}G,slots={},maxmem={}G",
-            self.boot_mem_gib(),
-            slots.0,
-            slots.1 + self.boot_mem_gib()
-        );
+    pub fn qemu_args(
+        self,
+        boot_mem_gib: Option<u32>,
+        slots: (u32, u32),
+        nvdimm: Option<(&Path, u64)>,
+    ) -> Vec<String> {
+        let boot = boot_mem_gib.unwrap_or(self.boot_mem_gib());
+        let mem = format!("{boot}G,slots={},maxmem={}G", slots.0, slots.1 + boot);
         let smp = match self {
             Machine::Q35 | Machine::Pseries => "2,maxcpus=4",
             Machine::Fadump => "1,maxcpus=2",

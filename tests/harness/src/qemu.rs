@@ -46,6 +46,8 @@ pub struct VmConfig {
     /// An NVDIMM (q35: label-less; pseries: with a label area): its host backing file and size
     /// in bytes, labels included. The file is created (sparse, zero) if missing.
     pub nvdimm: Option<(PathBuf, u64)>,
+    /// Boot memory in GiB, if not the machine's.
+    pub boot_mem_gib: Option<u32>,
 }
 
 impl VmConfig {
@@ -98,6 +100,7 @@ impl Vm {
         let child = Command::new(&qemu)
             .args(["-accel", "tcg", "-nodefaults", "-display", "none"])
             .args(cfg.machine.qemu_args(
+                cfg.boot_mem_gib,
                 cfg.slots,
                 cfg.nvdimm.as_ref().map(|(p, n)| (p.as_path(), *n)),
             ))
