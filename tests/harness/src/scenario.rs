@@ -780,6 +780,16 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
             d.pattern = Some((paddr, pattern));
             continue;
         }
+        if s.debug_kernel {
+            // A write to a free page through /dev/mem is a use-after-free to KASAN (it is one:
+            // the page is the allocator's). The debug kernel's runs judge checker reports; the
+            // main suite places and finds these patterns.
+            how.push(format!(
+                "{}: none (no process-owned page; /dev/mem into a free page is a KASAN report)",
+                d.id
+            ));
+            continue;
+        }
         let paddr = d.addr + d.size / 2 + 0x1c0;
         let pattern = format!("{:.<64}", format!("CRASHHP {paddr:#x} {nonce:016x} "));
         let vm =
