@@ -88,13 +88,18 @@ pub(crate) fn debug_defects() {
     #[cfg(CONFIG_CRASH_HOTPLUG_MUTATIONS)]
     {
         if active(Mutation::Leak) {
-            if let Ok(b) = KBox::new([0u8; 128], GFP_KERNEL) {
-                let _ = KBox::leak(b);
+            // Many: kmemleak scans memory conservatively, and the last pointers may linger in a
+            // (cached) stack and keep their objects referenced.
+            for _ in 0..64 {
+                if let Ok(b) = KBox::new([0u8; 128], GFP_KERNEL) {
+                    let _ = KBox::leak(b);
+                }
             }
         }
         if active(Mutation::SleepInAtomic) {
             let _rcu = kernel::sync::rcu::read_lock();
-            kernel::time::delay::fsleep(kernel::time::Delta::from_micros(10));
+            // 1 ms: fsleep() sleeps (usleep_range) above 10 us, busy-waits below.
+            kernel::time::delay::fsleep(kernel::time::Delta::from_millis(1));
         }
     }
 }

@@ -968,8 +968,11 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
     }
     if s.debug_kernel {
         r.phase("kmemleak scan");
+        // kmemleak reports only objects older than 5 s (MSECS_MIN_AGE), and only from the second
+        // scan that sees them: the first records their checksum (a changed object is not judged).
         let out = r.vm()?.sh(
-            "echo scan > /sys/kernel/debug/kmemleak && cat /sys/kernel/debug/kmemleak",
+            "sleep 5 && echo scan > /sys/kernel/debug/kmemleak && echo scan > /sys/kernel/debug/kmemleak \
+             && cat /sys/kernel/debug/kmemleak",
             Duration::from_secs(300),
         )?;
         let leaks: Vec<&str> = out
