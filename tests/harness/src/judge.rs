@@ -250,8 +250,12 @@ pub struct FirstKernel {
 const CAPTURE: &str = "{ echo @@BLOCK_SIZE; cat /sys/devices/system/memory/block_size_bytes; \
      echo @@IOMEM; cat /proc/iomem; echo @@BLOCKS; \
      for b in /sys/devices/system/memory/memory[0-9]*; do echo ${b##*/memory} $(cat $b/state); done; \
-     echo @@CPUS; cat /sys/devices/system/cpu/online; {reserved} echo @@END; } > /tmp/first-kernel.txt && \
-     echo \"@@FK-SIZE $(wc -c < /tmp/first-kernel.txt)\"";
+     echo @@CPUS; cat /sys/devices/system/cpu/online; {reserved} echo @@END; } > /tmp/first-kernel.txt";
+
+/// The most the capture may be (1.4 KiB seen); it is fetched whole, without asking its size
+/// through the console (a storm's markers interleave with the console's output, even inside a
+/// line): the transfer disk's fresh region past the file's end is zero.
+const CAPTURE_MAX: u64 = 64 << 10;
 
 /// pseries kdump: the crash kernel region is not in `/proc/iomem`; the device tree's `/chosen`
 /// has it (`linux,crashkernel-base`, `-size`: 64-bit big-endian), and `/rtas` where RTAS is
@@ -281,17 +285,13 @@ pub fn capture(vm: &mut Vm, machine: Machine) -> Result<FirstKernel> {
         Machine::Pseries => PSERIES_RESERVED,
         Machine::Fadump => FADUMP_RESERVED,
     };
-    // (A storm's markers may be on the console too.)
-    let out = vm.sh(
+    vm.sh(
         &CAPTURE.replace("{reserved}", reserved),
         Duration::from_secs(60),
     )?;
-    let size: u64 = out
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("@@FK-SIZE ")?.trim().parse().ok())
-        .ok_or_else(|| Error::Unexpected(format!("first-kernel capture: no size in {out:?}")))?;
-    let bytes = vm.fetch("/tmp/first-kernel.txt", 0, size)?;
-    let text = String::from_utf8_lossy(&bytes);
+    let bytes = vm.fetch("/tmp/first-kernel.txt", 0, CAPTURE_MAX)?;
+    let len = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    let text = String::from_utf8_lossy(&bytes[..len]);
     FirstKernel::parse(&text).map_err(|e| Error::Unexpected(format!("first-kernel capture: {e}")))
 }
 
