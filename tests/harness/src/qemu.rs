@@ -66,6 +66,26 @@ pub struct Vm {
     seq: u64,
 }
 
+/// The exit status after an end marker: the digits that start its line. Kernel console lines (a
+/// storm's printk markers) may come between the marker and the digits, or right after the digits
+/// on the same line: they are skipped. `None` until the line is complete; -1 if it holds no
+/// number.
+fn exit_status(mut rest: &str) -> Option<i32> {
+    loop {
+        let nl = rest.find('\n')?;
+        let line = rest[..nl].trim_start_matches([' ', '\r']);
+        if line.starts_with('[') {
+            rest = &rest[nl + 1..];
+            continue;
+        }
+        let end = line
+            .char_indices()
+            .find(|&(k, c)| !(c.is_ascii_digit() || (k == 0 && c == '-')))
+            .map_or(line.len(), |(k, _)| k);
+        return Some(line[..end].parse::<i32>().unwrap_or(-1));
+    }
+}
+
 impl Vm {
     /// Starts QEMU and connects to QMP.
     pub fn start(cfg: &VmConfig) -> Result<Self> {
@@ -206,9 +226,7 @@ impl Vm {
         let start = self.console.wait_str(&begin, from, timeout)?;
         let (rc, end) = self.console.wait_for(&what, start, timeout, |t| {
             let i = t.find(&end_tag)?;
-            let rest = &t[i + end_tag.len()..];
-            let nl = rest.find('\n')?;
-            Some((rest[..nl].trim().parse::<i32>().unwrap_or(-1), i))
+            Some((exit_status(&t[i + end_tag.len()..])?, i))
         })?;
         Ok((rc, self.console.slice(start, end)))
     }
@@ -393,5 +411,25 @@ impl QmpClient {
             },
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exit_status;
+
+    #[test]
+    fn exit_status_survives_interleaved_kernel_lines() {
+        assert_eq!(exit_status("0\n"), Some(0));
+        assert_eq!(exit_status("1\r\n"), Some(1));
+        assert_eq!(exit_status("0[    2.053738] @@ST 33 offline\r\n"), Some(0));
+        assert_eq!(
+            exit_status("[    2.053738] @@ST 33 offline\r\n2\r\n"),
+            Some(2)
+        );
+        assert_eq!(exit_status("[    2.053738] @@ST 33 offline\r\n"), None);
+        assert_eq!(exit_status("0"), None);
+        assert_eq!(exit_status("x\n"), Some(-1));
+        assert_eq!(exit_status("-1\n"), Some(-1));
     }
 }
