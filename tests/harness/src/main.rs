@@ -933,6 +933,19 @@ fn main() -> ExitCode {
                         expect: "debug kernel: no report in either console",
                     });
                 }
+                // Under injected allocation failures, an image whose update failed must not read
+                // as current: the fault-injection check sees crash_hotplug 1 1 after a refusal.
+                rows.push(mutations::Row {
+                    mutation: "report_current",
+                    scenario: Scenario {
+                        kernel: debug.clone(),
+                        debug_kernel: true,
+                        fault_injection: true,
+                        check_events: false,
+                        ..rust("report_current", "debug-fault-injection")
+                    },
+                    expect: "handler statistics",
+                });
             }
             if ppc.ppc_kernel.is_some() {
                 let pseries = |m: &str, name: &str| {
