@@ -6,18 +6,33 @@ set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 . "$repo/scripts/lib.sh"
 cd "$repo"
-passed=0 failed=0 failed_names=()
+passed=0 failed=0 failed_names=() failed_logs=()
+stage_logs=$(mktemp -d /tmp/crashhp-stages.XXXXXX)
 stage() { # stage NAME CMD...: run, record, keep going
   local name=$1; shift
   phase "$name"
   local t0; t0=$(date +%s)
-  if "$@"; then
+  local log="$stage_logs/$((passed + failed)).log"
+  # The stage's output goes to the run's output as before, and to a file: the digest at the end.
+  local ok=0
+  "$@" > >(tee "$log") 2>&1 || ok=$?
+  wait # (bash >= 5.1 waits for the last process substitution) tee has written the whole log
+  if [ "$ok" = 0 ]; then
     passed=$((passed + 1)); echo "    stage ok: $name ($(( $(date +%s) - t0 )) s)"
   else
-    failed=$((failed + 1)); failed_names+=("$name"); echo "    STAGE FAILED: $name ($(( $(date +%s) - t0 )) s)"
+    failed=$((failed + 1)); failed_names+=("$name"); failed_logs+=("$log")
+    echo "    STAGE FAILED: $name ($(( $(date +%s) - t0 )) s)"
   fi
 }
 finish() {
+  # Why each failed stage failed, where the last lines of the run (all CI keeps) show it: the
+  # lines that name a failure, at most 40 per stage.
+  local i
+  for i in "${!failed_names[@]}"; do
+    echo "why '${failed_names[$i]}' failed:"
+    grep -E 'FAILED|SURVIVED|failed in phase|error(\[|:)|panicked|^mutation matrix|^  [a-z_]+ *\|' \
+      "${failed_logs[$i]:-/dev/null}" 2>/dev/null | grep -v '^    ok:' | tail -n 40 | sed 's/^/  | /'
+  done
   [ "${#failed_names[@]}" = 0 ] || echo "failed stages: ${failed_names[*]}"
   echo "test: $passed passed, $failed failed"
   [ "$failed" = 0 ]

@@ -63,8 +63,11 @@ pub enum Outcome {
     Valid,
     /// The machine stopped answering (no capture boot, a command that never returned).
     Hang(String),
-    /// The dump (or the run before it) failed a check.
+    /// The dump failed a check (or the capture kernel did not make one).
     Invalid(String),
+    /// The run failed before the crash (a hotplug step, the harness): no dump to judge. Not a
+    /// valid run either: the campaign fails on it, but the table does not call it a bad dump.
+    BeforeCrash(String),
 }
 
 /// Classifies a run's result.
@@ -73,6 +76,7 @@ pub fn classify(res: &Result<Report, Box<Failure>>) -> Outcome {
         Ok(_) => Outcome::Valid,
         Err(f) => match &f.error {
             Error::Timeout { .. } => Outcome::Hang(format!("in phase '{}': {}", f.phase, f.error)),
+            e if !f.crashed => Outcome::BeforeCrash(format!("in phase '{}': {e}", f.phase)),
             e => Outcome::Invalid(format!("in phase '{}': {e}", f.phase)),
         },
     }
@@ -108,7 +112,7 @@ pub fn run(
                 // The artifacts of a valid run are not needed (hundreds of runs).
                 let _ = std::fs::remove_dir_all(&sc.workdir);
             }
-            Outcome::Hang(m) | Outcome::Invalid(m) => {
+            Outcome::Hang(m) | Outcome::Invalid(m) | Outcome::BeforeCrash(m) => {
                 if let Err(f) = &res {
                     f.report.print(&sc.name);
                     println!("--- last console lines of {}:\n{}", sc.name, f.console_tail);
@@ -118,7 +122,11 @@ pub fn run(
                     p.load,
                     p.dimms,
                     p.storm.crash_after_ms,
-                    if matches!(out, Outcome::Hang(_)) { "HANG" } else { "INVALID" }
+                    match out {
+                        Outcome::Hang(_) => "HANG",
+                        Outcome::BeforeCrash(_) => "FAILED BEFORE THE CRASH",
+                        _ => "INVALID",
+                    }
                 );
             }
         }
@@ -134,6 +142,10 @@ fn print_table(machine: &str, seed: u64, results: &[(u64, Plan, Outcome)], took:
         .iter()
         .filter(|r| matches!(r.2, Outcome::Hang(_)))
         .count();
+    let before = results
+        .iter()
+        .filter(|r| matches!(r.2, Outcome::BeforeCrash(_)))
+        .count();
     let file = results.iter().filter(|r| r.1.load == Load::File).count();
     println!(
         "campaign table ({machine}, seed {seed:#x}, {:.0} s):",
@@ -145,10 +157,14 @@ fn print_table(machine: &str, seed: u64, results: &[(u64, Plan, Outcome)], took:
         results.len() - file
     );
     println!("  valid dumps     {valid}");
-    println!("  invalid dumps   {}", results.len() - valid - hangs);
+    println!(
+        "  invalid dumps   {}",
+        results.len() - valid - hangs - before
+    );
     println!("  hangs           {hangs}");
+    println!("  failed before the crash (no dump to judge) {before}");
     for (s, p, o) in results {
-        if let Outcome::Hang(m) | Outcome::Invalid(m) = o {
+        if let Outcome::Hang(m) | Outcome::Invalid(m) | Outcome::BeforeCrash(m) = o {
             println!(
                 "  FAILED seed {s:#018x} ({:?}, crash at {} ms; replay: --seed {s:#x} --exact): {m}",
                 p.load, p.storm.crash_after_ms
@@ -186,6 +202,7 @@ mod tests {
                 error,
                 console_tail: String::new(),
                 report: Report::default(),
+                crashed: true,
             }))
         };
         let hang = fail(Error::Timeout {
@@ -197,6 +214,14 @@ mod tests {
             "no vmcore".into(),
         )));
         assert!(matches!(classify(&bad), Outcome::Invalid(m) if m.contains("no vmcore")));
+        let early = Err(Box::new(Failure {
+            phase: "hotplug storm".into(),
+            error: Error::Unexpected("`echo 1 > online` exited -1".into()),
+            console_tail: String::new(),
+            report: Report::default(),
+            crashed: false,
+        }));
+        assert!(matches!(classify(&early), Outcome::BeforeCrash(m) if m.contains("storm")));
         assert_eq!(classify(&Ok(Report::default())), Outcome::Valid);
     }
 }

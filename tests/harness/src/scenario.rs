@@ -259,6 +259,8 @@ pub struct Failure {
     pub console_tail: String,
     /// The phases that completed before.
     pub report: Report,
+    /// Whether the crash had been triggered (a failure before it judged no dump).
+    pub crashed: bool,
 }
 
 struct Run<'a> {
@@ -273,8 +275,13 @@ struct Run<'a> {
     offline_blocks: Vec<(u64, u64)>,
     /// The handler's debugfs stats after the contention phase, judged after the dump.
     contention_stats: Option<String>,
-    /// Console position where the storm started (its markers follow).
-    storm_from: Option<usize>,
+    /// The storm's states at the crash, read from the crashed kernel's log in the dump (its
+    /// markers follow the storm's start there).
+    storm_states: Option<BlockStates>,
+    /// The crashed kernel's log, as `makedumpfile --dump-dmesg` extracted it from the dump.
+    crashed_log: Option<String>,
+    /// The crash was triggered.
+    crashed: bool,
     /// The memory block whose online event was paused at the crash (crash in the middle of an
     /// edit): wholly present or wholly absent.
     paused_block: Option<u64>,
@@ -324,7 +331,9 @@ pub fn run(s: &Scenario) -> std::result::Result<Report, Box<Failure>> {
         full_limit: None,
         offline_blocks: vec![],
         contention_stats: None,
-        storm_from: None,
+        storm_states: None,
+        crashed_log: None,
+        crashed: false,
         paused_block: None,
     };
     let mut res = steps(&mut r);
@@ -370,6 +379,7 @@ pub fn run(s: &Scenario) -> std::result::Result<Report, Box<Failure>> {
                 error,
                 console_tail,
                 report: r.report,
+                crashed: r.crashed,
             }))
         }
     }
@@ -1011,13 +1021,14 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
             let n = plan.first_block % list.len();
             list.rotate_left(n);
         }
-        // Each operation is announced on the console before it starts ("going") and its outcome
-        // after it ends (the state read back), so that the judge knows every block's state at the
-        // crash, and which one, if any, was changing.
-        r.storm_from = Some(r.vm()?.console.cursor());
+        // Each operation is announced in the kernel log before it starts ("going") and its
+        // outcome after it ends (the state read back), so that the judge knows every block's
+        // state at the crash, and which one, if any, was changing. The markers are printk'd at
+        // KERN_INFO: below the console's level (init.sh: `dmesg -n 1`), they never mix with the
+        // shell protocol's markers; the judge reads them from the crashed kernel's log in the dump.
         r.vm()?.sh(
             &format!(
-                "( m() {{ echo \"<0>@@ST $1 $2\" > /dev/kmsg; }}; c=/sys/devices/system/cpu/cpu1/online; \
+                "( m() {{ echo \"<6>@@ST $1 $2\" > /dev/kmsg; }}; c=/sys/devices/system/cpu/cpu1/online; \
                  while :; do for i in {}; do f=/sys/devices/system/memory/memory$i/state; \
                  m $i going; echo offline > $f 2>/dev/null; m $i $(cat $f); \
                  m $i going; echo online_movable > $f 2>/dev/null; m $i $(cat $f); done; \
@@ -1144,6 +1155,7 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
     } else {
         "echo c > /proc/sysrq-trigger\n"
     };
+    r.crashed = true;
     r.vm()?.console.send(crash)?;
     // A fadump capture boot whose dump is refused comes up as a first boot (no /proc/vmcore).
     let (role, _) =
@@ -1170,11 +1182,31 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
     let vmcore_bytes = fetch_core(r.vm()?, "/proc/vmcore", 0, true)?;
     r.save("vmcore-head.bin", &vmcore_bytes)?;
 
+    if s.storm {
+        // What each block and cpu1 were at the crash: the storm's markers in the crashed
+        // kernel's log, in printk order with the crash's own line.
+        r.phase("storm states from the crashed kernel's log");
+        let log = crashed_log(r)?;
+        let st = storm_states(storm_log(&log)?);
+        r.ok(format!(
+            "storm at the crash: {} blocks online, {} offline, changing {:?}; cpu1 {}",
+            st.online.len(),
+            st.offline.len(),
+            st.in_flight,
+            match st.cpu1 {
+                Some(true) => "online",
+                Some(false) => "offline",
+                None => "changing",
+            }
+        ));
+        r.storm_states = Some(st);
+    }
+
     r.phase("verify");
     let vmcore = parse_core(&vmcore_bytes)?;
     // The whole-dump RAM judge: printed now, its failure returned after the DIMM checks.
-    let st = match (r.storm_from, r.paused_block) {
-        (Some(at), _) => storm_states(&storm_log(r, at)?),
+    let st = match (r.storm_states.clone(), r.paused_block) {
+        (Some(st), _) => st,
         (None, p) => BlockStates {
             in_flight: p.into_iter().collect(),
             ..BlockStates::default()
@@ -1220,8 +1252,8 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
                 offline.len()
             ));
         } else if std::ptr::eq(d, &dimms[0]) && (s.storm || s.crash_in_edit) {
-            let known = match (r.storm_from, r.paused_block) {
-                (Some(at), _) => storm_states(&storm_log(r, at)?),
+            let known = match (r.storm_states.clone(), r.paused_block) {
+                (Some(st), _) => st,
                 (None, Some(p)) => BlockStates {
                     in_flight: vec![p],
                     ..BlockStates::default()
@@ -1330,8 +1362,8 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
     let notes = vmcore.parse_notes(&vmcore_bytes)?;
     // In a storm, cpu1 may be offline at the crash: its note then is absent. The markers say
     // which (if it was changing, either count is right).
-    let cpu1 = match r.storm_from {
-        Some(at) => storm_states(&storm_log(r, at)?).cpu1,
+    let cpu1 = match &r.storm_states {
+        Some(st) => st.cpu1,
         None => Some(true),
     };
     match cpu1 {
@@ -1370,22 +1402,7 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
     }
 
     r.phase("makedumpfile");
-    let size = r.vm()?.sh(
-        "makedumpfile --dump-dmesg /proc/vmcore /tmp/dmesg.txt >/tmp/mdf.log 2>&1 || { cat /tmp/mdf.log; exit 1; }; wc -c < /tmp/dmesg.txt",
-        Duration::from_secs(180),
-    )?;
-    let size: u64 = size
-        .trim()
-        .parse()
-        .map_err(|_| VerifyError::Dmesg(format!("bad size {size:?}")))?;
-    let log = r.vm()?.fetch("/tmp/dmesg.txt", 0, size)?;
-    r.save("vmcore-dmesg.txt", &log)?;
-    let log = String::from_utf8_lossy(&log);
-    if !log.contains("sysrq triggered crash") {
-        return Err(
-            VerifyError::Dmesg("log extracted but lacks \"sysrq triggered crash\"".into()).into(),
-        );
-    }
+    let size = crashed_log(r)?.len();
     r.ok(format!(
         "makedumpfile --dump-dmesg extracted {size} bytes including the panic message"
     ));
@@ -1845,8 +1862,8 @@ fn judge_contention(r: &mut Run<'_>, stats: &str) -> Result<()> {
     Ok(())
 }
 
-/// What the storm's console markers say of each memory block and of cpu1 at the crash.
-#[derive(Default, Debug)]
+/// What the storm's markers (in the crashed kernel's log) say of each memory block and of cpu1 at the crash.
+#[derive(Clone, Default, Debug)]
 struct BlockStates {
     /// Blocks whose last operation ended with the block offline.
     offline: Vec<u64>,
@@ -1861,20 +1878,52 @@ struct BlockStates {
 /// The kernel's line when the crash begins (sysrq), before it takes the kexec lock.
 const CRASH_LINE: &str = "sysrq: Trigger a crash";
 
-/// The console from the storm's start until the crash began. The markers are printk'd (written to
-/// /dev/kmsg at KERN_EMERG, so that the quiet console shows them), hence in the kernel log's
-/// order with the crash's own messages: an operation whose outcome marker comes after the crash
-/// line ended after the crash began (its event may have found the kexec lock held by the crash
-/// and been deferred), so it counts as changing at the crash. (Markers written to /dev/console
-/// went through the tty and could reach the serial line before printk text logged earlier: a
-/// block offlined after the crash began was judged offline at the crash.)
-fn storm_log(r: &mut Run<'_>, at: usize) -> Result<String> {
-    let vm = r.vm()?;
-    let all = vm.console.slice(at, vm.console.cursor());
-    Ok(match all.find(CRASH_LINE) {
-        Some(end) => all[..end].to_string(),
-        None => all,
-    })
+/// The crashed kernel's log until the crash began. The storm's markers are printk'd (written to
+/// /dev/kmsg), hence in the log's order with the crash's own messages: an operation whose outcome
+/// marker comes after the crash line ended after the crash began (its event may have found the
+/// kexec lock held by the crash and been deferred), so it counts as changing at the crash.
+/// (Markers written to /dev/console went through the tty and could reach the serial line before
+/// printk text logged earlier; markers on the console at all mixed into the shell protocol's.)
+fn storm_log(log: &str) -> Result<&str> {
+    let end = log.find(CRASH_LINE).ok_or_else(|| {
+        VerifyError::Dmesg(format!(
+            "the crashed kernel's log lacks {CRASH_LINE:?}: the storm's end is unknown"
+        ))
+    })?;
+    let log = &log[..end];
+    if !log.contains("@@ST ") {
+        return Err(VerifyError::Dmesg(
+            "the crashed kernel's log has no storm marker before the crash".into(),
+        )
+        .into());
+    }
+    Ok(log)
+}
+
+/// The crashed kernel's log: `makedumpfile --dump-dmesg` in the capture kernel, once per run
+/// (saved as `vmcore-dmesg.txt`). It must hold the panic message.
+fn crashed_log(r: &mut Run<'_>) -> Result<String> {
+    if let Some(log) = &r.crashed_log {
+        return Ok(log.clone());
+    }
+    let size = r.vm()?.sh(
+        "makedumpfile --dump-dmesg /proc/vmcore /tmp/dmesg.txt >/tmp/mdf.log 2>&1 || { cat /tmp/mdf.log; exit 1; }; wc -c < /tmp/dmesg.txt",
+        Duration::from_secs(180),
+    )?;
+    let size: u64 = size
+        .trim()
+        .parse()
+        .map_err(|_| VerifyError::Dmesg(format!("bad size {size:?}")))?;
+    let log = r.vm()?.fetch("/tmp/dmesg.txt", 0, size)?;
+    r.save("vmcore-dmesg.txt", &log)?;
+    let log = String::from_utf8_lossy(&log).into_owned();
+    if !log.contains("sysrq triggered crash") {
+        return Err(
+            VerifyError::Dmesg("log extracted but lacks \"sysrq triggered crash\"".into()).into(),
+        );
+    }
+    r.crashed_log = Some(log.clone());
+    Ok(log)
 }
 
 /// Parses `@@ST <block|cpu1> <going|state>` markers.
@@ -2504,7 +2553,32 @@ pub fn parse_ktap(log: &str) -> Vec<(String, bool)> {
 
 #[cfg(test)]
 mod tests {
-    use super::{check_sysfs_while_locked, kernel_reports, makedumpfile_totals, parse_ktap};
+    use super::{
+        check_sysfs_while_locked, kernel_reports, makedumpfile_totals, parse_ktap, storm_log,
+        storm_states,
+    };
+
+    #[test]
+    fn storm_states_come_from_the_log_before_the_crash() {
+        let log = "[ 5.0] @@ST 33 going\n[ 5.1] @@ST 33 offline\n[ 5.1] @@ST 34 going\n\
+                   [ 5.2] @@ST cpu1 going\n[ 5.2] @@ST cpu1 0\n[ 5.3] sysrq: Trigger a crash\n\
+                   [ 5.3] @@ST 34 offline\n[ 5.4] Kernel panic - not syncing: sysrq triggered crash\n";
+        let st = storm_states(storm_log(log).unwrap());
+        assert_eq!(st.offline, vec![33]);
+        // Block 34's outcome came after the crash began: changing at the crash.
+        assert_eq!(st.in_flight, vec![34]);
+        assert_eq!(st.cpu1, Some(false));
+        let no_crash = "[ 5.0] @@ST 33 going\n";
+        assert!(storm_log(no_crash)
+            .unwrap_err()
+            .to_string()
+            .contains("lacks"));
+        let no_marker = "[ 5.3] sysrq: Trigger a crash\n[ 5.3] @@ST 34 offline\n";
+        assert!(storm_log(no_marker)
+            .unwrap_err()
+            .to_string()
+            .contains("no storm marker"));
+    }
 
     #[test]
     fn kernel_reports_are_found_and_the_crash_is_not_one() {
