@@ -19,21 +19,36 @@ work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 g() { git -C "$work" -c user.name="crash_hotplug developers" -c user.email="crash-hotplug@localhost" "$@"; }
 git init -q "$work"
 # The base: the upstream files the patches touch, as they are in 7.3.
-for f in $(sed -n 's|^+++ b/||p' "$repo"/patches/*.patch | sort -u); do
+for f in MAINTAINERS $(sed -n 's|^+++ b/||p' "$repo"/patches/*.patch | sort -u); do
   mkdir -p "$work/$(dirname "$f")"; cp "$pristine/$f" "$work/$f"
 done
 g add -A; g commit -qm "Linux $(make -s -C "$pristine" kernelversion) (the files this series touches)"
 base=$(g rev-parse HEAD)
 
-am() { g am -q --committer-date-is-author-date "$1"; }
+# Every patch signed off by the project (the Developer's Certificate of Origin, checkpatch ERROR
+# without it); the author of each is the project too.
+am() {
+  g am -q -s --committer-date-is-author-date "$1" 2>"$work/am.err" ||
+    { grep -v '^hint:' "$work/am.err" >&2; die "$(basename "$1") does not apply to Linux 7.3 (with the patches before it)"; }
+}
 am "$repo"/patches/0005-*.patch
 am "$repo"/patches/0003-*.patch
 # The C hooks the crate exports for (each an empty inline until the crate is selected).
 for p in 0008 0009 0010; do am "$repo"/patches/$p-*.patch; done
 dst="$work/kernel/crash_hotplug"; mkdir -p "$dst"
 cp -r "$repo/Kconfig" "$repo/Kbuild" "$repo/src" "$repo/arch" "$dst/"
+# Its MAINTAINERS entry, right after KDUMP (the entries are sorted by name).
+awk '{ print } /^KDUMP$/ { k = 1 } k && /^$/ && !done {
+  print "KDUMP CRASH HOTPLUG [RUST]"
+  print "M:\tcrash_hotplug developers <crash-hotplug@localhost>"
+  print "L:\tkexec@lists.infradead.org"
+  print "L:\trust-for-linux@vger.kernel.org"
+  print "S:\tMaintained"
+  print "F:\tkernel/crash_hotplug/"
+  print ""; done = 1 }' "$work/MAINTAINERS" > "$work/MAINTAINERS.new"
+mv "$work/MAINTAINERS.new" "$work/MAINTAINERS"
 g add -A
-g commit -q -F - <<'MSG'
+g commit -q -s -F - <<'MSG'
 crash: hotplug: add a Rust implementation
 
 Keeps the loaded kdump image current across CPU and memory hot(un)plug
@@ -71,7 +86,11 @@ for p in 0001 0002 0004 0006 0007; do am "$repo"/patches/$p-*.patch; done
 
 rm -rf "$out"; mkdir -p "$out"
 g format-patch -q --cover-letter --zero-commit -o "$out" "$base"
-sed -i 's/\*\*\* SUBJECT HERE \*\*\*/crash hotplug in Rust: crash-consistent in-place elfcorehdr updates/;
-        s/\*\*\* BLURB HERE \*\*\*/A Rust implementation of CONFIG_CRASH_HOTPLUG, selectable against the C one.\nSee Documentation\/design.rst in the project for the invariant and its tests./' \
-  "$out"/0000-cover-letter.patch
+# The cover letter: patches/cover-letter.txt, its first line the subject, the rest the blurb.
+cover="$out/0000-cover-letter.patch"
+subject=$(head -n 1 "$repo/patches/cover-letter.txt")
+awk -v subject="$subject" -v blurb="$repo/patches/cover-letter.txt" '
+  /\*\*\* SUBJECT HERE \*\*\*/ { sub(/\*\*\* SUBJECT HERE \*\*\*/, subject) }
+  /^\*\*\* BLURB HERE \*\*\*$/ { n = 0; while ((getline l < blurb) > 0) if (n++ > 1 || (n == 2 && l != "")) print l; next }
+  { print }' "$cover" > "$cover.new" && mv "$cover.new" "$cover"
 ls "$out"

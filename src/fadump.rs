@@ -11,7 +11,7 @@
 //! capture kernel's own memory map, which the firmware (or QEMU) gives it after the crash. That is
 //! what `/sys/kernel/fadump/hotplug_ready` promises to udev.
 //!
-//! C header: [`arch/powerpc/include/asm/fadump-internal.h`](srctree/arch/powerpc/include/asm/fadump-internal.h).
+//! C header: [`asm/fadump-internal.h`](srctree/arch/powerpc/include/asm/fadump-internal.h)
 
 use core::{
     ffi::c_int,
@@ -332,11 +332,15 @@ fn build_cpu_notes(conf: &mut bindings::fw_dump) -> Result {
     conf.cpu_notes_buf_vaddr = va;
     conf.cpu_notes_buf_size = size;
     pr_info!(
-        "fadump: {} CPU notes from the register save area of {} CPUs ({} not online at the crash){}\n",
+        "fadump: {} CPU notes from the save area of {} CPUs ({} not online at the crash){}\n",
         s.notes,
         area.num_cpus(),
         s.skipped,
-        match (info.crashing_cpu, s.crashing_from_header, s.crashing_appended) {
+        match (
+            info.crashing_cpu,
+            s.crashing_from_header,
+            s.crashing_appended
+        ) {
             (Some(_), true, false) => ", the crashing CPU's from the crash info header",
             (Some(_), true, true) =>
                 ", the crashing CPU's from the crash info header (not in the save area)",

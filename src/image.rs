@@ -249,8 +249,8 @@ const MAX_ALIASES: usize = 8;
 /// # Invariants
 ///
 /// `base` is the direct-map address of `len` bytes of crash kernel memory that stay allocated
-/// while the kexec lock (borrowed by `'a`) is held; `aliases[..n]` are live `vm_map_ram` aliases of the
-/// pages at the given physical addresses.
+/// while the kexec lock (borrowed by `'a`) is held; `aliases[..n]` are live `vm_map_ram` aliases
+/// of the pages at the given physical addresses.
 pub(crate) struct SegmentMem<'a> {
     phys: u64,
     base: *const u8,

@@ -253,7 +253,7 @@ unsafe extern "C" fn memory_notify(
         Some(r) if online => handler::handle(Event::OnlineMemory(r)),
         Some(r) => handler::handle(Event::OfflineMemory(r)),
         None => pr_err!(
-            "memory notifier: invalid range pfn {:#x} + {} pages (block {:#x} bytes), event not handled\n",
+            "memory notifier: bad range pfn {:#x} + {} pages (block {:#x} bytes), not handled\n",
             mn.start_pfn,
             mn.nr_pages,
             block_bytes

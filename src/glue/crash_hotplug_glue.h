@@ -30,7 +30,10 @@ bool crash_hotplug_image_hotplug_support(const struct kimage *image);
 
 /* Direct-map address of physical memory (read access to crash kernel memory). */
 void *crash_hotplug_phys_to_virt(phys_addr_t phys);
-/* A private writable alias of one page of crash kernel memory; the direct map keeps its protection. */
+/*
+ * A private writable alias of one page of crash kernel memory; the direct map
+ * keeps its protection.
+ */
 void *crash_hotplug_map_page(phys_addr_t phys);
 void crash_hotplug_unmap_page(void *addr);
 

@@ -696,8 +696,8 @@ impl<'x, S: Segment, N: DerefMut<Target = [Node]>> Elfcorehdr<'x, S, N> {
     }
 
     /// Applies a hotplug event's memory change: online adds the range, offline removes it at
-    /// once; a device vmemmap set up or torn down likewise; CPU events change nothing (the header has a note per possible CPU). Returns the
-    /// number of program headers written or tombstoned.
+    /// once; a device vmemmap set up or torn down likewise; CPU events change nothing (the header
+    /// has a note per possible CPU). Returns the number of program headers written or tombstoned.
     pub fn apply_event(&mut self, event: Event) -> Result<usize, EditError> {
         match event {
             Event::OnlineMemory(r) => self.add_ram(r),

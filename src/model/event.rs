@@ -42,8 +42,9 @@ impl MemRange {
     /// `block_pages` pages that holds `start_pfn` to the end of the `nr_pages` pages from it.
     ///
     /// With `memory_hotplug.memmap_on_memory`, `MEM_ONLINE` and `MEM_OFFLINE` report a block
-    /// without its first pages, which hold the block's own `struct page`s (`memory_block_online()`
-    /// and `memory_block_offline()` in `drivers/base/memory.c` pass `start_pfn + nr_vmemmap_pages`).
+    /// without its first pages, which hold the block's own `struct page`s
+    /// (`memory_block_online()` and `memory_block_offline()` in `drivers/base/memory.c` pass
+    /// `start_pfn + nr_vmemmap_pages`).
     /// Those pages are RAM of the block for as long as it is online and belong in the dump:
     /// without them makedumpfile cannot filter it. For an event that starts at a block boundary
     /// (every block without memmap_on_memory) this is [`MemRange::from_pfns`].

@@ -367,7 +367,7 @@ impl fmt::Display for RegSaveError {
             ),
             RegSaveError::Truncated { at, size } => write!(
                 f,
-                "register save area truncated: entry at offset {at:#x} runs past its {size:#x} bytes"
+                "register save area truncated: entry at {at:#x} runs past its {size:#x} bytes"
             ),
             RegSaveError::NoCpuStart { index, id } => write!(
                 f,

@@ -2,8 +2,8 @@
 //! Pure core of crash_hotplug: no kernel dependency, no allocation, no panics.
 //!
 //! These files are compiled twice from the same source: into the kernel crate
-//! (`kernel/crash_hotplug/src/crash_hotplug.rs`) and into the host crate `crash-hotplug-model`, where
-//! they are tested with ordinary Rust tooling.
+//! (`kernel/crash_hotplug/src/crash_hotplug.rs`) and into the host crate `crash-hotplug-model`,
+//! where they are tested with ordinary Rust tooling.
 
 pub mod elf;
 pub mod event;
