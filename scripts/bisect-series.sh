@@ -40,8 +40,8 @@ step() { # step NAME: configure and build; prints NAME, result, time, what the c
   local t0; t0=$(date +%s)
   configure
   if mk -s -j"$(nproc)" bzImage >"$series/build.log" 2>&1 && ! grep -qE '^(warning|error)(\[|:)' "$series/build.log"; then
-    printf '  %-66s built in %4s s  (%s)\n' "$1" "$(( $(date +%s) - t0 ))" \
-      "$(grep -oE '^CONFIG_CRASH_HOTPLUG_(RUST|C)=y' "$out/.config" | tr '\n' ' ' | sed 's/ $//;s/^$/neither implementation symbol yet/')"
+    local sel; sel=$(grep -oE '^CONFIG_CRASH_HOTPLUG_(RUST|C)=y' "$out/.config" || true)
+    printf '  %-66s built in %4s s  (%s)\n' "$1" "$(( $(date +%s) - t0 ))" "${sel:-no implementation choice yet}"
   else
     tail -n 30 "$series/build.log"
     die "the tree does not build (or warns) after $1"

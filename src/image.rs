@@ -40,9 +40,14 @@ use crate::{
 /// valid at every instant (it reads, allocates, or stores crash-consistently), so for the whole
 /// time a panic may use the image although the lock is busy (see `crash_hotplug_take_edit()` in
 /// `kernel/kexec_internal.h`); the rare update that is not crash-consistent runs in
-/// [`KexecLock::not_crash_consistent`]. On drop, the image is closed to a panic again, and the lock
-/// released if this context took it. If a panic took the image over meanwhile, the drop never
-/// returns: the lock must stay taken, and the panicking CPU stops this one.
+/// [`KexecLock::not_crash_consistent`]. The lock word has a state for that
+/// (`KEXEC_LOCK_HOTPLUG_EDIT`), entered from free and left to free in one atomic step each: there
+/// is no instant at which the handler holds the lock and a panic may not use the image (with a
+/// flag set after the lock was taken, a panic in between, rare but seen under a hypervisor that
+/// preempted the vCPU there, got no dump). On drop the lock is released if this context took it,
+/// or the image closed to a panic again if the caller holds the lock. If a panic took the image
+/// over meanwhile, the drop never returns: the lock must stay taken, and the panicking CPU stops
+/// this one.
 pub(crate) struct KexecLock {
     /// This context took the lock (not a caller that holds it, see [`KexecLock::held_by_caller`]).
     owned: bool,
@@ -60,9 +65,23 @@ impl KexecLock {
         let start = Instant::<Monotonic>::now();
         let mut failed = 0u32;
         loop {
-            // SAFETY: The glue function only performs an atomic compare-and-exchange.
-            if unsafe { bindings::crash_hotplug_kexec_trylock() } {
-                return Ok((Self::open(true), failed));
+            let window = !mutation::active(Mutation::NoWindow);
+            // SAFETY: The glue functions only perform an atomic compare-and-exchange.
+            let taken = unsafe {
+                if window {
+                    bindings::crash_hotplug_kexec_trylock_edit()
+                } else {
+                    bindings::crash_hotplug_kexec_trylock()
+                }
+            };
+            if taken {
+                return Ok((
+                    Self {
+                        owned: true,
+                        window,
+                    },
+                    failed,
+                ));
             }
             failed = failed.saturating_add(1);
             if start.elapsed().as_micros_ceil() >= budget_us {
@@ -80,17 +99,15 @@ impl KexecLock {
     /// The current context holds the kexec lock and keeps it for as long as the returned value
     /// lives, and no other `KexecLock` exists meanwhile.
     pub(crate) unsafe fn held_by_caller() -> Self {
-        Self::open(false)
-    }
-
-    /// The lock, held by this context, with the image opened to a panic.
-    fn open(owned: bool) -> Self {
         let window = !mutation::active(Mutation::NoWindow);
         if window {
-            // SAFETY: The kexec lock is held (the callers' contracts).
+            // SAFETY: The kexec lock is held by this context (function contract).
             unsafe { bindings::crash_hotplug_edit_begin() };
         }
-        Self { owned, window }
+        Self {
+            owned: false,
+            window,
+        }
     }
 
     /// Runs `update`, which may leave the crash image invalid while it runs, with a panic held off
@@ -122,10 +139,25 @@ impl KexecLock {
 
 impl Drop for KexecLock {
     fn drop(&mut self) {
-        self.close();
-        if self.owned {
-            // SAFETY: `self` exists only while this context holds the lock, which it took.
+        if !self.owned {
+            // The caller holds the lock and releases it.
+            self.close();
+            return;
+        }
+        if !self.window {
+            // SAFETY: `self` exists only while this context holds the lock, which it took in the
+            // plain held state (`NoWindow`).
             unsafe { bindings::crash_hotplug_kexec_unlock() };
+            return;
+        }
+        // SAFETY: `self` exists only while this context holds the lock, which it took in the
+        // edit state (`not_crash_consistent` restores that state before it returns); the glue
+        // releases it from that state only.
+        if !unsafe { bindings::crash_hotplug_kexec_unlock_edit() } {
+            // A panic took the image over: the lock stays taken; the panicking CPU stops this one.
+            loop {
+                core::hint::spin_loop();
+            }
         }
     }
 }

@@ -15,22 +15,35 @@
 #include "../../../kexec_internal.h"
 #include "crash_hotplug_glue.h"
 
-/* See kernel/kexec_internal.h: 1 while a crash-consistent edit runs, 2 once a panic took over. */
-atomic_t crash_hotplug_edit = ATOMIC_INIT(0);
+bool crash_hotplug_kexec_trylock(void)
+{
+	return kexec_trylock();
+}
+
+bool crash_hotplug_kexec_trylock_edit(void)
+{
+	int old = 0;
+
+	return atomic_try_cmpxchg_acquire(&__kexec_lock, &old, KEXEC_LOCK_HOTPLUG_EDIT);
+}
+
+bool crash_hotplug_kexec_unlock_edit(void)
+{
+	int old = KEXEC_LOCK_HOTPLUG_EDIT;
+
+	return atomic_try_cmpxchg_release(&__kexec_lock, &old, 0);
+}
 
 void crash_hotplug_edit_begin(void)
 {
-	atomic_set_release(&crash_hotplug_edit, 1);
+	atomic_set_release(&__kexec_lock, KEXEC_LOCK_HOTPLUG_EDIT);
 }
 
 bool crash_hotplug_edit_end(void)
 {
-	return atomic_cmpxchg(&crash_hotplug_edit, 1, 0) == 1;
-}
+	int old = KEXEC_LOCK_HOTPLUG_EDIT;
 
-bool crash_hotplug_kexec_trylock(void)
-{
-	return kexec_trylock();
+	return atomic_try_cmpxchg(&__kexec_lock, &old, 1);
 }
 
 void crash_hotplug_kexec_unlock(void)

@@ -268,6 +268,17 @@ impl Vm {
         Ok(buf)
     }
 
+    /// A human monitor command's output (diagnostics of a guest that stopped answering).
+    pub fn monitor(&mut self, command: &str) -> Result<String> {
+        self.qmp.exec(
+            "human-monitor-command",
+            &qmp::human_monitor_command {
+                command_line: command.into(),
+                cpu_index: None,
+            },
+        )
+    }
+
     /// Asks QEMU to quit and reaps it.
     pub fn quit(mut self) {
         let _ = self.qmp.exec("quit", &qmp::quit {});

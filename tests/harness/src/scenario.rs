@@ -368,6 +368,22 @@ pub fn run(s: &Scenario) -> std::result::Result<Report, Box<Failure>> {
             Ok(r.report)
         }
         Err(error) => {
+            if matches!(error, Error::Timeout { .. }) {
+                // Where each vCPU is: the program counters of a guest that stopped answering.
+                if let Some(regs) = r.vm.as_mut().and_then(|v| v.monitor("info registers -a").ok())
+                {
+                    let _ = r.save("hang-registers.txt", regs.as_bytes());
+                    let pcs: Vec<&str> = regs
+                        .lines()
+                        .filter(|l| l.starts_with("NIP ") || l.starts_with("RIP="))
+                        .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>())
+                        .map(|w| if w[0] == "NIP" { w[1] } else { w[0] })
+                        .collect();
+                    println!(
+                        "    timed out: the vCPUs' program counters {pcs:?} (hang-registers.txt)"
+                    );
+                }
+            }
             let console_tail =
                 r.vm.as_ref()
                     .map(|v| v.console.tail(30))
