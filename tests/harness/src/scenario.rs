@@ -370,7 +370,9 @@ pub fn run(s: &Scenario) -> std::result::Result<Report, Box<Failure>> {
         Err(error) => {
             if matches!(error, Error::Timeout { .. }) {
                 // Where each vCPU is: the program counters of a guest that stopped answering.
-                if let Some(regs) = r.vm.as_mut().and_then(|v| v.monitor("info registers -a").ok())
+                if let Some(regs) =
+                    r.vm.as_mut()
+                        .and_then(|v| v.monitor("info registers -a").ok())
                 {
                     let _ = r.save("hang-registers.txt", regs.as_bytes());
                     let pcs: Vec<&str> = regs
