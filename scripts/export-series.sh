@@ -3,9 +3,9 @@
 #   usage: scripts/export-series.sh OUTDIR
 # Order (each step builds): the powerpc fix to rust/kernel/bug.rs (Rust with CONFIG_BUG=y), the
 # bindings patch, the Rust implementation (kernel/crash_hotplug/, not yet reachable from Kconfig),
-# the Kconfig/Makefile hook, the guard that compiles the C handler out, and
-# crash_exclude_mem_range() from Rust, the powerpc kexec_file FDT room for a crash-consistent CPU
-# add, the panic-during-edit flag. The C hooks that call into the crate (fadump capture, crash
+# the guards that compile the C handler and crash_exclude_mem_range() out of a Rust build, the
+# Kconfig/Makefile hook, the powerpc kexec_file FDT room for a crash-consistent CPU add, the
+# panic-during-edit lock state. The C hooks that call into the crate (fadump capture, crash
 # load begin/end, device-backed vmemmaps) come before it: their declarations are what the
 # crate's #[export]s are checked against. A cover letter comes first.
 set -euo pipefail
@@ -82,7 +82,9 @@ header is valid and lists either the old or the new set of memory
 
 Not reachable from Kconfig until the next patch.
 MSG
-for p in 0001 0002 0004 0006 0007; do am "$repo"/patches/$p-*.patch; done
+# The guards that keep the C handler and crash_exclude_mem_range() out of a Rust build come
+# before the Kconfig hook that makes the crate buildable (bisect: two definitions otherwise).
+for p in 0002 0004 0001 0006 0007; do am "$repo"/patches/$p-*.patch; done
 
 rm -rf "$out"; mkdir -p "$out"
 g format-patch -q --cover-letter --zero-commit -o "$out" "$base"
