@@ -4,8 +4,8 @@
 # Order (each step builds): the powerpc fix to rust/kernel/bug.rs (Rust with CONFIG_BUG=y), the
 # bindings patch, the Rust implementation (kernel/crash_hotplug/, not yet reachable from Kconfig),
 # the guards that compile the C handler and crash_exclude_mem_range() out of a Rust build, the
-# Kconfig/Makefile hook, the powerpc kexec_file FDT room for a crash-consistent CPU add, the
-# panic-during-edit lock state. The C hooks that call into the crate (fadump capture, crash
+# Kconfig/Makefile hook, the powerpc kexec_file FDT room for a crash-consistent CPU add. The
+# panic-during-edit lock state comes with the C hooks, before the crate (its glue uses it). The C hooks that call into the crate (fadump capture, crash
 # load begin/end, device-backed vmemmaps) come before it: their declarations are what the
 # crate's #[export]s are checked against. A cover letter comes first.
 set -euo pipefail
@@ -34,7 +34,9 @@ am() {
 am "$repo"/patches/0005-*.patch
 am "$repo"/patches/0003-*.patch
 # The C hooks the crate exports for (each an empty inline until the crate is selected).
-for p in 0008 0009 0010; do am "$repo"/patches/$p-*.patch; done
+# The lock state the crate's C glue takes the kexec lock into (a panic may use the image): before
+# the crate, which uses it.
+for p in 0008 0009 0010 0007; do am "$repo"/patches/$p-*.patch; done
 dst="$work/kernel/crash_hotplug"; mkdir -p "$dst"
 cp -r "$repo/Kconfig" "$repo/Kbuild" "$repo/src" "$repo/arch" "$dst/"
 # Its MAINTAINERS entry, right after KDUMP (the entries are sorted by name).
@@ -84,7 +86,7 @@ Not reachable from Kconfig until the next patch.
 MSG
 # The guards that keep the C handler and crash_exclude_mem_range() out of a Rust build come
 # before the Kconfig hook that makes the crate buildable (bisect: two definitions otherwise).
-for p in 0002 0004 0001 0006 0007; do am "$repo"/patches/$p-*.patch; done
+for p in 0002 0004 0001 0006; do am "$repo"/patches/$p-*.patch; done
 
 rm -rf "$out"; mkdir -p "$out"
 g format-patch -q --cover-letter --zero-commit -o "$out" "$base"
