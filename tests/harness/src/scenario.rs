@@ -1270,19 +1270,13 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
                 offline.len()
             ));
         } else if std::ptr::eq(d, &dimms[0]) && (s.storm || s.crash_in_edit) {
-            let known = match (r.storm_states.clone(), r.paused_block) {
-                (Some(st), _) => st,
-                (None, Some(p)) => BlockStates {
-                    in_flight: vec![p],
-                    ..BlockStates::default()
-                },
-                (None, None) => {
-                    return Err(Error::Unexpected(
-                        "no storm or paused block recorded".into(),
-                    ))
-                }
-            };
-            r.ok(judge_blocks(&vmcore, d, block, &known)?);
+            // The states `st` above: the storm's, or the paused block's.
+            if r.storm_states.is_none() && r.paused_block.is_none() {
+                return Err(Error::Unexpected(
+                    "no storm or paused block recorded".into(),
+                ));
+            }
+            r.ok(judge_blocks(&vmcore, d, block, &st)?);
         } else if vmcore.covers(d.addr, end) {
             r.ok(format!(
                 "PT_LOADs cover DIMM {} {:#x}-{end:#x}: {} KiB of {} KiB",
