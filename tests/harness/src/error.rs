@@ -82,6 +82,9 @@ pub enum VerifyError {
     /// The crash did not lead to a capture boot with a dump.
     #[error("no capture: {0}")]
     NoCapture(String),
+    /// The crash did not run on the CPU the scenario pinned it to.
+    #[error("crash CPU: {0}")]
+    CrashCpu(String),
     /// The kdump capture kernel's FDT does not list the CPUs the crashed kernel had.
     #[error("capture FDT /cpus: {0}")]
     CaptureFdt(String),

@@ -33,6 +33,7 @@ pub fn check_of(f: &Failure) -> String {
             "capture FDT: a CPU node per present CPU".into()
         }
         Error::Verify(VerifyError::NoCapture(_)) => "capture kernel boots".into(),
+        Error::Verify(VerifyError::CrashCpu(_)) => "the crash runs on the pinned CPU".into(),
         Error::Verify(VerifyError::KernelReports(_)) => {
             "debug kernel: no report in either console".into()
         }

@@ -1167,14 +1167,46 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
 
     r.phase("crash + capture boot");
     let from = r.vm()?.console.cursor();
-    let crash = if m.crash_on_last_cpu() && !s.crash_on_boot_cpu {
-        "taskset -c $(tr ',-' '\\n\\n' < /sys/devices/system/cpu/online | tail -n 1) \
-         sh -c 'echo c > /proc/sysrq-trigger'\n"
+    // Where the crash must run: pinned, so that the scenario crashes where it claims to (an
+    // unpinned shell lands on any online CPU, on pseries now and then the hot-added one a stale
+    // FDT lacks, and the capture kernel then panics before its console).
+    let pin = if s.crash_on_boot_cpu {
+        Some("0".to_string())
+    } else if m.crash_on_last_cpu() {
+        Some(
+            r.vm()?
+                .sh(
+                    "tr ',-' '\\n\\n' < /sys/devices/system/cpu/online | tail -n 1",
+                    Duration::from_secs(10),
+                )?
+                .trim()
+                .to_string(),
+        )
     } else {
-        "echo c > /proc/sysrq-trigger\n"
+        None
+    };
+    let crash = match &pin {
+        Some(cpu) => format!("taskset -c {cpu} sh -c 'echo c > /proc/sysrq-trigger'\n"),
+        None => "echo c > /proc/sysrq-trigger\n".to_string(),
     };
     r.crashed = true;
-    r.vm()?.console.send(crash)?;
+    r.vm()?.console.send(&crash)?;
+    if let Some(cpu) = &pin {
+        // The panic prints the CPU it runs on (console_verbose lifts the console's level).
+        let (ran, _) = r.vm()?.console.wait_for(
+            "the panic's CPU line",
+            from,
+            Duration::from_secs(60),
+            crashing_cpu,
+        )?;
+        if ran != *cpu {
+            return Err(VerifyError::CrashCpu(format!(
+                "pinned to CPU {cpu}, but the panic ran on CPU {ran}"
+            ))
+            .into());
+        }
+        r.ok(format!("the crash ran on CPU {ran}, where it was pinned"));
+    }
     // A fadump capture boot whose dump is refused comes up as a first boot (no /proc/vmcore).
     let (role, _) =
         r.vm()?
@@ -1938,6 +1970,30 @@ fn crashed_log(r: &mut Run<'_>) -> Result<String> {
     Ok(log)
 }
 
+/// The CPU a panic ran on: the `CPU: <n> ` line of the panic's stack dump (after "Kernel panic"),
+/// and the offset past it.
+fn crashing_cpu(text: &str) -> Option<(String, usize)> {
+    let start = text.find("Kernel panic - not syncing")?;
+    let mut at = start;
+    for line in text[start..].split_inclusive('\n') {
+        at += line.len();
+        if !line.ends_with('\n') {
+            return None;
+        }
+        let Some(i) = line.find("CPU: ") else {
+            continue;
+        };
+        let digits: String = line[i + 5..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        if !digits.is_empty() && line[i + 5 + digits.len()..].starts_with(' ') {
+            return Some((digits, at));
+        }
+    }
+    None
+}
+
 /// Parses `@@ST <block|cpu1> <going|state>` markers.
 fn storm_states(log: &str) -> BlockStates {
     let mut last: std::collections::BTreeMap<String, String> = Default::default();
@@ -2566,9 +2622,23 @@ pub fn parse_ktap(log: &str) -> Vec<(String, bool)> {
 #[cfg(test)]
 mod tests {
     use super::{
-        check_sysfs_while_locked, kernel_reports, makedumpfile_totals, parse_ktap, storm_log,
-        storm_states,
+        check_sysfs_while_locked, crashing_cpu, kernel_reports, makedumpfile_totals, parse_ktap,
+        storm_log, storm_states,
     };
+
+    #[test]
+    fn the_crashing_cpu_comes_from_the_panic_stack_dump() {
+        let console = "[ 2.4] WARNING: CPU: 0 PID: 1 at mm/x.c:1 f+0x1/0x2\n\
+                       [ 2.41] Kernel panic - not syncing: sysrq triggered crash\n\
+                       [ 2.41] CPU: 12 UID: 0 PID: 97 Comm: sh Tainted: G N 7.3.4\n\
+                       [ 2.41] Hardware name: IBM pSeries\n";
+        let (cpu, end) = crashing_cpu(console).unwrap();
+        assert_eq!(cpu, "12");
+        assert!(console[..end].ends_with("7.3.4\n"));
+        // A WARNING's CPU before the panic is not the crash's; an unfinished line waits.
+        assert!(crashing_cpu("[ 2.4] WARNING: CPU: 0 PID: 1 at x\n").is_none());
+        assert!(crashing_cpu("Kernel panic - not syncing: x\n[ 1] CPU: 3 UID").is_none());
+    }
 
     #[test]
     fn storm_states_come_from_the_log_before_the_crash() {
