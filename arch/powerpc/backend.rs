@@ -61,7 +61,7 @@ fn find_fdt(image: &CrashImage<'_>) -> Option<SegmentInfo> {
 
 /// Updates the segments other than the elfcorehdr for `event`: a hot-added CPU's node goes
 /// into the crash FDT's `/cpus`.
-pub(crate) fn update_others(
+pub(crate) fn update_other_segments(
     lock: &KexecLock,
     image: &CrashImage<'_>,
     event: Event,

@@ -28,7 +28,7 @@ pub(crate) fn needs_adoption(file_mode: bool, updated: bool) -> bool {
 }
 
 /// Updates the segments other than the elfcorehdr for `event`: nothing on x86_64.
-pub(crate) fn update_others(
+pub(crate) fn update_other_segments(
     _lock: &KexecLock,
     _image: &CrashImage<'_>,
     _event: Event,

@@ -789,7 +789,7 @@ pub fn set_cpu_notes(buf: &mut [u8], addr: u64, size: u64) -> Result<(), NoNotes
     let off = elf::EHDR_SIZE;
     let old = buf
         .get(off..off + PHDR_SIZE)
-        .map(Phdr::decode)
+        .and_then(Phdr::decode)
         .ok_or(NoNotesHeader)?;
     if old.p_type != PT_NOTE || old.p_paddr != 0 {
         return Err(NoNotesHeader);

@@ -171,14 +171,14 @@ fn str_eq<S: Segment>(seg: &S, off: usize, s: &[u8]) -> bool {
 /// `limit - at` if they did not fit; then the ones past it were not written).
 fn append_names<S: Segment>(
     seg: &mut S,
-    l: &Layout,
+    l: &Blocks,
     at: usize,
     limit: usize,
     props: &(impl NodeSource + ?Sized),
 ) -> usize {
     let mut o = at;
     props.for_each_prop(&mut |n, _| {
-        let grown = Layout {
+        let grown = Blocks {
             size_strings: o.min(limit) - l.off_strings,
             ..*l
         };
@@ -198,7 +198,7 @@ fn append_names<S: Segment>(
 /// did not fit (then nothing at or after `limit` was written).
 fn write_node<S: Segment>(
     seg: &mut S,
-    l: &Layout,
+    l: &Blocks,
     at: usize,
     limit: usize,
     name: &[u8],
@@ -229,7 +229,7 @@ fn write_node<S: Segment>(
 }
 
 /// The offset of `name` in the strings block of `l`.
-fn string_offset<S: Segment>(seg: &S, l: &Layout, name: &[u8]) -> Option<usize> {
+fn string_offset<S: Segment>(seg: &S, l: &Blocks, name: &[u8]) -> Option<usize> {
     let (start, end) = (l.off_strings, l.off_strings + l.size_strings);
     let mut o = start;
     while o < end {
@@ -244,7 +244,7 @@ fn string_offset<S: Segment>(seg: &S, l: &Layout, name: &[u8]) -> Option<usize> 
 
 /// Where the blocks of a valid FDT are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Layout {
+struct Blocks {
     totalsize: usize,
     off_struct: usize,
     size_struct: usize,
@@ -270,7 +270,7 @@ pub struct CpusNode {
 /// strings blocks lie inside `totalsize`, which is inside the segment.
 pub struct Fdt<S: Segment> {
     seg: S,
-    l: Layout,
+    l: Blocks,
 }
 
 impl<S: Segment> Fdt<S> {
@@ -292,7 +292,7 @@ impl<S: Segment> Fdt<S> {
         if version < 17 || last_comp > 17 {
             return Err(FdtError::Version(version));
         }
-        let l = Layout {
+        let l = Blocks {
             totalsize: h(H_TOTALSIZE),
             off_struct: h(H_OFF_STRUCT),
             size_struct: h(H_SIZE_STRUCT),
@@ -574,7 +574,7 @@ impl<S: Segment> Fdt<S> {
             // 1. The strings block with the missing names appended, then the switch: the offset
             //    first (the copy starts with the old block), then the size.
             self.copy(self.l.off_strings, sat, self.l.size_strings);
-            let copy = Layout {
+            let copy = Blocks {
                 off_strings: sat,
                 ..self.l
             };

@@ -209,14 +209,14 @@ impl<N: DerefMut<Target = [Node]>> Index<N> {
         self.notes += 1;
     }
 
-    fn n(&self, x: u16) -> Node {
+    fn node(&self, x: u16) -> Node {
         self.nodes
             .get(usize::from(x))
             .copied()
             .unwrap_or(Node::EMPTY)
     }
 
-    fn nm(&mut self, x: u16) -> &mut Node {
+    fn node_mut(&mut self, x: u16) -> &mut Node {
         let Self { nodes, scratch, .. } = self;
         match nodes.get_mut(usize::from(x)) {
             Some(n) => n,
@@ -225,12 +225,12 @@ impl<N: DerefMut<Target = [Node]>> Index<N> {
     }
 
     fn prio(&self, x: u16) -> (u64, u16) {
-        (priority(self.n(x).start), x)
+        (priority(self.node(x).start), x)
     }
 
     /// The range of listed node `x`.
     pub(crate) fn range(&self, x: u16) -> MemRange {
-        let n = self.n(x);
+        let n = self.node(x);
         MemRange {
             start: n.start,
             end: n.end,
@@ -239,49 +239,51 @@ impl<N: DerefMut<Target = [Node]>> Index<N> {
 
     /// Whether slot `i` is a listed tombstone.
     pub(crate) fn is_free(&self, i: usize) -> bool {
-        u16::try_from(i).is_ok_and(|x| self.n(x).kind == Kind::Free)
+        u16::try_from(i).is_ok_and(|x| self.node(x).kind == Kind::Free)
     }
 
     /// What slot `i` lists, if it is a listed range.
     pub(crate) fn listed(&self, i: usize) -> Option<RangeKind> {
-        u16::try_from(i).ok().and_then(|x| self.n(x).kind.listed())
+        u16::try_from(i)
+            .ok()
+            .and_then(|x| self.node(x).kind.listed())
     }
 
     /// Points `g`'s link to `old` (or the root, if `g` is `NIL`) at `new`.
     fn replace_child(&mut self, g: u16, old: u16, new: u16) {
         if g == NIL {
             self.root = new;
-        } else if self.n(g).left == old {
-            self.nm(g).left = new;
+        } else if self.node(g).left == old {
+            self.node_mut(g).left = new;
         } else {
-            self.nm(g).right = new;
+            self.node_mut(g).right = new;
         }
     }
 
     /// Rotates `x` above its parent.
     fn rotate_up(&mut self, x: u16) {
-        let p = self.n(x).parent;
+        let p = self.node(x).parent;
         if p == NIL {
             return;
         }
-        let g = self.n(p).parent;
-        if self.n(p).left == x {
-            let b = self.n(x).right;
-            self.nm(p).left = b;
+        let g = self.node(p).parent;
+        if self.node(p).left == x {
+            let b = self.node(x).right;
+            self.node_mut(p).left = b;
             if b != NIL {
-                self.nm(b).parent = p;
+                self.node_mut(b).parent = p;
             }
-            self.nm(x).right = p;
+            self.node_mut(x).right = p;
         } else {
-            let b = self.n(x).left;
-            self.nm(p).right = b;
+            let b = self.node(x).left;
+            self.node_mut(p).right = b;
             if b != NIL {
-                self.nm(b).parent = p;
+                self.node_mut(b).parent = p;
             }
-            self.nm(x).left = p;
+            self.node_mut(x).left = p;
         }
-        self.nm(p).parent = x;
-        self.nm(x).parent = g;
+        self.node_mut(p).parent = x;
+        self.node_mut(x).parent = g;
         self.replace_child(g, p, x);
     }
 
@@ -290,7 +292,7 @@ impl<N: DerefMut<Target = [Node]>> Index<N> {
     pub(crate) fn first_ending_from(&self, from: u64) -> Option<u16> {
         let (mut cur, mut best) = (self.root, None);
         while cur != NIL {
-            let n = self.n(cur);
+            let n = self.node(cur);
             if n.end >= from {
                 best = Some(cur);
                 cur = n.left;
@@ -303,34 +305,34 @@ impl<N: DerefMut<Target = [Node]>> Index<N> {
 
     /// The listed node after `x` in address order.
     pub(crate) fn next(&self, x: u16) -> Option<u16> {
-        let mut c = self.n(x).right;
+        let mut c = self.node(x).right;
         if c != NIL {
-            while self.n(c).left != NIL {
-                c = self.n(c).left;
+            while self.node(c).left != NIL {
+                c = self.node(c).left;
             }
             return Some(c);
         }
-        let (mut c, mut p) = (x, self.n(x).parent);
-        while p != NIL && self.n(p).right == c {
+        let (mut c, mut p) = (x, self.node(x).parent);
+        while p != NIL && self.node(p).right == c {
             c = p;
-            p = self.n(p).parent;
+            p = self.node(p).parent;
         }
         (p != NIL).then_some(p)
     }
 
     /// The listed node before `x` in address order.
     fn prev(&self, x: u16) -> Option<u16> {
-        let mut c = self.n(x).left;
+        let mut c = self.node(x).left;
         if c != NIL {
-            while self.n(c).right != NIL {
-                c = self.n(c).right;
+            while self.node(c).right != NIL {
+                c = self.node(c).right;
             }
             return Some(c);
         }
-        let (mut c, mut p) = (x, self.n(x).parent);
-        while p != NIL && self.n(p).left == c {
+        let (mut c, mut p) = (x, self.node(x).parent);
+        while p != NIL && self.node(p).left == c {
             c = p;
-            p = self.n(p).parent;
+            p = self.node(p).parent;
         }
         (p != NIL).then_some(p)
     }
@@ -352,14 +354,14 @@ impl<N: DerefMut<Target = [Node]>> Index<N> {
         let (mut p, mut cur, mut left) = (NIL, self.root, false);
         while cur != NIL {
             p = cur;
-            left = r.start < self.n(cur).start;
+            left = r.start < self.node(cur).start;
             cur = if left {
-                self.n(cur).left
+                self.node(cur).left
             } else {
-                self.n(cur).right
+                self.node(cur).right
             };
         }
-        *self.nm(slot) = Node {
+        *self.node_mut(slot) = Node {
             start: r.start,
             end: r.end,
             left: NIL,
@@ -370,11 +372,11 @@ impl<N: DerefMut<Target = [Node]>> Index<N> {
         if p == NIL {
             self.root = slot;
         } else if left {
-            self.nm(p).left = slot;
+            self.node_mut(p).left = slot;
         } else {
-            self.nm(p).right = slot;
+            self.node_mut(p).right = slot;
         }
-        while self.n(slot).parent != NIL && self.prio(slot) > self.prio(self.n(slot).parent) {
+        while self.node(slot).parent != NIL && self.prio(slot) > self.prio(self.node(slot).parent) {
             self.rotate_up(slot);
         }
         match kind {
@@ -386,12 +388,12 @@ impl<N: DerefMut<Target = [Node]>> Index<N> {
 
     /// Unlists node `x`, a listed range of either kind.
     pub(crate) fn remove_listed(&mut self, x: u16) {
-        let Some(kind) = self.n(x).kind.listed() else {
+        let Some(kind) = self.node(x).kind.listed() else {
             return;
         };
         // Rotate `x` down below the child of higher priority until it is a leaf.
         loop {
-            let n = self.n(x);
+            let n = self.node(x);
             let c = match (n.left, n.right) {
                 (NIL, NIL) => break,
                 (NIL, c) | (c, NIL) => c,
@@ -400,9 +402,9 @@ impl<N: DerefMut<Target = [Node]>> Index<N> {
             };
             self.rotate_up(c);
         }
-        let p = self.n(x).parent;
+        let p = self.node(x).parent;
         self.replace_child(p, x, NIL);
-        *self.nm(x) = Node::EMPTY;
+        *self.node_mut(x) = Node::EMPTY;
         match kind {
             RangeKind::Ram => self.ram -= 1,
             RangeKind::DeviceVmemmap => self.device -= 1,
@@ -412,14 +414,14 @@ impl<N: DerefMut<Target = [Node]>> Index<N> {
     /// Lists slot `x` as a tombstone.
     pub(crate) fn push_free(&mut self, x: u16) {
         let head = self.free_head;
-        *self.nm(x) = Node {
+        *self.node_mut(x) = Node {
             left: NIL,
             right: head,
             kind: Kind::Free,
             ..Node::EMPTY
         };
         if head != NIL {
-            self.nm(head).left = x;
+            self.node_mut(head).left = x;
         }
         self.free_head = x;
         self.tombstones += 1;
@@ -427,19 +429,19 @@ impl<N: DerefMut<Target = [Node]>> Index<N> {
 
     /// Unlists tombstone `x` (it is being filled, or dropped past `e_phnum`).
     pub(crate) fn take_free(&mut self, x: u16) {
-        let n = self.n(x);
+        let n = self.node(x);
         if n.kind != Kind::Free {
             return;
         }
         if n.left == NIL {
             self.free_head = n.right;
         } else {
-            self.nm(n.left).right = n.right;
+            self.node_mut(n.left).right = n.right;
         }
         if n.right != NIL {
-            self.nm(n.right).left = n.left;
+            self.node_mut(n.right).left = n.left;
         }
-        *self.nm(x) = Node::EMPTY;
+        *self.node_mut(x) = Node::EMPTY;
         self.tombstones -= 1;
     }
 
@@ -464,22 +466,22 @@ impl<N: DerefMut<Target = [Node]>> Index<N> {
         // In-order walk without recursion.
         let mut x = self.root;
         if x != NIL {
-            if self.n(x).parent != NIL {
+            if self.node(x).parent != NIL {
                 return None;
             }
-            while self.n(x).left != NIL {
-                x = self.n(x).left;
+            while self.node(x).left != NIL {
+                x = self.node(x).left;
             }
         }
         let mut cur = (x != NIL).then_some(x);
         while let Some(x) = cur {
-            let n = self.n(x);
+            let n = self.node(x);
             if n.kind.listed().is_none() || n.start > n.end {
                 return None;
             }
             devices += usize::from(n.kind == Kind::Device);
             for c in [n.left, n.right] {
-                if c != NIL && (self.n(c).parent != x || self.prio(c) > self.prio(x)) {
+                if c != NIL && (self.node(c).parent != x || self.prio(c) > self.prio(x)) {
                     return None;
                 }
             }
@@ -500,7 +502,7 @@ impl<N: DerefMut<Target = [Node]>> Index<N> {
         let mut f = self.free_head;
         let mut back = NIL;
         while f != NIL {
-            let n = self.n(f);
+            let n = self.node(f);
             if n.kind != Kind::Free || n.left != back {
                 return None;
             }

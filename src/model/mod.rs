@@ -22,8 +22,8 @@ pub use elf::{
     HeaderError,
     HeaderSpec,
     KernelText,
-    Layout,
     Phdr,
+    PhdrTable,
     Segment,
     TooSmall,
     Usage, //
