@@ -65,13 +65,16 @@ mk -s rustavailable | grep -q 'Rust is available' || die "make rustavailable fai
 # nothing requested was dropped (Kconfig drops options with unmet dependencies without a word).
 frag_variant=$(mktemp); trap 'rm -f "$frag_variant"' EXIT
 if [ "$variant" != c ]; then
-  # The test kernel: KUnit suites, and the mutations of the suite's mutation matrix (inactive until
-  # one is written to debugfs; a kernel a user ships has CONFIG_CRASH_HOTPLUG_MUTATIONS off).
-  printf 'CONFIG_CRASH_HOTPLUG_RUST=y\nCONFIG_CRASH_HOTPLUG_KUNIT_TEST=y\nCONFIG_CRASH_HOTPLUG_MUTATIONS=y\n' >"$frag_variant"
+  # The test kernel: KUnit suites, and the test hooks (the mutations of the suite's mutation matrix
+  # and fault injection: inactive until used; a kernel a user ships has CONFIG_CRASH_HOTPLUG_TEST_HOOKS
+  # off).
+  printf 'CONFIG_CRASH_HOTPLUG_RUST=y\nCONFIG_CRASH_HOTPLUG_KUNIT_TEST=y\nCONFIG_CRASH_HOTPLUG_TEST_HOOKS=y\n' >"$frag_variant"
   # The debug kernel: the same, under lockdep, KASAN, KFENCE, kmemleak, fault injection.
   [ "$variant" != rust-debug ] || cat "$repo/configs/$arch-debug.config" >>"$frag_variant"
 else
-  printf 'CONFIG_CRASH_HOTPLUG_C=y\n# CONFIG_CRASH_HOTPLUG_RUST is not set\n' >"$frag_variant"
+  # The C test kernel: upstream's handler with the test-only hooks of patches/test/ (the demo's
+  # pause in an update and kexec lock holder; inactive until used).
+  printf 'CONFIG_CRASH_HOTPLUG_C=y\n# CONFIG_CRASH_HOTPLUG_RUST is not set\nCONFIG_CRASH_HOTPLUG_C_TEST_HOOKS=y\n' >"$frag_variant"
 fi
 phase "configuring ($arch, $variant)"
 mk -s "$defconfig" >/dev/null

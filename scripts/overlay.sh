@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Place crash_hotplug into a Linux 7.3 tree: copy Kconfig, Kbuild and the Rust sources to
-# kernel/crash_hotplug/ and apply patches/*.patch. Idempotent: unchanged files keep their mtimes (so a
+# kernel/crash_hotplug/ and apply patches/*.patch, then the test-only patches/test/*.patch (hooks for the
+# suite's kernels; not part of the exported series). Idempotent: unchanged files keep their mtimes (so a
 # rebuild recompiles only what changed), and the patch series is re-applied only when it changed.
 #   usage: scripts/overlay.sh <linux-7.3-tree>
 set -euo pipefail
@@ -21,10 +22,13 @@ rsync -r --checksum --delete --exclude '*.o' --exclude '.*.cmd' --exclude '*.d' 
 rec="$tree/.crashhp-applied"
 mkdir -p "$rec"
 body() { sed -n '/^diff --git /,$p' "$1"; }
-mapfile -t want < <(cd "$repo/patches" && ls -- *.patch)
+# The series, then the test-only patches (recorded as test-<name>).
+mapfile -t want < <(cd "$repo/patches" && ls -- *.patch && { ls -- test/*.patch 2>/dev/null || true; })
+rec_name() { echo "${1//\//-}"; }
 mapfile -t have < <(cd "$rec" && ls -- *.patch 2>/dev/null || true)
 k=0
-while [ "$k" -lt "${#want[@]}" ] && [ "$k" -lt "${#have[@]}" ] && [ "${want[$k]}" = "${have[$k]}" ] &&
+while [ "$k" -lt "${#want[@]}" ] && [ "$k" -lt "${#have[@]}" ] &&
+      [ "$(rec_name "${want[$k]}")" = "${have[$k]}" ] &&
       [ "$(body "$repo/patches/${want[$k]}")" = "$(body "$rec/${have[$k]}")" ]; do
   k=$((k + 1))
 done
@@ -37,7 +41,7 @@ for ((i = k; i < ${#want[@]}; i++)); do
   p="$repo/patches/${want[$i]}"
   (cd "$tree" && git apply --check "$p" 2>/dev/null) || die "patch does not apply: ${want[$i]}"
   (cd "$tree" && git apply --whitespace=nowarn "$p")
-  cp "$p" "$rec/"
+  cp "$p" "$rec/$(rec_name "${want[$i]}")"
   echo "overlay: applied ${want[$i]}"
 done
 [ "$k" -lt "${#want[@]}" ] || echo "overlay: patch series up to date (${#want[@]} patches)"

@@ -24,6 +24,7 @@ mod backend;
 mod backend;
 #[cfg(CONFIG_FA_DUMP)]
 pub mod fadump;
+mod fault;
 mod handler;
 mod image;
 pub mod model;
@@ -34,6 +35,7 @@ pub mod sys;
 #[cfg(CONFIG_CRASH_HOTPLUG_KUNIT_TEST)]
 mod kunit;
 
+#[cfg(CONFIG_CRASH_HOTPLUG_TEST_HOOKS)]
 module! {
     type: CrashHotplug,
     name: "crash_hotplug",
@@ -48,17 +50,24 @@ module! {
     },
 }
 
+#[cfg(not(CONFIG_CRASH_HOTPLUG_TEST_HOOKS))]
+module! {
+    type: CrashHotplug,
+    name: "crash_hotplug",
+    authors: ["crash_hotplug developers"],
+    description: "Keeps the kdump crash image current across CPU and memory hotplug",
+    license: "GPL",
+}
+
 /// The subsystem's state that lives as long as the kernel: its debugfs entries.
 ///
 /// The notifier registrations are never undone: the crate is built in.
 struct CrashHotplug {
     _events: Pin<KBox<File<()>>>,
     _stats: Pin<KBox<File<()>>>,
-    _max_slots: Pin<KBox<File<()>>>,
-    _edit_delay: Pin<KBox<File<()>>>,
-    _edit_delay_point: Pin<KBox<File<()>>>,
-    _hold_lock: Pin<KBox<File<()>>>,
-    #[cfg(CONFIG_CRASH_HOTPLUG_MUTATIONS)]
+    #[cfg(CONFIG_CRASH_HOTPLUG_TEST_HOOKS)]
+    _faults: fault::Knobs,
+    #[cfg(CONFIG_CRASH_HOTPLUG_TEST_HOOKS)]
     _mutation: Pin<KBox<File<()>>>,
     _dir: Dir,
 }
@@ -71,6 +80,7 @@ impl kernel::Module for CrashHotplug {
         // a failure here leaves the files reading 0, and udev reloading kdump on every event.
         #[cfg(CONFIG_MEMORY_HOTPLUG)]
         sys::register_memory_notifier()?;
+        #[cfg(CONFIG_CRASH_HOTPLUG_TEST_HOOKS)]
         if module_parameters::inject_init_failure.value() {
             pr_err!("fault injection: CPU hotplug state not registered; crash_hotplug reads 0\n");
             return Err(EAGAIN);
@@ -90,43 +100,9 @@ impl kernel::Module for CrashHotplug {
             dir.read_callback_file(c"stats", (), &handler::show_stats),
             GFP_KERNEL,
         )?;
-        let max_slots = KBox::pin_init(
-            dir.read_write_callback_file(
-                c"max_slots",
-                (),
-                &handler::show_max_slots,
-                &handler::store_max_slots,
-            ),
-            GFP_KERNEL,
-        )?;
-        let edit_delay = KBox::pin_init(
-            dir.read_write_callback_file(
-                c"edit_delay_ms",
-                (),
-                &handler::show_edit_delay,
-                &handler::store_edit_delay,
-            ),
-            GFP_KERNEL,
-        )?;
-        let edit_delay_point = KBox::pin_init(
-            dir.read_write_callback_file(
-                c"edit_delay_point",
-                (),
-                &handler::show_edit_delay_point,
-                &handler::store_edit_delay_point,
-            ),
-            GFP_KERNEL,
-        )?;
-        let hold_lock = KBox::pin_init(
-            dir.read_write_callback_file(
-                c"hold_lock_ms",
-                (),
-                &handler::show_hold_lock,
-                &handler::store_hold_lock,
-            ),
-            GFP_KERNEL,
-        )?;
-        #[cfg(CONFIG_CRASH_HOTPLUG_MUTATIONS)]
+        #[cfg(CONFIG_CRASH_HOTPLUG_TEST_HOOKS)]
+        let faults = fault::Knobs::create(&dir)?;
+        #[cfg(CONFIG_CRASH_HOTPLUG_TEST_HOOKS)]
         let mutation = KBox::pin_init(
             dir.read_write_callback_file(c"mutation", (), &mutation::show, &mutation::store),
             GFP_KERNEL,
@@ -134,11 +110,9 @@ impl kernel::Module for CrashHotplug {
         Ok(Self {
             _events: events,
             _stats: stats,
-            _max_slots: max_slots,
-            _edit_delay: edit_delay,
-            _edit_delay_point: edit_delay_point,
-            _hold_lock: hold_lock,
-            #[cfg(CONFIG_CRASH_HOTPLUG_MUTATIONS)]
+            #[cfg(CONFIG_CRASH_HOTPLUG_TEST_HOOKS)]
+            _faults: faults,
+            #[cfg(CONFIG_CRASH_HOTPLUG_TEST_HOOKS)]
             _mutation: mutation,
             _dir: dir,
         })

@@ -29,9 +29,7 @@ use kernel::{
         Arc, //
     },
     time::{
-        delay::fsleep,
         msecs_to_jiffies,
-        Delta,
         Instant,
         Monotonic, //
     },
@@ -46,6 +44,11 @@ use kernel::{
 
 use crate::{
     backend,
+    fault::{
+        Delay,
+        DelayPoint,
+        Faults, //
+    },
     image::{
         self,
         CrashImage,
@@ -162,59 +165,6 @@ pub(crate) struct Stats {
     pub(crate) index_builds: u64,
 }
 
-/// Where the fault-injection pause (debugfs `edit_delay_ms`) happens, with the kexec lock held:
-/// every point at which the handler holds it, so that a test can panic at each.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DelayPoint {
-    /// Right after the lock was taken, before the image is looked at.
-    Locked,
-    /// After the elfcorehdr segment was found and the index allocated.
-    Index,
-    /// After the CPU notes were gathered (before the first store).
-    Notes,
-    /// After the first store of an edit.
-    Store,
-    /// After the last store, before the page aliases are unmapped and the lock released.
-    Unmap,
-}
-
-impl DelayPoint {
-    const ALL: [(Self, &'static str); 5] = [
-        (Self::Locked, "locked"),
-        (Self::Index, "index"),
-        (Self::Notes, "notes"),
-        (Self::Store, "store"),
-        (Self::Unmap, "unmap"),
-    ];
-
-    fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(p, _)| *p == self)
-            .map_or("?", |(_, n)| n)
-    }
-}
-
-/// A fault-injection pause still to be taken in this update (at most one per update).
-pub(crate) struct Delay {
-    at: DelayPoint,
-    ms: u32,
-}
-
-impl Delay {
-    /// Sleeps if the pause is set for `here` (once).
-    fn at(this: &mut Option<Self>, here: DelayPoint) {
-        if let Some(d) = this.take_if(|d| d.at == here && d.ms != 0) {
-            pr_info!(
-                "fault injection: pausing {} ms at '{}' with the kexec lock held\n",
-                d.ms,
-                here.name()
-            );
-            fsleep(Delta::from_millis(i64::from(d.ms)));
-        }
-    }
-}
-
 /// The work item that applies deferred events once the kexec lock is free.
 #[pin_data]
 pub(crate) struct Retry {
@@ -249,13 +199,6 @@ pub(crate) struct State {
     lossy: bool,
     /// The retry work item (set by `init_retry()`).
     retry: Option<Arc<Retry>>,
-    /// Fault injection (debugfs `max_slots`): use at most this many program header slots, 0 for
-    /// all the segment holds.
-    max_slots: usize,
-    /// Fault injection (debugfs `edit_delay_ms`, `edit_delay_point`): sleep this long at that
-    /// point of each update, so that a test can crash there.
-    edit_delay_ms: u32,
-    edit_delay_point: DelayPoint,
 }
 
 global_lock! {
@@ -297,9 +240,6 @@ global_lock! {
         pending: false,
         lossy: false,
         retry: None,
-        max_slots: 0,
-        edit_delay_ms: 0,
-        edit_delay_point: DelayPoint::Store,
     };
 }
 
@@ -455,9 +395,9 @@ fn update(
     lock: &KexecLock,
     st: &mut State,
     event: Option<Event>,
-    delay: &mut Option<Delay>,
+    faults: &mut Faults,
 ) -> Result<Outcome, Failure> {
-    Delay::at(delay, DelayPoint::Locked);
+    Delay::at(&mut faults.delay, DelayPoint::Locked);
     let Some(mut image) = CrashImage::get(lock) else {
         st.pending = false;
         CURRENT.store(false, Release);
@@ -475,7 +415,6 @@ fn update(
     let State {
         index,
         journal,
-        max_slots,
         lossy,
         ..
     } = st;
@@ -484,7 +423,7 @@ fn update(
         result = Err(Failure::Lost);
     } else if replay {
         for e in journal.events() {
-            result = edit(lock, &mut image, e, index, *max_slots, delay).map(Some);
+            result = edit(lock, &mut image, e, index, faults).map(Some);
             match &result {
                 // Later edits of this image keep the index.
                 Ok(_) => image.set_elfcorehdr_updated(),
@@ -492,7 +431,7 @@ fn update(
             }
         }
     } else if let Some(e) = event {
-        result = edit(lock, &mut image, e, index, *max_slots, delay).map(Some);
+        result = edit(lock, &mut image, e, index, faults).map(Some);
     }
     st.pending = false;
     match result {
@@ -530,8 +469,7 @@ fn edit(
     image: &mut CrashImage<'_>,
     event: Event,
     kept: &mut Option<Index<KVVec<Node>>>,
-    max_slots: usize,
-    delay: &mut Option<Delay>,
+    faults: &mut Faults,
 ) -> Result<Applied, Failure> {
     let seg = find_elfcorehdr(image).ok_or(Failure::NoSegment)?;
     let index = index_for(kept, slots(seg.memsz))?;
@@ -540,7 +478,7 @@ fn edit(
         // one no event has updated yet: whatever the index holds is not about it.
         index.invalidate();
     }
-    Delay::at(delay, DelayPoint::Index);
+    Delay::at(&mut faults.delay, DelayPoint::Index);
     let adopt = backend::needs_adoption(image.file_mode(), image.elfcorehdr_updated());
     let notes = if adopt {
         let (mut notes, size) = spec::cpu_notes().map_err(Failure::Gather)?;
@@ -552,15 +490,15 @@ fn edit(
     } else {
         None
     };
-    Delay::at(delay, DelayPoint::Notes);
+    Delay::at(&mut faults.delay, DelayPoint::Notes);
     let builds = index.builds();
     let mut mem = SegmentMem::new(image, seg);
-    if let Some(d) = delay.take_if(|d| d.at == DelayPoint::Store) {
+    if let Some(d) = faults.delay.take_if(|d| d.at == DelayPoint::Store) {
         mem.pause_after_first_store(d.ms);
     }
     let mut hdr = Elfcorehdr::open(mem, spec::page_offset(), index).map_err(Failure::Header)?;
-    if max_slots != 0 {
-        hdr.limit_capacity(max_slots);
+    if faults.max_slots != 0 {
+        hdr.limit_capacity(faults.max_slots);
     }
     // Every edit of the elfcorehdr keeps it valid at every instant: a panic meanwhile may use the
     // image.
@@ -575,9 +513,9 @@ fn edit(
         return Err(Failure::Write);
     }
     let usage = hdr.usage();
-    Delay::at(delay, DelayPoint::Unmap);
+    Delay::at(&mut faults.delay, DelayPoint::Unmap);
     drop(hdr);
-    backend::update_others(lock, image, event)?;
+    backend::update_other_segments(lock, image, event)?;
     Ok(Applied {
         usage,
         seg,
@@ -585,7 +523,7 @@ fn edit(
     })
 }
 
-/// The event as a mutation (`CONFIG_CRASH_HOTPLUG_MUTATIONS`) has it applied, and whether it
+/// The event as a mutation (`CONFIG_CRASH_HOTPLUG_TEST_HOOKS`) has it applied, and whether it
 /// skips it; `(event, false)` without one.
 fn mutated(event: Event) -> (Event, bool) {
     match event {
@@ -603,14 +541,6 @@ fn mutated(event: Event) -> (Event, bool) {
         ),
         e => (e, false),
     }
-}
-
-/// The fault-injection pause for one update, if one is set.
-fn delay_of(st: &State) -> Option<Delay> {
-    (st.edit_delay_ms != 0).then_some(Delay {
-        at: st.edit_delay_point,
-        ms: st.edit_delay_ms,
-    })
 }
 
 /// Records the result of an update in the statistics and the log.
@@ -699,9 +629,9 @@ pub(crate) fn handle(event: Event) {
             if drop_deferred {
                 record(&mut st.journal, &mut st.lossy, event);
             }
-            let mut delay = delay_of(st);
+            let mut faults = Faults::current();
             let locked = Instant::<Monotonic>::now();
-            let r = update(&lock, st, Some(event), &mut delay);
+            let r = update(&lock, st, Some(event), &mut faults);
             let edit_ns = locked.elapsed().as_nanos();
             drop(lock);
             report(st, &event, r, start, edit_ns);
@@ -732,8 +662,8 @@ fn retry_deferred(this: Arc<Retry>) {
     st.stats.retries += 1;
     match KexecLock::acquire(0) {
         Ok((lock, _)) => {
-            let mut delay = delay_of(st);
-            let r = update(&lock, st, None, &mut delay);
+            let mut faults = Faults::current();
+            let r = update(&lock, st, None, &mut faults);
             let edit_ns = start.elapsed().as_nanos();
             drop(lock);
             report(st, &"deferred events", r, start, edit_ns);
@@ -769,8 +699,8 @@ pub(crate) unsafe fn load_end() {
     let mut guard = STATE.lock();
     let st = &mut *guard;
     st.stats.loads += 1;
-    let mut delay = None;
-    let r = update(&lock, st, None, &mut delay);
+    let mut faults = Faults::NONE;
+    let r = update(&lock, st, None, &mut faults);
     let edit_ns = start.elapsed().as_nanos();
     drop(lock);
     report(st, &"newly loaded crash image", r, start, edit_ns);
@@ -832,7 +762,7 @@ pub(crate) fn show_stats(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result 
 }
 
 /// A decimal number written to a debugfs file.
-fn read_number(r: &mut UserSliceReader) -> Result<usize> {
+pub(crate) fn read_number(r: &mut UserSliceReader) -> Result<usize> {
     let mut buf = [0u8; 24];
     read_word(r, &mut buf)?.parse::<usize>().map_err(|_| EINVAL)
 }
@@ -844,75 +774,4 @@ pub(crate) fn read_word<'b>(r: &mut UserSliceReader, buf: &'b mut [u8]) -> Resul
     let text = buf.get_mut(..n).ok_or(EINVAL)?;
     r.read_slice(text)?;
     Ok(core::str::from_utf8(text).map_err(|_| EINVAL)?.trim())
-}
-
-/// debugfs `max_slots`: the fault-injection limit on program header slots (0: none).
-pub(crate) fn show_max_slots(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    writeln!(f, "{}", STATE.lock().max_slots)
-}
-
-/// Writing a number to debugfs `max_slots` makes later events behave as if the elfcorehdr segment
-/// had only that many program header slots, so that the full-header path (kernel error, image
-/// marked stale, `crash_hotplug` reading 0, udev reloading) can be tested on a live system.
-pub(crate) fn store_max_slots(_data: &(), r: &mut UserSliceReader) -> Result {
-    let v = read_number(r)?;
-    STATE.lock().max_slots = v;
-    Ok(())
-}
-
-/// debugfs `edit_delay_ms`: the fault-injection pause (0: none).
-pub(crate) fn show_edit_delay(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    writeln!(f, "{}", STATE.lock().edit_delay_ms)
-}
-
-/// Writing a number of milliseconds (at most 60000) to debugfs `edit_delay_ms` makes each later
-/// update of the crash image pause at the point `edit_delay_point` names, with the kexec lock
-/// held, so that a test can panic there and check that the dump is taken and valid.
-pub(crate) fn store_edit_delay(_data: &(), r: &mut UserSliceReader) -> Result {
-    let v = u32::try_from(read_number(r)?)
-        .ok()
-        .filter(|&v| v <= 60_000)
-        .ok_or(EINVAL)?;
-    STATE.lock().edit_delay_ms = v;
-    Ok(())
-}
-
-/// debugfs `edit_delay_point`: where the pause happens.
-pub(crate) fn show_edit_delay_point(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    writeln!(f, "{}", STATE.lock().edit_delay_point.name())
-}
-
-/// Writing `locked`, `index`, `notes`, `store` (the default) or `unmap` to debugfs
-/// `edit_delay_point` moves the pause there (see [`DelayPoint`]).
-pub(crate) fn store_edit_delay_point(_data: &(), r: &mut UserSliceReader) -> Result {
-    let mut buf = [0u8; 16];
-    let name = read_word(r, &mut buf)?;
-    let (point, _) = DelayPoint::ALL
-        .iter()
-        .find(|(_, n)| *n == name)
-        .ok_or(EINVAL)?;
-    STATE.lock().edit_delay_point = *point;
-    Ok(())
-}
-
-/// debugfs `hold_lock_ms`: reads 0 (the hold happens in the write).
-pub(crate) fn show_hold_lock(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    writeln!(f, "0")
-}
-
-/// Writing a number of milliseconds (at most 60000) to debugfs `hold_lock_ms` takes the kexec lock
-/// (`EBUSY` if it is busy) and holds it that long before the write returns, as a slow load or a
-/// kexec jump would: fault injection for the deferral of events. The handler's mutex is not held,
-/// so events meet the busy kexec lock and are deferred.
-pub(crate) fn store_hold_lock(_data: &(), r: &mut UserSliceReader) -> Result {
-    let ms = u32::try_from(read_number(r)?)
-        .ok()
-        .filter(|&v| v <= 60_000)
-        .ok_or(EINVAL)?;
-    let (lock, _) = KexecLock::acquire(0).map_err(|_| EBUSY)?;
-    pr_info!("fault injection: holding the kexec lock for {ms} ms\n");
-    fsleep(Delta::from_millis(i64::from(ms)));
-    drop(lock);
-    pr_info!("fault injection: kexec lock released after {ms} ms\n");
-    Ok(())
 }

@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-only
-//! Mutations for the test suite's mutation matrix (`CONFIG_CRASH_HOTPLUG_MUTATIONS`, never in a
+//! Mutations for the test suite's mutation matrix (`CONFIG_CRASH_HOTPLUG_TEST_HOOKS`, never in a
 //! kernel a user runs): each breaks one behaviour the suite's checks claim to guard, so that a
 //! run with it shows the matching check, and only that one, failing.
 //!
 //! debugfs `crash_hotplug/mutation` takes the name of one mutation (or `none`). Without the
 //! Kconfig option there is no file and [`active`] is `false` at compile time.
 
-#[cfg(CONFIG_CRASH_HOTPLUG_MUTATIONS)]
+#[cfg(CONFIG_CRASH_HOTPLUG_TEST_HOOKS)]
 use core::fmt;
 
-#[cfg(CONFIG_CRASH_HOTPLUG_MUTATIONS)]
+#[cfg(CONFIG_CRASH_HOTPLUG_TEST_HOOKS)]
 use kernel::{
     prelude::*,
     sync::atomic::{
@@ -21,7 +21,7 @@ use kernel::{
 
 /// One broken behaviour.
 #[derive(Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(not(CONFIG_CRASH_HOTPLUG_MUTATIONS), allow(dead_code))]
+#[cfg_attr(not(CONFIG_CRASH_HOTPLUG_TEST_HOOKS), allow(dead_code))]
 pub(crate) enum Mutation {
     /// A memory block that goes online is not added to the elfcorehdr (reported applied).
     SkipOnline = 1,
@@ -49,7 +49,7 @@ pub(crate) enum Mutation {
     SleepInAtomic,
 }
 
-#[cfg(CONFIG_CRASH_HOTPLUG_MUTATIONS)]
+#[cfg(CONFIG_CRASH_HOTPLUG_TEST_HOOKS)]
 const NAMES: [(Mutation, &str); 11] = [
     (Mutation::SkipOnline, "skip_online"),
     (Mutation::SkipOffline, "skip_offline"),
@@ -65,17 +65,17 @@ const NAMES: [(Mutation, &str); 11] = [
 ];
 
 /// The active mutation, as its discriminant (0: none).
-#[cfg(CONFIG_CRASH_HOTPLUG_MUTATIONS)]
+#[cfg(CONFIG_CRASH_HOTPLUG_TEST_HOOKS)]
 static ACTIVE: Atomic<u32> = Atomic::new(0);
 
 /// Whether mutation `m` is active.
 #[inline]
 pub(crate) fn active(m: Mutation) -> bool {
-    #[cfg(CONFIG_CRASH_HOTPLUG_MUTATIONS)]
+    #[cfg(CONFIG_CRASH_HOTPLUG_TEST_HOOKS)]
     {
         ACTIVE.load(Relaxed) == m as u32
     }
-    #[cfg(not(CONFIG_CRASH_HOTPLUG_MUTATIONS))]
+    #[cfg(not(CONFIG_CRASH_HOTPLUG_TEST_HOOKS))]
     {
         let _ = m;
         false
@@ -85,7 +85,7 @@ pub(crate) fn active(m: Mutation) -> bool {
 /// The defects of [`Mutation::Leak`] and [`Mutation::SleepInAtomic`], made once per event: only
 /// the debug kernel's checkers (kmemleak, `DEBUG_ATOMIC_SLEEP`) see them.
 pub(crate) fn debug_defects() {
-    #[cfg(CONFIG_CRASH_HOTPLUG_MUTATIONS)]
+    #[cfg(CONFIG_CRASH_HOTPLUG_TEST_HOOKS)]
     {
         if active(Mutation::Leak) {
             // Many: kmemleak scans memory conservatively, and the last pointers may linger in a
@@ -105,7 +105,7 @@ pub(crate) fn debug_defects() {
 }
 
 /// debugfs `mutation`: the active one's name, or `none`.
-#[cfg(CONFIG_CRASH_HOTPLUG_MUTATIONS)]
+#[cfg(CONFIG_CRASH_HOTPLUG_TEST_HOOKS)]
 pub(crate) fn show(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let v = ACTIVE.load(Relaxed);
     let name = NAMES
@@ -116,7 +116,7 @@ pub(crate) fn show(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
 }
 
 /// Writing a mutation's name (or `none`) to debugfs `mutation` activates it.
-#[cfg(CONFIG_CRASH_HOTPLUG_MUTATIONS)]
+#[cfg(CONFIG_CRASH_HOTPLUG_TEST_HOOKS)]
 pub(crate) fn store(_data: &(), r: &mut UserSliceReader) -> Result {
     let mut buf = [0u8; 24];
     let name = crate::handler::read_word(r, &mut buf)?;
