@@ -49,9 +49,9 @@ step() { # step NAME: configure and build; prints NAME, result, time, what the c
 }
 phase "x86_64 ($variant) after each patch, incrementally in $out"
 step "Linux 7.3 (pristine)"
-for p in "$series"/[0-9]*.patch; do
+for p in "$series"/prerequisite/[0-9]*.patch "$series"/[0-9]*.patch; do
   case "$(basename "$p")" in 0000-cover-letter.patch) continue ;; esac
   g am -q "$p"
-  step "$(basename "$p")"
+  step "${p#"$series"/}"
 done
 echo "bisect: every patch of the series builds (x86_64, $variant)"

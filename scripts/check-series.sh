@@ -33,7 +33,8 @@ reset
 out=${1:-$(mktemp -d)}
 phase "export the series"
 "$repo/scripts/export-series.sh" "$out" >/dev/null
-mapfile -t patches < <(ls "$out"/[0-9]*.patch)
+# The prerequisite series (one patch), then the series.
+mapfile -t patches < <(printf '%s\n' "$out"/prerequisite/[0-9]*.patch "$out"/[0-9]*.patch)
 [ "${#patches[@]}" -gt 1 ] || die "export-series wrote no patches to $out"
 
 phase "git am: ${#patches[@]} files (cover letter and patches) onto Linux $(g log -1 --format=%s "$base")"
@@ -57,7 +58,7 @@ bad=0
 for p in "${patches[@]}"; do
   res=$(cd "$am_tree" && perl scripts/checkpatch.pl --strict --color=never "$p" 2>&1) || true
   total=$(grep -E '^total: ' <<<"$res" || echo "total: no result")
-  printf '    %-70s %s\n' "$(basename "$p")" "$total"
+  printf '    %-70s %s\n' "${p#"$out"/}" "$total"
   if [ "$total" != "$(grep -E '^total: 0 errors, 0 warnings, 0 checks' <<<"$total")" ]; then
     grep -E '^(ERROR|WARNING|CHECK):' -A3 <<<"$res" | sed 's/^/      /'
     bad=$((bad + 1))
@@ -65,4 +66,4 @@ for p in "${patches[@]}"; do
 done
 reset
 [ "$bad" = 0 ] || die "checkpatch: $bad patches with an error, a warning or a check"
-echo "series: ${#patches[@]} files, $n patches apply with git am to pristine Linux 7.3; checkpatch --strict: 0 errors, 0 warnings, 0 checks"
+echo "series: ${#patches[@]} files (a one-patch prerequisite series, a cover letter and the series), $n patches apply with git am to pristine Linux 7.3; checkpatch --strict: 0 errors, 0 warnings, 0 checks"

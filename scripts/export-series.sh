@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Export crash_hotplug as a git format-patch series against Linux 7.3, for review and `git am`.
 #   usage: scripts/export-series.sh OUTDIR
-# Order (each step builds): the powerpc fix to rust/kernel/bug.rs (Rust with CONFIG_BUG=y), the
+# OUTDIR/prerequisite/ holds a one-patch series of its own, the powerpc fix to rust/kernel/bug.rs
+# (Rust with CONFIG_BUG=y), which this series is based on. Order (each step builds): the
 # bindings patch, the Rust implementation (kernel/crash_hotplug/, not yet reachable from Kconfig),
 # the guards that compile the C handler and crash_exclude_mem_range() out of a Rust build, the
 # Kconfig/Makefile hook, the powerpc kexec_file FDT room for a crash-consistent CPU add. The
@@ -31,7 +32,10 @@ am() {
   g am -q -s --committer-date-is-author-date "$1" 2>"$work/am.err" ||
     { grep -v '^hint:' "$work/am.err" >&2; die "$(basename "$1") does not apply to Linux 7.3 (with the patches before it)"; }
 }
+# The powerpc fix to rust/kernel/bug.rs is a series of its own (it is not about crash hotplug);
+# this one is based on it.
 am "$repo"/patches/0005-*.patch
+prereq=$(g rev-parse HEAD)
 am "$repo"/patches/0003-*.patch
 # The C hooks the crate exports for (each an empty inline until the crate is selected).
 # The lock state the crate's C glue takes the kexec lock into (a panic may use the image): before
@@ -64,8 +68,10 @@ header is valid and lists either the old or the new set of memory
   model whose edits fill free slots and publish them with one aligned
   store, tombstone removed ranges, and refuse an edit that does not
   fit before writing anything; a per-image index (treap of the RAM
-  ranges, free list of tombstones) makes an edit O(log n). The same
-  files are built and tested on the host.
+  ranges, free list of tombstones) makes an edit O(log n). The ELF
+  structures are #[repr(C)] zerocopy types (model/elf/layout.rs); the
+  builder, validator and editor are separate files with a domain
+  error type. The same files are built and tested on the host.
 - src/handler.rs: events serialised by a mutex; the kexec lock is
   retried rather than the event dropped; an event that cannot be
   applied marks the image stale so that crash_hotplug reads 0.
@@ -80,6 +86,9 @@ header is valid and lists either the old or the new set of memory
 - arch/x86/backend.rs: memory online/offline edit the RAM PT_LOADs
   (offlined memory leaves the dump at once); a kexec_load header is
   replaced once by one with a note per possible CPU.
+- src/fault.rs, src/mutation.rs: the test suite's hooks (fault
+  injection in debugfs, deliberate defects), compiled only with
+  CONFIG_CRASH_HOTPLUG_TEST_HOOKS, never in a kernel that takes dumps.
 - src/glue/: C glue for static inlines and kexec-private state.
 
 Not reachable from Kconfig until the next patch.
@@ -89,7 +98,8 @@ MSG
 for p in 0002 0004 0001 0006; do am "$repo"/patches/$p-*.patch; done
 
 rm -rf "$out"; mkdir -p "$out"
-g format-patch -q --cover-letter --zero-commit -o "$out" "$base"
+g format-patch -q --zero-commit -o "$out/prerequisite" "$base..$prereq"
+g format-patch -q --cover-letter --zero-commit -o "$out" "$prereq"
 # The cover letter: patches/cover-letter.txt, its first line the subject, the rest the blurb.
 cover="$out/0000-cover-letter.patch"
 subject=$(head -n 1 "$repo/patches/cover-letter.txt")
@@ -97,4 +107,4 @@ awk -v subject="$subject" -v blurb="$repo/patches/cover-letter.txt" '
   /\*\*\* SUBJECT HERE \*\*\*/ { sub(/\*\*\* SUBJECT HERE \*\*\*/, subject) }
   /^\*\*\* BLURB HERE \*\*\*$/ { n = 0; while ((getline l < blurb) > 0) if (n++ > 1 || (n == 2 && l != "")) print l; next }
   { print }' "$cover" > "$cover.new" && mv "$cover.new" "$cover"
-ls "$out"
+ls "$out" "$out/prerequisite"
