@@ -104,7 +104,7 @@ if [ -f "$kc" ] && [ -f "$kr" ] && [ -f "$kp" ]; then
     --pattern-tool "$gt/crashhp-pattern" --drgn-site "$CRASHHP_CACHE/drgn/site" --makedumpfile "$mdf" \
     --kernel-rust-debug "$CRASHHP_CACHE/out/x86_64/bzImage-rust-debug" \
     --udevadm "$CRASHHP_CACHE/udev/bin/udevadm" --udev-rules "$repo/udev" "${ppc[@]}"
-  # The mutation matrix: each mutation of the test kernel (CONFIG_CRASH_HOTPLUG_MUTATIONS) must make
+  # The mutation matrix: each mutation of the test kernel (CONFIG_CRASH_HOTPLUG_TEST_HOOKS) must make
   # its scenario fail in the check that names the defect; a survivor fails the stage.
   stage "qemu: mutation matrix (every mutation killed by its check)" "$repo/target/release/crashhp" mutations \
     --kernel-c "$kc" --kernel-rust "$kr" --out "$repo/target/artifacts" \
@@ -129,6 +129,11 @@ if [ -f "$kc" ] && [ -f "$kr" ] && [ -f "$kp" ]; then
   stage "bench: in-guest handler cost per memory event, C vs Rust" "$repo/target/release/crashhp" bench \
     --kernel-c "$kc" --kernel-rust "$kr" --out "$repo/target/artifacts" --rounds 3 --ranges 12,256 \
     --pattern-tool "$gt/crashhp-pattern"
+  # The demo (scripts/demo.sh's run): the same scenarios on the Rust and the C implementation,
+  # what differs side by side; each line a check.
+  stage "demo: Rust and C side by side" "$repo/target/release/crashhp" demo \
+    --kernel-c "$kc" --kernel-rust "$kr" --out "$repo/target/artifacts" \
+    --pattern-tool "$gt/crashhp-pattern" --makedumpfile "$mdf"
 else
   failed=$((failed + 1)); failed_names+=("qemu: scenario suite (a kernel is missing)")
 fi

@@ -50,7 +50,7 @@ const PROBE: &str = "/sys/kernel/debug/crash_hotplug_probe/memory_chain";
 
 /// `(events, samples)` of the notifier-chain probe: the event count and the times of the last
 /// events, oldest first.
-fn probe(vm: &mut Vm) -> Result<(u64, Vec<f64>)> {
+pub fn probe(vm: &mut Vm) -> Result<(u64, Vec<f64>)> {
     let text = vm.sh(&format!("cat {PROBE}"), T).map_err(|e| {
         Error::Unexpected(format!(
             "{PROBE}: {e} (kernel built without CONFIG_CRASH_HOTPLUG_PROBE?)"
@@ -70,7 +70,7 @@ fn probe(vm: &mut Vm) -> Result<(u64, Vec<f64>)> {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }

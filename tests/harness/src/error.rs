@@ -82,6 +82,9 @@ pub enum VerifyError {
     /// The crash did not lead to a capture boot with a dump.
     #[error("no capture: {0}")]
     NoCapture(String),
+    /// The crash started no capture kernel at all (the panic did not reach kdump).
+    #[error("no capture kernel: {0}")]
+    NoCaptureKernel(String),
     /// The crash did not run on the CPU the scenario pinned it to.
     #[error("crash CPU: {0}")]
     CrashCpu(String),

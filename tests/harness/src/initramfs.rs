@@ -228,6 +228,7 @@ pub fn build(
     for (tool, what) in [
         ("crashhp-hotplug-bench", "bench tool"),
         ("crashhp-debugfs-fuzz", "debugfs fuzzer"),
+        ("crashhp-tlb-storm", "TLB flush storm"),
     ] {
         let p = u.pattern_tool.with_file_name(tool);
         if p.is_file() {

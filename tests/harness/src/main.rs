@@ -7,6 +7,7 @@
 mod bench;
 mod campaign;
 mod console;
+mod demo;
 mod drgn;
 mod dump;
 mod error;
@@ -235,6 +236,9 @@ enum Cmd {
         /// Stop after hotplug instead of crashing.
         #[arg(long)]
         no_crash: bool,
+        /// Crash while `crashhp-tlb-storm` makes the kernel flush TLBs on every CPU.
+        #[arg(long)]
+        tlb_storm: bool,
         /// An NVDIMM (1 GiB; q35: label-less, pseries: spapr-nvdimm, labeled) whose namespace
         /// becomes fsdax or devdax in pfn mode `pmem` (struct pages on the device); the dump must
         /// hold that device vmemmap.
@@ -283,6 +287,13 @@ enum Cmd {
         /// Replay: one run whose own seed is --seed (as a failure line prints it).
         #[arg(long)]
         exact: bool,
+    },
+    /// The demo: the same scenarios on the Rust and the C implementation, and a report of what
+    /// differs (a removed DIMM, a panic during an update, the cost per event, a busy kexec
+    /// lock); fails if a difference it shows does not hold.
+    Demo {
+        #[command(flatten)]
+        k: Kernels,
     },
     /// In-guest benchmark of the handler's cost per memory event, C versus Rust.
     Bench {
@@ -738,6 +749,7 @@ fn main() -> ExitCode {
             udevadm,
             udev_rules,
             no_crash,
+            tlb_storm,
             pmem,
             pmem_when,
             pmem_capture_probe,
@@ -782,6 +794,7 @@ fn main() -> ExitCode {
                 inject_init_failure,
                 mutation,
                 crash: !no_crash,
+                tlb_storm,
                 pmem: pmem.map(|mode| Pmem {
                     capture_blacklist: !pmem_capture_probe,
                     ..Pmem::new(mode, pmem_when)
@@ -1065,6 +1078,32 @@ fn main() -> ExitCode {
                     make(i, p).unwrap_or_else(|_| unreachable!("checked above")),
                 )
             }))
+        }
+        Cmd::Demo { k } => {
+            let base = |name: &str, i: scenario::Implementation| {
+                let kernel = match i {
+                    scenario::Implementation::Rust => &k.kernel_rust,
+                    scenario::Implementation::C => &k.kernel_c,
+                };
+                let label = match i {
+                    scenario::Implementation::Rust => "rust",
+                    scenario::Implementation::C => "c",
+                };
+                x86_userland(
+                    &k.dump.makedumpfile,
+                    Scenario {
+                        implementation: i,
+                        ..Scenario::new(
+                            &format!("demo-{name}-{label}"),
+                            kernel,
+                            &k.kexec,
+                            &k.pattern_tool,
+                            &k.out,
+                        )
+                    },
+                )
+            };
+            exit(demo::run(&base))
         }
         Cmd::Bench { k, rounds, ranges } => match bench::run(
             &k.kernel_c,

@@ -1,4 +1,4 @@
-//! The mutation matrix: for each mutation of the test kernel (`CONFIG_CRASH_HOTPLUG_MUTATIONS`,
+//! The mutation matrix: for each mutation of the test kernel (`CONFIG_CRASH_HOTPLUG_TEST_HOOKS`,
 //! debugfs `crash_hotplug/mutation`), a scenario that must fail, and fail in the check that names
 //! the defect the mutation makes. A mutation that survives (the scenario passes), or that another
 //! check catches, fails the matrix. Printed as a table: mutation, scenario, expected check, seen.
@@ -32,7 +32,9 @@ pub fn check_of(f: &Failure) -> String {
         Error::Verify(VerifyError::CaptureFdt(_)) => {
             "capture FDT: a CPU node per present CPU".into()
         }
-        Error::Verify(VerifyError::NoCapture(_)) => "capture kernel boots".into(),
+        Error::Verify(VerifyError::NoCapture(_) | VerifyError::NoCaptureKernel(_)) => {
+            "capture kernel boots".into()
+        }
         Error::Verify(VerifyError::CrashCpu(_)) => "the crash runs on the pinned CPU".into(),
         Error::Verify(VerifyError::KernelReports(_)) => {
             "debug kernel: no report in either console".into()

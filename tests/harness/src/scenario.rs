@@ -122,7 +122,7 @@ pub struct Scenario {
     /// the image current.
     pub inject_init_failure: bool,
     /// A mutation of the test kernel to activate after boot (debugfs `crash_hotplug/mutation`,
-    /// `CONFIG_CRASH_HOTPLUG_MUTATIONS`): the mutation matrix expects the scenario to fail.
+    /// `CONFIG_CRASH_HOTPLUG_TEST_HOOKS`): the mutation matrix expects the scenario to fail.
     pub mutation: Option<String>,
     /// Limit the header (debugfs `max_slots`) to 3 more program headers than it has at load, so
     /// that the DIMM's later blocks are refused: errors, `crash_hotplug` 0, reload, then 1.
@@ -146,6 +146,53 @@ pub struct Scenario {
     /// the stack trace filter) while the first DIMM's blocks and cpu1 go offline and online
     /// (debug kernel only): see `check_fault_injection`.
     pub fault_injection: bool,
+    /// The kernel's crash hotplug handler: its test hooks differ (the Rust implementation's
+    /// debugfs `crash_hotplug/`, the C handler's `crash_hotplug_c/` from `patches/test/`).
+    pub implementation: Implementation,
+    /// Before the crash, a block of the first DIMM goes offline while the kexec lock is held 3 s
+    /// (the implementation's `hold_lock_ms`, as a slow load would): `crash_hotplug` is read
+    /// during and after, and the dump must not list the block.
+    pub busy_lock: bool,
+    /// Right before the crash, start `crashhp-tlb-storm` (threads that map and unmap memory on
+    /// every CPU, so that TLB flushes are broadcast while the panic stops the other CPUs).
+    pub tlb_storm: bool,
+    /// Before the crash, read the benchmark probe (`CONFIG_CRASH_HOTPLUG_PROBE`): the memory
+    /// notifier chain's median time per event so far, into [`Report::chain`].
+    pub probe_chain: bool,
+}
+
+/// Which crash hotplug handler a kernel has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Implementation {
+    /// kernel/crash_hotplug (this project).
+    Rust,
+    /// kernel/crash_core.c (upstream), with the test hooks of `patches/test/`.
+    C,
+}
+
+impl Implementation {
+    /// The debugfs file that pauses each update (ms; the kexec lock held) and the start of the
+    /// log line the pause prints.
+    fn pause_hook(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Rust => (
+                "/sys/kernel/debug/crash_hotplug/edit_delay_ms",
+                "fault injection: pausing",
+            ),
+            Self::C => (
+                "/sys/kernel/debug/crash_hotplug_c/update_delay_ms",
+                "test hook: pausing",
+            ),
+        }
+    }
+
+    /// The debugfs file that holds the kexec lock (ms).
+    fn hold_hook(self) -> &'static str {
+        match self {
+            Self::Rust => "/sys/kernel/debug/crash_hotplug/hold_lock_ms",
+            Self::C => "/sys/kernel/debug/crash_hotplug_c/hold_lock_ms",
+        }
+    }
 }
 
 impl Scenario {
@@ -186,6 +233,10 @@ impl Scenario {
             debug_kernel: false,
             debugfs_fuzz: None,
             fault_injection: false,
+            implementation: Implementation::Rust,
+            busy_lock: false,
+            probe_chain: false,
+            tlb_storm: false,
         }
     }
 }
@@ -231,6 +282,11 @@ pub struct Report {
     pub phases: Vec<(String, Duration)>,
     /// One line per verified property.
     pub verified: Vec<String>,
+    /// The memory notifier chain before the crash (`probe_chain`): events timed and the median
+    /// ns per event.
+    pub chain: Option<(u64, f64)>,
+    /// `crash_hotplug` (cpu and memory) while the kexec lock was busy and after (`busy_lock`).
+    pub busy: Option<(String, String)>,
 }
 
 impl Report {
@@ -1088,25 +1144,42 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         )?;
         let b = b.trim().to_string();
         r.paused_block = b.parse().ok();
-        let point = s.edit_point.clone().unwrap_or_else(|| "store".into());
-        let delay = r.vm()?.sh(
-            &format!(
-                "echo {point} > /sys/kernel/debug/crash_hotplug/edit_delay_point && \
-                 echo 20000 > /sys/kernel/debug/crash_hotplug/edit_delay_ms && \
-                 cat /sys/kernel/debug/crash_hotplug/edit_delay_point /sys/kernel/debug/crash_hotplug/edit_delay_ms"
-            ),
-            CMD_TIMEOUT,
-        )?;
-        if delay.split_whitespace().collect::<Vec<_>>() != [point.as_str(), "20000"] {
-            return Err(Error::Unexpected(format!(
-                "edit_delay_point, edit_delay_ms read {delay:?} (want {point}, 20000)"
-            )));
-        }
+        let (knob, paused) = s.implementation.pause_hook();
+        let point = match s.implementation {
+            Implementation::Rust => {
+                let point = s.edit_point.clone().unwrap_or_else(|| "store".into());
+                let delay = r.vm()?.sh(
+                    &format!(
+                        "echo {point} > /sys/kernel/debug/crash_hotplug/edit_delay_point && \
+                         echo 20000 > {knob} && \
+                         cat /sys/kernel/debug/crash_hotplug/edit_delay_point {knob}"
+                    ),
+                    CMD_TIMEOUT,
+                )?;
+                if delay.split_whitespace().collect::<Vec<_>>() != [point.as_str(), "20000"] {
+                    return Err(Error::Unexpected(format!(
+                        "edit_delay_point, edit_delay_ms read {delay:?} (want {point}, 20000)"
+                    )));
+                }
+                point
+            }
+            Implementation::C => {
+                let delay = r
+                    .vm()?
+                    .sh(&format!("echo 20000 > {knob} && cat {knob}"), CMD_TIMEOUT)?;
+                if delay.trim() != "20000" {
+                    return Err(Error::Unexpected(format!(
+                        "{knob} reads {delay:?} (want 20000)"
+                    )));
+                }
+                "the C handler's update (after it took the lock)".into()
+            }
+        };
         // The kernel's messages are not on the console here: wait for the pause in dmesg.
         r.vm()?.sh(
             &format!(
                 "(echo online_movable > /sys/devices/system/memory/memory{b}/state) >/dev/null 2>&1 </dev/null & \
-                 n=0; until dmesg | grep -q 'fault injection: pausing 20000 ms'; do \
+                 n=0; until dmesg | grep -q '{paused} 20000 ms'; do \
                  n=$((n+1)); [ $n -gt 100 ] && exit 1; sleep 0.1; done"
             ),
             CMD_TIMEOUT,
@@ -1115,19 +1188,42 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
             "memory block {b} coming online: its update paused at '{point}', the kexec lock held"
         ));
         // The sysfs ABI while the kexec lock stays busy: each file reads 0 or 1 (nothing else, no
-        // error) at once, never after a wait for the lock.
-        let out = r.vm()?.sh(
-            "a=$(cut -d' ' -f1 /proc/uptime); \
-             v=$(timeout 5 cat /sys/devices/system/cpu/crash_hotplug /sys/devices/system/memory/crash_hotplug 2>&1); \
-             rc=$?; b=$(cut -d' ' -f1 /proc/uptime); echo $rc $a $b $v",
-            CMD_TIMEOUT,
-        )?;
-        r.save("crash_hotplug-during-edit.txt", out.as_bytes())?;
-        check_sysfs_while_locked(&out)?;
+        // error) at once, never after a wait for the lock. (Not asked of the C handler: its
+        // show() waits for the handler's mutex, held through the paused update, so the read
+        // would return only after the update, and the crash would come too late.)
+        if s.implementation == Implementation::Rust {
+            let out = r.vm()?.sh(
+                "a=$(cut -d' ' -f1 /proc/uptime); \
+                 v=$(timeout 5 cat /sys/devices/system/cpu/crash_hotplug /sys/devices/system/memory/crash_hotplug 2>&1); \
+                 rc=$?; b=$(cut -d' ' -f1 /proc/uptime); echo $rc $a $b $v",
+                CMD_TIMEOUT,
+            )?;
+            r.save("crash_hotplug-during-edit.txt", out.as_bytes())?;
+            check_sysfs_while_locked(&out)?;
+            r.ok(format!(
+                "crash_hotplug read during the paused edit (rc, uptime before, after, cpu, memory): {}",
+                out.trim()
+            ));
+        }
+    }
+
+    if s.busy_lock {
+        r.phase("event with the kexec lock busy");
+        check_busy_lock(r, &dimms[0], block)?;
+    }
+
+    if s.probe_chain {
+        let (events, samples) = crate::bench::probe(r.vm()?)?;
+        if events == 0 || samples.is_empty() {
+            return Err(Error::Unexpected(format!(
+                "the probe timed {events} memory events before the crash: none to compare"
+            )));
+        }
+        let median = crate::bench::median(samples);
         r.ok(format!(
-            "crash_hotplug read during the paused edit (rc, uptime before, after, cpu, memory): {}",
-            out.trim()
+            "memory notifier chain: median {median:.0} ns per event over {events} events"
         ));
+        r.report.chain = Some((events, median));
     }
 
     if let Some(how) = &s.fadump_corrupt {
@@ -1164,6 +1260,15 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         }
         None => None,
     };
+
+    if s.tlb_storm {
+        r.vm()?.sh(
+            "(crashhp-tlb-storm 4 >/dev/null 2>&1 </dev/null &) ; sleep 1; \
+             grep -c . /proc/$(pidof crashhp-tlb-storm)/task/*/stat | wc -l",
+            CMD_TIMEOUT,
+        )?;
+        r.ok("crashhp-tlb-storm: 4 threads mapping and unmapping memory".into());
+    }
 
     r.phase("crash + capture boot");
     let from = r.vm()?.console.cursor();
@@ -1208,7 +1313,7 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         r.ok(format!("the crash ran on CPU {ran}, where it was pinned"));
     }
     // A fadump capture boot whose dump is refused comes up as a first boot (no /proc/vmcore).
-    let (role, _) =
+    let waited =
         r.vm()?
             .console
             .wait_for("the capture boot's /init", from, m.boot_timeout(), |t| {
@@ -1216,7 +1321,28 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
                     t.find(&format!("@@READY {role}"))
                         .map(|i| (role, i + 8 + role.len()))
                 })
-            })?;
+            });
+    let (role, _) = match waited {
+        // The machine reset (panic=-1, and QEMU runs with -no-reboot): did a kernel start after
+        // the panic? Every boot prints its "Linux version" banner on the console.
+        Err(Error::Unexpected(m)) if m.starts_with("QEMU exited") => {
+            let console = &r.vm()?.console;
+            let after = console.slice(from, console.cursor());
+            return Err(if after.contains("] Linux version ") {
+                VerifyError::NoCapture(format!(
+                    "the capture kernel started but the machine reset before its /init ({m})"
+                ))
+            } else {
+                VerifyError::NoCaptureKernel(
+                    "the machine reset after the panic without starting a capture kernel \
+                     (no boot banner after the panic; QEMU exited: panic=-1, -no-reboot)"
+                        .into(),
+                )
+            }
+            .into());
+        }
+        other => other?,
+    };
     if let Some(how) = &s.fadump_corrupt {
         return judge_fadump_refusal(r, how, role);
     }
@@ -1853,6 +1979,49 @@ fn check_contention(r: &mut Run<'_>, d: &Dimm, block: u64) -> Result<()> {
          odd blocks of {b0}..={b1} left offline (the handler's figures are judged after the dump)"
     ));
     r.contention_stats = Some(stats);
+    Ok(())
+}
+
+/// A block of `d` (not the pattern's) goes offline while the kexec lock is held 3 s (the
+/// implementation's `hold_lock_ms`, as a slow load or a kexec jump would). `crash_hotplug` is read
+/// right after the offline and again once the lock is free (after up to 2 s for both to read 1);
+/// both readings go to [`Report::busy`], and the block to the blocks the dump must not list.
+fn check_busy_lock(r: &mut Run<'_>, d: &Dimm, block: u64) -> Result<()> {
+    let pblock = d.pattern.as_ref().map(|p| p.0 / block).unwrap_or(u64::MAX);
+    let b = (d.blocks.0..=d.blocks.1)
+        .rev()
+        .find(|b| *b != pblock)
+        .ok_or_else(|| Error::Unexpected("no memory block to take offline".into()))?;
+    let hold = r.s.implementation.hold_hook();
+    let out = r.vm()?.sh(
+        &format!(
+            "( echo 3000 > {hold} ) >/tmp/hold.log 2>&1 & \
+             n=0; until dmesg | grep -q 'holding the kexec lock'; do \
+               n=$((n+1)); [ $n -gt 100 ] && echo NO-HOLD && exit 1; sleep 0.02; done; \
+             echo offline > /sys/devices/system/memory/memory{b}/state || exit 1; \
+             echo during $(cat /sys/devices/system/cpu/crash_hotplug /sys/devices/system/memory/crash_hotplug); \
+             wait $!; cat /tmp/hold.log; \
+             n=0; until [ \"$(cat /sys/devices/system/cpu/crash_hotplug /sys/devices/system/memory/crash_hotplug)\" = \"$(printf '1\\n1')\" ]; do \
+               n=$((n+1)); [ $n -gt 20 ] && break; sleep 0.1; done; \
+             echo after $(cat /sys/devices/system/cpu/crash_hotplug /sys/devices/system/memory/crash_hotplug)"
+        ),
+        Duration::from_secs(30),
+    )?;
+    r.save("busy-lock.txt", out.as_bytes())?;
+    let get = |k: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .map(|v| v.trim().to_string())
+            .ok_or_else(|| Error::Unexpected(format!("busy lock phase: no '{k}' line in {out:?}")))
+    };
+    let (during, after) = (get("during ")?, get("after ")?);
+    let a = b * block;
+    r.offline_blocks.push((a, a + block - 1));
+    r.ok(format!(
+        "block {b} went offline with the kexec lock held 3 s: crash_hotplug (cpu memory) read \
+         '{during}' then, once the lock was free, '{after}'"
+    ));
+    r.report.busy = Some((during, after));
     Ok(())
 }
 
