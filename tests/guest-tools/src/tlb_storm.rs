@@ -1,24 +1,43 @@
-//! `crashhp-tlb-storm THREADS`: THREADS threads of one process map, touch and unmap 1 MiB
-//! buffers in a loop, until killed. Each unmap of memory that several CPUs have touched through
-//! the same mm makes the kernel flush those TLB entries on every CPU: on radix POWER that is a
-//! broadcast `tlbie`, which QEMU's TCG runs as exclusive work across all vCPUs. The suite uses it
-//! to reproduce, on demand, what the pseries crash campaign met now and then: a panic's
-//! `H_SIGNAL_SYS_RESET` (a synchronous `run_on_cpu` in QEMU) against a broadcast flush.
+//! `crashhp-tlb-storm THREADS`: THREADS threads of one process map 1 MiB of anonymous memory,
+//! touch each page and unmap it, in a loop, until killed. Each unmap of pages that several CPUs'
+//! threads of the same mm may have cached makes the kernel flush those TLB entries everywhere:
+//! on radix POWER a broadcast `tlbie`, which QEMU's TCG runs as exclusive work across all vCPUs.
+//! The suite uses it to reproduce on demand what the pseries crash campaign met now and then: a
+//! panic's `H_SIGNAL_SYS_RESET` (a synchronous `run_on_cpu` in QEMU) against a broadcast flush.
+//! (mmap and munmap directly: the allocator would keep freed buffers mapped.)
 
-use std::{hint::black_box, process::ExitCode, thread};
+use std::{process::ExitCode, thread};
 
-/// Bytes per buffer: above the allocator's mmap threshold, so each one is mapped and unmapped.
-const BUF: usize = 1 << 20;
+/// Bytes per mapping.
+const LEN: usize = 1 << 20;
 /// Bytes between touches: one store per 4 KiB page (and so per 64 KiB page too).
 const PAGE: usize = 4096;
 
 fn storm() {
     loop {
-        let mut v = vec![0u8; BUF];
-        for i in (0..BUF).step_by(PAGE) {
-            v[i] = 1;
+        // SAFETY: An anonymous private mapping of LEN bytes at an address the kernel picks; no
+        // other memory is affected.
+        let p = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                LEN,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            continue;
         }
-        black_box(&v);
+        let base = p.cast::<u8>();
+        for off in (0..LEN).step_by(PAGE) {
+            // SAFETY: `off < LEN`: inside the mapping just made, writable, used by this thread
+            // only.
+            unsafe { base.add(off).write_volatile(1) };
+        }
+        // SAFETY: Unmaps exactly the mapping made above; nothing refers to it any more.
+        unsafe { libc::munmap(p, LEN) };
     }
 }
 

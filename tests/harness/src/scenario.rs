@@ -1262,12 +1262,22 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
     };
 
     if s.tlb_storm {
-        r.vm()?.sh(
+        let tasks = r.vm()?.sh(
             "(crashhp-tlb-storm 4 >/dev/null 2>&1 </dev/null &) ; sleep 1; \
-             grep -c . /proc/$(pidof crashhp-tlb-storm)/task/*/stat | wc -l",
+             ls /proc/$(pidof crashhp-tlb-storm)/task | wc -l",
             CMD_TIMEOUT,
         )?;
-        r.ok("crashhp-tlb-storm: 4 threads mapping and unmapping memory".into());
+        // The process and its 4 threads.
+        if tasks.trim().parse::<u32>().unwrap_or(0) < 5 {
+            return Err(Error::Unexpected(format!(
+                "crashhp-tlb-storm is not running with its 4 threads ({} tasks)",
+                tasks.trim()
+            )));
+        }
+        r.ok(format!(
+            "crashhp-tlb-storm: {} tasks mapping and unmapping memory on every CPU",
+            tasks.trim()
+        ));
     }
 
     r.phase("crash + capture boot");
