@@ -33,7 +33,6 @@ use kernel::{
         Instant,
         Monotonic, //
     },
-    uaccess::UserSliceReader,
     workqueue::{
         self,
         impl_has_delayed_work,
@@ -762,14 +761,19 @@ pub(crate) fn show_stats(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result 
 }
 
 /// A decimal number written to a debugfs file.
-pub(crate) fn read_number(r: &mut UserSliceReader) -> Result<usize> {
+#[cfg(CONFIG_CRASH_HOTPLUG_TEST_HOOKS)]
+pub(crate) fn read_number(r: &mut kernel::uaccess::UserSliceReader) -> Result<usize> {
     let mut buf = [0u8; 24];
     read_word(r, &mut buf)?.parse::<usize>().map_err(|_| EINVAL)
 }
 
 /// A short word written to a debugfs file (at most `buf.len()` bytes), trimmed: `EINVAL` if
 /// longer or not UTF-8.
-pub(crate) fn read_word<'b>(r: &mut UserSliceReader, buf: &'b mut [u8]) -> Result<&'b str> {
+#[cfg(CONFIG_CRASH_HOTPLUG_TEST_HOOKS)]
+pub(crate) fn read_word<'b>(
+    r: &mut kernel::uaccess::UserSliceReader,
+    buf: &'b mut [u8],
+) -> Result<&'b str> {
     let n = r.len();
     let text = buf.get_mut(..n).ok_or(EINVAL)?;
     r.read_slice(text)?;
