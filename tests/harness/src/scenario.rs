@@ -1373,7 +1373,7 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         // kernel's log, in printk order with the crash's own line.
         r.phase("storm states from the crashed kernel's log");
         let log = crashed_log(r)?;
-        let st = storm_states(storm_log(&log)?);
+        let st = storm_states_at_crash(&log)?;
         r.ok(format!(
             "storm at the crash: {} blocks online, {} offline, changing {:?}; cpu1 {}",
             st.online.len(),
@@ -2123,6 +2123,34 @@ fn storm_log(log: &str) -> Result<&str> {
     Ok(log)
 }
 
+/// What the storm's blocks and cpu1 were at the crash: their states before the crash line, and
+/// any block (or cpu1) with a marker after it changing: the panic stops the other CPUs only after
+/// its first line, so a change that began after that line may still have been done (an online
+/// that started after "sysrq: Trigger a crash" was applied before the CPUs stopped: campaign seed
+/// 0xbcc766f3b157cd49).
+fn storm_states_at_crash(log: &str) -> Result<BlockStates> {
+    let before = storm_log(log)?;
+    let mut st = storm_states(before);
+    for l in log[before.len()..].lines() {
+        let Some(who) = l
+            .find("@@ST ")
+            .and_then(|i| l[i + 5..].split_whitespace().next())
+        else {
+            continue;
+        };
+        if who == "cpu1" {
+            st.cpu1 = None;
+        } else if let Ok(b) = who.parse::<u64>() {
+            st.online.retain(|x| *x != b);
+            st.offline.retain(|x| *x != b);
+            if !st.in_flight.contains(&b) {
+                st.in_flight.push(b);
+            }
+        }
+    }
+    Ok(st)
+}
+
 /// The crashed kernel's log: `makedumpfile --dump-dmesg` in the capture kernel, once per run
 /// (saved as `vmcore-dmesg.txt`). It must hold the panic message.
 fn crashed_log(r: &mut Run<'_>) -> Result<String> {
@@ -2802,8 +2830,23 @@ pub fn parse_ktap(log: &str) -> Vec<(String, bool)> {
 mod tests {
     use super::{
         check_sysfs_while_locked, crashing_cpu, kernel_reports, makedumpfile_totals, parse_ktap,
-        storm_log, storm_states,
+        storm_log, storm_states, storm_states_at_crash,
     };
+
+    #[test]
+    fn a_change_begun_after_the_crash_line_is_in_flight() {
+        // Seed 0xbcc766f3b157cd49: block 33 offline, then the crash line, then "33 going".
+        let log = "[ 6.32] @@ST 33 going\n[ 6.33] @@ST 33 offline\n[ 6.33] @@ST 34 online\n\
+                   [ 6.33] sysrq: Trigger a crash\n[ 6.33] @@ST 33 going\n\
+                   [ 6.34] Kernel panic - not syncing: sysrq triggered crash\n";
+        let st = storm_states_at_crash(log).unwrap();
+        assert_eq!(st.in_flight, vec![33]);
+        assert!(st.offline.is_empty());
+        assert_eq!(st.online, vec![34]);
+        assert_eq!(st.cpu1, Some(true));
+        let cpu = "[ 1] @@ST cpu1 1\n[ 2] sysrq: Trigger a crash\n[ 2] @@ST cpu1 going\n";
+        assert_eq!(storm_states_at_crash(cpu).unwrap().cpu1, None);
+    }
 
     #[test]
     fn the_crashing_cpu_comes_from_the_panic_stack_dump() {
