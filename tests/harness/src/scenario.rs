@@ -1082,9 +1082,8 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         // Blocks of the first DIMM, except the one holding its pattern, go offline and online in
         // a loop together with cpu1, while the crash comes.
         let d = &dimms[0];
-        let pblock = d.pattern.as_ref().map(|p| p.0 / block).unwrap_or(u64::MAX);
-        let mut list: Vec<String> = (d.blocks.0..=d.blocks.1)
-            .filter(|b| *b != pblock)
+        let mut list: Vec<String> = d
+            .blocks_without_pattern(block)
             .map(|b| b.to_string())
             .collect();
         let plan = s.storm_plan.unwrap_or(StormPlan {
@@ -1128,10 +1127,9 @@ fn steps(r: &mut Run<'_>) -> Result<()> {
         // online again with the edit pausing after its first store, the kexec lock held; the
         // crash comes then.
         let d = &dimms[0];
-        let pblock = d.pattern.as_ref().map(|p| p.0 / block).unwrap_or(u64::MAX);
-        let list: Vec<String> = (d.blocks.0..=d.blocks.1)
+        let list: Vec<String> = d
+            .blocks_without_pattern(block)
             .rev()
-            .filter(|b| *b != pblock)
             .map(|b| b.to_string())
             .collect();
         let b = r.vm()?.sh(
@@ -1997,10 +1995,9 @@ fn check_contention(r: &mut Run<'_>, d: &Dimm, block: u64) -> Result<()> {
 /// right after the offline and again once the lock is free (after up to 2 s for both to read 1);
 /// both readings go to [`Report::busy`], and the block to the blocks the dump must not list.
 fn check_busy_lock(r: &mut Run<'_>, d: &Dimm, block: u64) -> Result<()> {
-    let pblock = d.pattern.as_ref().map(|p| p.0 / block).unwrap_or(u64::MAX);
-    let b = (d.blocks.0..=d.blocks.1)
-        .rev()
-        .find(|b| *b != pblock)
+    let b = d
+        .blocks_without_pattern(block)
+        .next_back()
         .ok_or_else(|| Error::Unexpected("no memory block to take offline".into()))?;
     let hold = r.s.implementation.hold_hook();
     let out = r.vm()?.sh(
@@ -2299,6 +2296,15 @@ struct Dimm {
     size: u64,
     blocks: (u64, u64),
     pattern: Option<(u64, String)>,
+}
+
+impl Dimm {
+    /// The DIMM's memory blocks (of `block` bytes) but the one holding its pattern, which must
+    /// stay online to be read back from the dump.
+    fn blocks_without_pattern(&self, block: u64) -> impl DoubleEndedIterator<Item = u64> + '_ {
+        let pblock = self.pattern.as_ref().map(|p| p.0 / block);
+        (self.blocks.0..=self.blocks.1).filter(move |b| Some(*b) != pblock)
+    }
 }
 
 /// How one hotplug operation under fault injection ended.
