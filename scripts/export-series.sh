@@ -3,7 +3,9 @@
 #   usage: scripts/export-series.sh OUTDIR
 # OUTDIR/prerequisite/ holds a one-patch series of its own, the powerpc fix to rust/kernel/bug.rs
 # (Rust with CONFIG_BUG=y), which this series is based on. Order (each step builds): the
-# bindings patch, the Rust implementation (kernel/crash_hotplug/, not yet reachable from Kconfig),
+# bindings patch, the rust/kernel abstractions (kernel::cpuhp, kernel::memory, and after the
+# lock states of 0007 kernel::kexec), the Rust
+# implementation (kernel/crash_hotplug/, not yet reachable from Kconfig),
 # the guards that compile the C handler and crash_exclude_mem_range() out of a Rust build, the
 # Kconfig/Makefile hook, the powerpc kexec_file FDT room for a crash-consistent CPU add. The
 # panic-during-edit lock state comes with the C hooks, before the crate (its glue uses it). The C hooks that call into the crate (fadump capture, crash
@@ -21,6 +23,7 @@ g() { git -C "$work" -c user.name="crash_hotplug developers" -c user.email="cras
 git init -q "$work"
 # The base: the upstream files the patches touch, as they are in 7.3.
 for f in MAINTAINERS $(sed -n 's|^+++ b/||p' "$repo"/patches/*.patch | sort -u); do
+  [ -e "$pristine/$f" ] || continue  # a file a patch creates
   mkdir -p "$work/$(dirname "$f")"; cp "$pristine/$f" "$work/$f"
 done
 g add -A; g commit -qm "Linux $(make -s -C "$pristine" kernelversion) (the files this series touches)"
@@ -37,10 +40,21 @@ am() {
 am "$repo"/patches/0005-*.patch
 prereq=$(g rev-parse HEAD)
 am "$repo"/patches/0003-*.patch
+# A rust/kernel abstraction the crate uses, one patch each: the patch adds the module to
+# rust/kernel/lib.rs, the file comes from rust/kernel/ (amended into the same commit).
+abstraction() {
+  am "$repo"/patches/"$1"-*.patch
+  cp "$repo/rust/kernel/$2.rs" "$work/rust/kernel/"
+  g add "rust/kernel/$2.rs"; g commit -q --amend --no-edit
+}
+abstraction 0011 cpuhp
+abstraction 0012 memory
 # The C hooks the crate exports for (each an empty inline until the crate is selected).
 # The lock state the crate's C glue takes the kexec lock into (a panic may use the image): before
 # the crate, which uses it.
 for p in 0008 0009 0010 0007; do am "$repo"/patches/$p-*.patch; done
+# The kexec lock abstraction, with the lock states of 0007.
+abstraction 0013 kexec
 dst="$work/kernel/crash_hotplug"; mkdir -p "$dst"
 cp -r "$repo/Kconfig" "$repo/Kbuild" "$repo/src" "$repo/arch" "$dst/"
 # Its MAINTAINERS entry, right after KDUMP (the entries are sorted by name).
@@ -51,6 +65,9 @@ awk '{ print } /^KDUMP$/ { k = 1 } k && /^$/ && !done {
   print "L:\trust-for-linux@vger.kernel.org"
   print "S:\tMaintained"
   print "F:\tkernel/crash_hotplug/"
+  print "F:\trust/kernel/cpuhp.rs"
+  print "F:\trust/kernel/kexec.rs"
+  print "F:\trust/kernel/memory.rs"
   print ""; done = 1 }' "$work/MAINTAINERS" > "$work/MAINTAINERS.new"
 mv "$work/MAINTAINERS.new" "$work/MAINTAINERS"
 g add -A

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Place crash_hotplug into a Linux 7.3 tree: copy Kconfig, Kbuild and the Rust sources to
-# kernel/crash_hotplug/ and apply patches/*.patch, then the test-only patches/test/*.patch (hooks for the
-# suite's kernels; not part of the exported series). Idempotent: unchanged files keep their mtimes (so a
-# rebuild recompiles only what changed), and the patch series is re-applied only when it changed.
+# kernel/crash_hotplug/ and the rust/kernel abstractions to rust/kernel/, apply patches/*.patch,
+# then the test-only patches/test/*.patch (hooks for the suite's kernels; not part of the exported
+# series). Idempotent: unchanged files keep their mtimes (so a rebuild recompiles only what
+# changed), and the patch series is re-applied only when it changed.
 #   usage: scripts/overlay.sh <linux-7.3-tree>
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,6 +16,9 @@ dst="$tree/kernel/crash_hotplug"
 mkdir -p "$dst"
 rsync -r --checksum --delete --exclude '*.o' --exclude '.*.cmd' --exclude '*.d' \
   "$repo/Kconfig" "$repo/Kbuild" "$repo/src" "$repo/arch" "$dst/"
+
+# 1b. The rust/kernel abstractions the subsystem uses (new files; patches/ adds them to lib.rs).
+rsync --checksum "$repo"/rust/kernel/*.rs "$tree/rust/kernel/"
 
 # 2. The C patch series. Applied patches are recorded in the tree; on a re-run, the first patch whose
 #    diff differs from the recorded one (headers such as the date are ignored) and every patch after

@@ -59,10 +59,12 @@ module! {
     license: "GPL",
 }
 
-/// The subsystem's state that lives as long as the kernel: its debugfs entries.
-///
-/// The notifier registrations are never undone: the crate is built in.
+/// The subsystem's state that lives as long as the kernel: its event sources and debugfs entries.
 struct CrashHotplug {
+    #[cfg(CONFIG_HOTPLUG_CPU)]
+    _cpuhp: kernel::cpuhp::Registration<sys::CpuEvents>,
+    #[cfg(CONFIG_MEMORY_HOTPLUG)]
+    _memory: Pin<KBox<kernel::memory::Registration<sys::MemoryEvents>>>,
     _events: Pin<KBox<File<()>>>,
     _stats: Pin<KBox<File<()>>>,
     #[cfg(CONFIG_CRASH_HOTPLUG_TEST_HOOKS)]
@@ -76,21 +78,6 @@ impl kernel::Module for CrashHotplug {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         handler::init();
         handler::init_retry()?;
-        // The handler is live (sysfs may read 1) only once every source of events is registered;
-        // a failure here leaves the files reading 0, and udev reloading kdump on every event.
-        #[cfg(CONFIG_MEMORY_HOTPLUG)]
-        sys::register_memory_notifier()?;
-        #[cfg(CONFIG_CRASH_HOTPLUG_TEST_HOOKS)]
-        if module_parameters::inject_init_failure.value() {
-            pr_err!("fault injection: CPU hotplug state not registered; crash_hotplug reads 0\n");
-            return Err(EAGAIN);
-        }
-        #[cfg(CONFIG_HOTPLUG_CPU)]
-        {
-            let state = sys::register_cpuhp_state()?;
-            pr_info!("registered CPU hotplug state {state} and memory notifier\n");
-        }
-        handler::set_live();
         let dir = Dir::new(c"crash_hotplug");
         let events = KBox::pin_init(
             dir.read_callback_file(c"events", (), &handler::show_events),
@@ -107,7 +94,29 @@ impl kernel::Module for CrashHotplug {
             dir.read_write_callback_file(c"mutation", (), &mutation::show, &mutation::store),
             GFP_KERNEL,
         )?;
+        // The handler is live (sysfs may read 1) only once every source of events is registered;
+        // a failure here unregisters what was registered and leaves the files reading 0, and udev
+        // reloading kdump on every event.
+        #[cfg(CONFIG_MEMORY_HOTPLUG)]
+        let memory = KBox::pin_init(sys::register_memory_notifier(), GFP_KERNEL)?;
+        #[cfg(CONFIG_CRASH_HOTPLUG_TEST_HOOKS)]
+        if module_parameters::inject_init_failure.value() {
+            pr_err!("fault injection: CPU hotplug state not registered; crash_hotplug reads 0\n");
+            return Err(EAGAIN);
+        }
+        #[cfg(CONFIG_HOTPLUG_CPU)]
+        let cpuhp = sys::register_cpuhp_state()?;
+        #[cfg(CONFIG_HOTPLUG_CPU)]
+        pr_info!(
+            "registered CPU hotplug state {} and memory notifier\n",
+            cpuhp.state()
+        );
+        handler::set_live();
         Ok(Self {
+            #[cfg(CONFIG_HOTPLUG_CPU)]
+            _cpuhp: cpuhp,
+            #[cfg(CONFIG_MEMORY_HOTPLUG)]
+            _memory: memory,
             _events: events,
             _stats: stats,
             #[cfg(CONFIG_CRASH_HOTPLUG_TEST_HOOKS)]

@@ -252,7 +252,7 @@ fn show_hold_lock(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
 #[cfg(CONFIG_CRASH_HOTPLUG_TEST_HOOKS)]
 fn store_hold_lock(_data: &(), r: &mut UserSliceReader) -> Result {
     let ms = read_ms(r)?;
-    let (lock, _) = crate::image::KexecLock::acquire(0).map_err(|_| EBUSY)?;
+    let (lock, _) = crate::image::lock_kexec(0).map_err(|_| EBUSY)?;
     pr_info!("fault injection: holding the kexec lock for {ms} ms\n");
     fsleep(Delta::from_millis(i64::from(ms)));
     drop(lock);

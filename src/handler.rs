@@ -17,7 +17,7 @@ use core::fmt;
 
 use kernel::{
     alloc::KVVec,
-    new_delayed_work,
+    kexec, new_delayed_work,
     prelude::*,
     sync::{
         atomic::{
@@ -50,9 +50,6 @@ use crate::{
     },
     image::{
         self,
-        CrashImage,
-        KexecLock,
-        SegmentInfo,
         SegmentMem, //
     },
     model::{
@@ -326,12 +323,12 @@ impl kernel::fmt::Display for Event {
 
 /// Finds the elfcorehdr segment: the index recorded at load, or the last segment holding a valid
 /// ELF core header (kexec_load images).
-fn find_elfcorehdr(image: &mut CrashImage<'_>) -> Option<SegmentInfo> {
+fn find_elfcorehdr(image: &mut kexec::CrashImage<'_>) -> Option<kexec::Segment> {
     if let Some(s) = image.elfcorehdr_index().and_then(|i| image.segment(i)) {
         return Some(s);
     }
     let mut found = None;
-    for i in 0..kernel::bindings::KEXEC_SEGMENT_MAX as usize {
+    for i in 0..kexec::SEGMENT_MAX {
         let Some(s) = image.segment(i) else { break };
         if validate(&SegmentMem::new(image, s)).is_ok() {
             found = Some(i);
@@ -345,7 +342,7 @@ fn find_elfcorehdr(image: &mut CrashImage<'_>) -> Option<SegmentInfo> {
 /// What an applied event did.
 struct Applied {
     usage: Usage,
-    seg: SegmentInfo,
+    seg: kexec::Segment,
     index_built: bool,
 }
 
@@ -391,13 +388,13 @@ enum Outcome {
 /// `pending` is set), by replaying the whole journal. Publishes the result in [`CURRENT`]. Any
 /// failure marks the image stale and invalidates the index.
 fn update(
-    lock: &KexecLock,
+    lock: &kexec::Lock,
     st: &mut State,
     event: Option<Event>,
     faults: &mut Faults,
 ) -> Result<Outcome, Failure> {
     Delay::at(&mut faults.delay, DelayPoint::Locked);
-    let Some(mut image) = CrashImage::get(lock) else {
+    let Some(mut image) = lock.crash_image() else {
         st.pending = false;
         CURRENT.store(false, Release);
         return Ok(Outcome::NoImage);
@@ -464,8 +461,8 @@ fn update(
 /// The update of an image that allows it: the elfcorehdr, then the arch's other segments. The
 /// kexec lock keeps the image open to a panic throughout: every step keeps it valid.
 fn edit(
-    lock: &KexecLock,
-    image: &mut CrashImage<'_>,
+    lock: &kexec::Lock,
+    image: &mut kexec::CrashImage<'_>,
     event: Event,
     kept: &mut Option<Index<KVVec<Node>>>,
     faults: &mut Faults,
@@ -609,11 +606,11 @@ pub(crate) fn handle(event: Event) {
     if !drop_deferred {
         record(&mut st.journal, &mut st.lossy, event);
     }
-    if image::kexec_in_progress() {
+    if kexec::in_progress() {
         return;
     }
     let tried = Instant::<Monotonic>::now();
-    let acquired = KexecLock::acquire(LOCK_BUDGET_US);
+    let acquired = image::lock_kexec(LOCK_BUDGET_US);
     let wait = tried.elapsed().as_nanos();
     st.stats.last_lock_wait_ns = wait;
     st.stats.max_lock_wait_ns = st.stats.max_lock_wait_ns.max(wait);
@@ -659,7 +656,7 @@ fn retry_deferred(this: Arc<Retry>) {
         return;
     }
     st.stats.retries += 1;
-    match KexecLock::acquire(0) {
+    match image::lock_kexec(0) {
         Ok((lock, _)) => {
             let mut faults = Faults::current();
             let r = update(&lock, st, None, &mut faults);
@@ -692,9 +689,9 @@ pub(crate) unsafe fn load_end() {
         return;
     }
     let start = Instant::<Monotonic>::now();
-    // SAFETY: The caller holds the kexec lock (function contract); this is the only `KexecLock`
+    // SAFETY: The caller holds the kexec lock (function contract); this is the only `kexec::Lock`
     // (other contexts cannot take the lock meanwhile).
-    let lock = unsafe { KexecLock::held_by_caller() };
+    let lock = unsafe { image::kexec_held_by_caller() };
     let mut guard = STATE.lock();
     let st = &mut *guard;
     st.stats.loads += 1;

@@ -1,15 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0-only
-//! The thin unsafe layer over the loaded crash image: the kexec lock, `kexec_crash_image` and the
-//! memory of its segments.
+//! The crash image as the handler uses it: how it takes the kexec lock (through `kernel::kexec`),
+//! and the memory of the image's segments, written through private page aliases; on powerpc, the
+//! live device tree nodes of CPUs.
 //!
 //! C header: [`include/linux/kexec.h`](srctree/include/linux/kexec.h).
 
+#[cfg(CONFIG_PPC64)]
 use core::ptr::NonNull;
 
 #[cfg(CONFIG_PPC64)]
 use kernel::alloc::KVVec;
 use kernel::{
     bindings,
+    kexec::{
+        self,
+        CrashImage, //
+    },
     prelude::*,
     sync::barrier::{
         smp_mb,
@@ -33,240 +39,46 @@ use crate::{
     },
 };
 
-/// The kexec lock (`__kexec_lock`), held, with the crash image open to a panic.
+/// How the handler holds the kexec lock: open to a panic (everything it does with the lock held
+/// keeps the crash image valid at every instant; the rare update that does not runs in
+/// [`kexec::Lock::exclusive_during`]), but for the `NoWindow` mutation.
+fn access() -> kexec::Access {
+    if mutation::active(Mutation::NoWindow) {
+        kexec::Access::Exclusive
+    } else {
+        kexec::Access::OpenToPanic
+    }
+}
+
+/// Takes the kexec lock, trying for at most `budget_us` microseconds (at least once), busy
+/// waiting between attempts: a sleep (or a calibrated delay, under emulation) could overshoot the
+/// budget by far on a loaded machine, and the caller may hold the CPU or memory hotplug lock.
+/// Returns the lock and the number of failed attempts, or `Err(attempts)`.
+pub(crate) fn lock_kexec(budget_us: i64) -> Result<(kexec::Lock, u32), u32> {
+    let start = Instant::<Monotonic>::now();
+    let mut failed = 0u32;
+    loop {
+        if let Some(lock) = kexec::Lock::try_lock(access()) {
+            return Ok((lock, failed));
+        }
+        failed = failed.saturating_add(1);
+        if start.elapsed().as_micros_ceil() >= budget_us {
+            return Err(failed);
+        }
+        core::hint::spin_loop();
+    }
+}
+
+/// The kexec lock that the calling context (the kexec load path, in a hook) holds, opened to a
+/// panic as [`lock_kexec`] does; it is not released on drop.
 ///
-/// The lock is a plain atomic so that `__crash_kexec()` can take it from NMI context; there is no
-/// blocking variant. Everything the handler does while it holds the lock keeps the crash image
-/// valid at every instant (it reads, allocates, or stores crash-consistently), so for the whole
-/// time a panic may use the image although the lock is busy (see `crash_hotplug_take_edit()` in
-/// `kernel/kexec_internal.h`); the rare update that is not crash-consistent runs in
-/// [`KexecLock::not_crash_consistent`]. The lock word has a state for that
-/// (`KEXEC_LOCK_HOTPLUG_EDIT`), entered from free and left to free in one atomic step each: there
-/// is no instant at which the handler holds the lock and a panic may not use the image (with a
-/// flag set after the lock was taken, a panic in between, rare but seen under a hypervisor that
-/// preempted the vCPU there, got no dump). On drop the lock is released if this context took it,
-/// or the image closed to a panic again if the caller holds the lock. If a panic took the image
-/// over meanwhile, the drop never returns: the lock must stay taken, and the panicking CPU stops
-/// this one.
-pub(crate) struct KexecLock {
-    /// This context took the lock (not a caller that holds it, see [`KexecLock::held_by_caller`]).
-    owned: bool,
-    /// The image was opened to a panic (always, but for the `NoWindow` mutation).
-    window: bool,
-}
-
-impl KexecLock {
-    /// Takes the kexec lock, trying for at most `budget_us` microseconds (at least once), busy
-    /// waiting between attempts: a sleep (or a calibrated delay, under emulation) could overshoot
-    /// the budget by far on a loaded machine, and the caller may hold the CPU or memory hotplug
-    /// lock. Returns the lock and the
-    /// number of failed attempts, or `Err(attempts)`.
-    pub(crate) fn acquire(budget_us: i64) -> Result<(Self, u32), u32> {
-        let start = Instant::<Monotonic>::now();
-        let mut failed = 0u32;
-        loop {
-            let window = !mutation::active(Mutation::NoWindow);
-            // SAFETY: The glue functions only perform an atomic compare-and-exchange.
-            let taken = unsafe {
-                if window {
-                    bindings::crash_hotplug_kexec_trylock_edit()
-                } else {
-                    bindings::crash_hotplug_kexec_trylock()
-                }
-            };
-            if taken {
-                return Ok((
-                    Self {
-                        owned: true,
-                        window,
-                    },
-                    failed,
-                ));
-            }
-            failed = failed.saturating_add(1);
-            if start.elapsed().as_micros_ceil() >= budget_us {
-                return Err(failed);
-            }
-            core::hint::spin_loop();
-        }
-    }
-
-    /// The kexec lock that the calling context (the kexec load path, in a hook) holds; it is not
-    /// released on drop.
-    ///
-    /// # Safety
-    ///
-    /// The current context holds the kexec lock and keeps it for as long as the returned value
-    /// lives, and no other `KexecLock` exists meanwhile.
-    pub(crate) unsafe fn held_by_caller() -> Self {
-        let window = !mutation::active(Mutation::NoWindow);
-        if window {
-            // SAFETY: The kexec lock is held by this context (function contract).
-            unsafe { bindings::crash_hotplug_edit_begin() };
-        }
-        Self {
-            owned: false,
-            window,
-        }
-    }
-
-    /// Runs `update`, which may leave the crash image invalid while it runs, with a panic held off
-    /// by the lock as for any holder of the kexec lock.
-    #[cfg(CONFIG_PPC64)]
-    pub(crate) fn not_crash_consistent<R>(&self, update: impl FnOnce() -> R) -> R {
-        self.close();
-        let r = update();
-        if self.window {
-            // SAFETY: The kexec lock is held (`self`).
-            unsafe { bindings::crash_hotplug_edit_begin() };
-        }
-        r
-    }
-
-    /// Closes the image to a panic; if a panic took it over, never returns.
-    fn close(&self) {
-        if !self.window {
-            return;
-        }
-        // SAFETY: Sets an atomic; the kexec lock is held (the callers hold a `KexecLock`).
-        if !unsafe { bindings::crash_hotplug_edit_end() } {
-            loop {
-                core::hint::spin_loop();
-            }
-        }
-    }
-}
-
-impl Drop for KexecLock {
-    fn drop(&mut self) {
-        if !self.owned {
-            // The caller holds the lock and releases it.
-            self.close();
-            return;
-        }
-        if !self.window {
-            // SAFETY: `self` exists only while this context holds the lock, which it took in the
-            // plain held state (`NoWindow`).
-            unsafe { bindings::crash_hotplug_kexec_unlock() };
-            return;
-        }
-        // SAFETY: `self` exists only while this context holds the lock, which it took in the
-        // edit state (`not_crash_consistent` restores that state before it returns); the glue
-        // releases it from that state only.
-        if !unsafe { bindings::crash_hotplug_kexec_unlock_edit() } {
-            // A panic took the image over: the lock stays taken; the panicking CPU stops this one.
-            loop {
-                core::hint::spin_loop();
-            }
-        }
-    }
-}
-
-/// Whether a kexec (reboot into a new kernel) is under way; no crash image update matters then.
-pub(crate) fn kexec_in_progress() -> bool {
-    // SAFETY: Reads a global boolean.
-    unsafe { bindings::crash_hotplug_kexec_in_progress() }
-}
-
-/// One kexec segment: where it was loaded and how large it is in memory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct SegmentInfo {
-    /// Physical address.
-    pub(crate) mem: u64,
-    /// Size in memory.
-    pub(crate) memsz: usize,
-}
-
-/// The loaded crash image (`kexec_crash_image`), borrowed for as long as the kexec lock is held.
+/// # Safety
 ///
-/// # Invariants
-///
-/// `ptr` is `kexec_crash_image`, read while `'a`'s lock is held, so the image cannot be unloaded
-/// or replaced while this exists.
-pub(crate) struct CrashImage<'a> {
-    ptr: NonNull<bindings::kimage>,
-    _lock: &'a KexecLock,
-}
-
-impl<'a> CrashImage<'a> {
-    /// The loaded crash image, if any.
-    pub(crate) fn get(lock: &'a KexecLock) -> Option<Self> {
-        // SAFETY: Reads the global pointer; the kexec lock is held (`lock`).
-        let p = unsafe { bindings::crash_hotplug_crash_image() };
-        // INVARIANT: Read under the kexec lock.
-        NonNull::new(p).map(|ptr| Self { ptr, _lock: lock })
-    }
-
-    /// Loaded with kexec_file_load(2).
-    pub(crate) fn file_mode(&self) -> bool {
-        // SAFETY: `ptr` is a live image (type invariant).
-        unsafe { bindings::crash_hotplug_image_file_mode(self.ptr.as_ptr()) }
-    }
-
-    /// The image allows in-kernel updates of the segments excluded from its digest.
-    pub(crate) fn hotplug_support(&self) -> bool {
-        // SAFETY: `ptr` is a live image (type invariant).
-        unsafe { bindings::crash_hotplug_image_hotplug_support(self.ptr.as_ptr()) }
-    }
-
-    /// Segment `i`, if it exists.
-    ///
-    /// The image's fields are read by value through the raw pointer, never through a
-    /// `&kimage`: a panicking CPU may use the image while this context holds the kexec lock
-    /// (patch 0007), so no reference may claim it unchanged.
-    pub(crate) fn segment(&self, i: usize) -> Option<SegmentInfo> {
-        let k = self.ptr.as_ptr();
-        // SAFETY: `k` is a live image (type invariant); `nr_segments` is written only by the
-        // load path, which the kexec lock excludes.
-        let nr = unsafe { (*k).nr_segments };
-        if i >= nr || i >= bindings::KEXEC_SEGMENT_MAX as usize {
-            return None;
-        }
-        // SAFETY: As above; `i` is within the `segment` array (checked against its length).
-        let (mem, memsz) = unsafe { ((*k).segment[i].mem, (*k).segment[i].memsz) };
-        Some(SegmentInfo {
-            mem: mem as u64,
-            memsz,
-        })
-    }
-
-    /// The index of the elfcorehdr segment recorded at load time (kexec_file) or by an earlier
-    /// event.
-    pub(crate) fn elfcorehdr_index(&self) -> Option<usize> {
-        // SAFETY: `ptr` is a live image (type invariant); only the handler writes this field,
-        // under the kexec lock, which this context holds.
-        usize::try_from(unsafe { (*self.ptr.as_ptr()).elfcorehdr_index }).ok()
-    }
-
-    /// Records the index of the elfcorehdr segment.
-    pub(crate) fn set_elfcorehdr_index(&mut self, i: usize) {
-        // SAFETY: `ptr` is a live image (type invariant) and the kexec lock serialises writers.
-        unsafe { (*self.ptr.as_ptr()).elfcorehdr_index = i as i32 };
-    }
-
-    /// Whether the kernel has updated the elfcorehdr of this image before.
-    pub(crate) fn elfcorehdr_updated(&self) -> bool {
-        // SAFETY: As for `elfcorehdr_index`.
-        unsafe { (*self.ptr.as_ptr()).elfcorehdr_updated }
-    }
-
-    /// `hp_action`; see `HP_ACTION_STALE` in the handler.
-    pub(crate) fn hp_action(&self) -> i32 {
-        // SAFETY: As for `elfcorehdr_index`.
-        unsafe { (*self.ptr.as_ptr()).hp_action }
-    }
-
-    /// Sets `hp_action`.
-    pub(crate) fn set_hp_action(&mut self, v: i32) {
-        // SAFETY: `ptr` is a live image (type invariant) and the kexec lock serialises writers.
-        unsafe { (*self.ptr.as_ptr()).hp_action = v };
-    }
-
-    /// Records that the kernel updated the elfcorehdr.
-    pub(crate) fn set_elfcorehdr_updated(&mut self) {
-        // SAFETY: `ptr` is a live image (type invariant) and the kexec lock serialises writers.
-        unsafe { (*self.ptr.as_ptr()).elfcorehdr_updated = true };
-    }
+/// As for [`kexec::Lock::held_by_caller`]: the current context holds the kexec lock and keeps it
+/// for as long as the returned value lives, and no other [`kexec::Lock`] exists meanwhile.
+pub(crate) unsafe fn kexec_held_by_caller() -> kexec::Lock {
+    // SAFETY: The function contract is that of `held_by_caller`.
+    unsafe { kexec::Lock::held_by_caller(access()) }
 }
 
 /// Page aliases kept mapped during one edit; further pages evict the oldest alias.
@@ -300,7 +112,7 @@ pub(crate) struct SegmentMem<'a> {
 
 impl<'a> SegmentMem<'a> {
     /// The memory of `seg` of `image`.
-    pub(crate) fn new(image: &'a CrashImage<'a>, seg: SegmentInfo) -> Self {
+    pub(crate) fn new(image: &'a CrashImage<'a>, seg: kexec::Segment) -> Self {
         // SAFETY: Segment memory is crash kernel memory, mapped in the direct map.
         let base = unsafe { bindings::crash_hotplug_phys_to_virt(seg.mem) }.cast::<u8>();
         // INVARIANT: The segment belongs to `image`, which lives while the lock is held.

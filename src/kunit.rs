@@ -188,3 +188,93 @@ mod elfcorehdr_tests {
         Ok(())
     }
 }
+
+/// The rust/kernel abstractions this crate adds, against the live kernel at boot.
+#[kunit_tests(crash_hotplug_kernel_abstractions)]
+mod abstraction_tests {
+    use kernel::{
+        cpu::CpuId,
+        cpuhp::{
+            self,
+            Section, //
+        },
+        kexec::{
+            Access,
+            Lock, //
+        },
+        prelude::*,
+    };
+
+    struct Idle;
+
+    impl cpuhp::Callbacks for Idle {
+        fn startup(_cpu: CpuId) -> Result {
+            Ok(())
+        }
+
+        fn teardown(_cpu: CpuId) -> Result {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn cpuhp_state_is_freed_on_drop() -> Result {
+        // The core gives the first free dynamic state: once the first registration is dropped,
+        // the second one gets its number back.
+        let first = cpuhp::Registration::<Idle>::new_nocalls(Section::Online, c"crash/kunit")?;
+        let state = first.state();
+        assert!(state > 0);
+        drop(first);
+        let second = cpuhp::Registration::<Idle>::new_nocalls(Section::Online, c"crash/kunit")?;
+        assert_eq!(second.state(), state);
+        Ok(())
+    }
+
+    #[cfg(CONFIG_MEMORY_HOTPLUG)]
+    #[test]
+    fn memory_notifier_registers_and_unregisters() -> Result {
+        use kernel::memory::{
+            self,
+            Action,
+            Pages, //
+        };
+
+        struct Nothing;
+
+        impl memory::Notifier for Nothing {
+            fn notify(_action: Action, _pages: Pages) -> Result {
+                Ok(())
+            }
+        }
+
+        // Two registrations of one notifier type are two blocks on the chain; dropping them
+        // takes them off (a block left on the chain would be used after its memory is freed, which
+        // KASAN reports in the debug kernel at the next memory event).
+        let first = KBox::pin_init(memory::Registration::<Nothing>::new(0), GFP_KERNEL)?;
+        let second = KBox::pin_init(memory::Registration::<Nothing>::new(i32::MIN), GFP_KERNEL)?;
+        drop(first);
+        drop(second);
+        assert!(memory::block_size_bytes().is_power_of_two());
+        Ok(())
+    }
+
+    #[test]
+    fn kexec_lock_states_exclude_each_other() -> Result {
+        // At boot no load is under way and nothing is loaded yet.
+        let exclusive = Lock::try_lock(Access::Exclusive).ok_or(EBUSY)?;
+        assert!(exclusive.crash_image().is_none());
+        assert!(Lock::try_lock(Access::OpenToPanic).is_none());
+        assert!(Lock::try_lock(Access::Exclusive).is_none());
+        drop(exclusive);
+        // Released from the plain held state.
+        let open = Lock::try_lock(Access::OpenToPanic).ok_or(EBUSY)?;
+        assert!(Lock::try_lock(Access::Exclusive).is_none());
+        // Closed and opened again around `f`: still held throughout.
+        assert!(open.exclusive_during(|| Lock::try_lock(Access::Exclusive).is_none()));
+        assert!(Lock::try_lock(Access::OpenToPanic).is_none());
+        drop(open);
+        // Released from the open state.
+        assert!(Lock::try_lock(Access::Exclusive).is_some());
+        Ok(())
+    }
+}

@@ -14,15 +14,14 @@
 use core::fmt;
 
 use kernel::{
-    bindings,
     debugfs::{
         Dir,
         File, //
     },
-    ffi::{
-        c_int,
-        c_ulong,
-        c_void, //
+    memory::{
+        self,
+        Action,
+        Pages, //
     },
     prelude::*,
     sync::global_lock,
@@ -30,7 +29,6 @@ use kernel::{
         Instant,
         Monotonic, //
     },
-    types::Opaque,
 };
 
 module! {
@@ -70,73 +68,45 @@ global_lock! {
 }
 
 /// `MEM_ONLINE` or `MEM_OFFLINE`: the events a crash hotplug handler acts on.
-fn timed(action: c_ulong) -> bool {
-    action == bindings::memory_block_state_MEM_ONLINE as c_ulong
-        || action == bindings::memory_block_state_MEM_OFFLINE as c_ulong
+fn timed(action: Action) -> bool {
+    matches!(action, Action::Online | Action::Offline)
 }
 
 /// The first notifier of the chain (highest priority): notes the time.
-///
-/// # Safety
-///
-/// Called by the memory notifier chain only.
-unsafe extern "C" fn chain_start(
-    _nb: *mut bindings::notifier_block,
-    action: c_ulong,
-    _arg: *mut c_void,
-) -> c_int {
-    if timed(action) {
-        CHAIN.lock().started = Some(Instant::<Monotonic>::now());
+struct ChainStart;
+
+impl memory::Notifier for ChainStart {
+    fn notify(action: Action, _pages: Pages) -> Result {
+        if timed(action) {
+            CHAIN.lock().started = Some(Instant::<Monotonic>::now());
+        }
+        Ok(())
     }
-    bindings::NOTIFY_OK as c_int
 }
 
 /// The last notifier of the chain (lowest priority): records the time since the first.
-///
-/// # Safety
-///
-/// Called by the memory notifier chain only.
-unsafe extern "C" fn chain_end(
-    _nb: *mut bindings::notifier_block,
-    action: c_ulong,
-    _arg: *mut c_void,
-) -> c_int {
-    if timed(action) {
-        let mut c = CHAIN.lock();
-        if let Some(t0) = c.started.take() {
-            let ns = t0.elapsed().as_nanos();
-            // The remainder is below `SAMPLES`.
-            let slot = (c.events % SAMPLES as u64) as usize;
-            if let Some(s) = c.samples.get_mut(slot) {
-                *s = ns;
+struct ChainEnd;
+
+impl memory::Notifier for ChainEnd {
+    fn notify(action: Action, _pages: Pages) -> Result {
+        if timed(action) {
+            let mut c = CHAIN.lock();
+            if let Some(t0) = c.started.take() {
+                let ns = t0.elapsed().as_nanos();
+                // The remainder is below `SAMPLES`.
+                let slot = (c.events % SAMPLES as u64) as usize;
+                if let Some(s) = c.samples.get_mut(slot) {
+                    *s = ns;
+                }
+                c.events += 1;
+                c.total_ns = c.total_ns.saturating_add(ns);
+                c.last_ns = ns;
+                c.max_ns = c.max_ns.max(ns);
             }
-            c.events += 1;
-            c.total_ns = c.total_ns.saturating_add(ns);
-            c.last_ns = ns;
-            c.max_ns = c.max_ns.max(ns);
         }
+        Ok(())
     }
-    bindings::NOTIFY_OK as c_int
 }
-
-/// A `struct notifier_block` that can live in a `static`.
-struct StaticNotifier(Opaque<bindings::notifier_block>);
-
-// SAFETY: After registration only the notifier chain code uses the block, under the chain's lock;
-// Rust code never reads or writes it.
-unsafe impl Sync for StaticNotifier {}
-
-static START: StaticNotifier = StaticNotifier(Opaque::new(bindings::notifier_block {
-    notifier_call: Some(chain_start),
-    next: core::ptr::null_mut(),
-    priority: c_int::MAX,
-}));
-
-static END: StaticNotifier = StaticNotifier(Opaque::new(bindings::notifier_block {
-    notifier_call: Some(chain_end),
-    next: core::ptr::null_mut(),
-    priority: c_int::MIN,
-}));
 
 fn show(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let c = CHAIN.lock();
@@ -158,8 +128,10 @@ fn show(_data: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f)
 }
 
-/// The probe: its debugfs file. The notifiers stay registered (the probe is built in).
+/// The probe: its notifiers and debugfs file (the probe is built in: they stay).
 struct Probe {
+    _start: Pin<KBox<memory::Registration<ChainStart>>>,
+    _end: Pin<KBox<memory::Registration<ChainEnd>>>,
     _file: Pin<KBox<File<()>>>,
     _dir: Dir,
 }
@@ -173,11 +145,11 @@ impl kernel::Module for Probe {
             dir.read_callback_file(c"memory_chain", (), &show),
             GFP_KERNEL,
         )?;
-        for nb in [&START, &END] {
-            // SAFETY: A static notifier block, registered once and never freed.
-            kernel::error::to_result(unsafe { bindings::register_memory_notifier(nb.0.get()) })?;
-        }
+        let start = KBox::pin_init(memory::Registration::new(i32::MAX), GFP_KERNEL)?;
+        let end = KBox::pin_init(memory::Registration::new(i32::MIN), GFP_KERNEL)?;
         Ok(Self {
+            _start: start,
+            _end: end,
             _file: file,
             _dir: dir,
         })

@@ -1,22 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0-only
-//! The thin unsafe layer: registration of the CPU hotplug state and the memory notifier, and the
-//! C entry points (`mm/memremap.c` reports device-backed vmemmaps, patch 0010).
+//! Where events come from: the CPU hotplug state and the memory notifier (through
+//! `kernel::cpuhp` and `kernel::memory`), and the C entry points (`mm/memremap.c` reports
+//! device-backed vmemmaps, the kexec load paths report loads).
 //!
-//! Each C callback converts its arguments into a [`model::Event`](crate::model::Event) and calls
-//! [`handler::handle`](crate::handler::handle); no other module calls C here.
+//! Each callback converts what it is told into a [`model::Event`](crate::model::Event) and calls
+//! [`handler::handle`](crate::handler::handle).
 //!
 //! C headers: [`include/linux/cpuhotplug.h`](srctree/include/linux/cpuhotplug.h),
 //! [`include/linux/memory.h`](srctree/include/linux/memory.h).
 
+#[cfg(CONFIG_MEMORY_HOTPLUG)]
+use kernel::memory;
 use kernel::{
     bindings,
-    ffi::{
-        c_int,
-        c_uint,
-        c_ulong,
-        c_void, //
-    },
+    ffi::c_int,
+    io::PhysAddr,
     prelude::*, //
+};
+#[cfg(CONFIG_HOTPLUG_CPU)]
+use kernel::{
+    cpu::CpuId,
+    cpuhp, //
 };
 
 use crate::{
@@ -90,11 +94,7 @@ pub unsafe extern "C" fn crash_hotplug_load_end() {
 /// because `#[export]` requires it.
 // Required to be unsafe due to the `#[export]` annotation.
 #[export]
-pub unsafe extern "C" fn crash_hotplug_device_vmemmap(
-    start: bindings::phys_addr_t,
-    size: u64,
-    add: bool,
-) {
+pub unsafe extern "C" fn crash_hotplug_device_vmemmap(start: PhysAddr, size: u64, add: bool) {
     let range = size
         .checked_sub(1)
         .and_then(|last| start.checked_add(last))
@@ -151,113 +151,73 @@ pub unsafe extern "C" fn crash_exclude_mem_range(
     }
 }
 
-/// `NOTIFY_OK` from `include/linux/notifier.h`, as the `int` a notifier returns.
-const NOTIFY_OK: c_int = bindings::NOTIFY_OK as c_int;
-
-/// Registers the `crash/cpuhp` state in the CPU hotplug PREPARE section, without calling it for
-/// the CPUs that are already up. Returns the dynamic state number.
+/// The CPU hotplug state's callbacks: a CPU that comes up or goes down becomes an event.
 #[cfg(CONFIG_HOTPLUG_CPU)]
-pub(crate) fn register_cpuhp_state() -> Result<u32> {
-    // SAFETY: The name is a static C string. The callbacks have the signature that cpuhp expects
-    // and, like this built-in crate, are never unloaded.
-    let ret = unsafe {
-        bindings::__cpuhp_setup_state(
-            bindings::cpuhp_state_CPUHP_BP_PREPARE_DYN,
-            c"crash/cpuhp".as_char_ptr(),
-            false,
-            Some(cpuhp_online),
-            Some(cpuhp_offline),
-            false,
-        )
-    };
-    u32::try_from(ret).map_err(|_| Error::from_errno(ret))
-}
+pub(crate) struct CpuEvents;
 
-/// CPU hotplug startup callback: runs on the control CPU before `cpu` starts, may sleep.
-///
-/// # Safety
-///
-/// Called by the CPU hotplug core only, in process context.
-unsafe extern "C" fn cpuhp_online(cpu: c_uint) -> c_int {
-    handler::handle(Event::AddCpu(cpu));
-    0
-}
-
-/// CPU hotplug teardown callback: runs after `cpu` died, may sleep.
-///
-/// # Safety
-///
-/// Called by the CPU hotplug core only, in process context.
-unsafe extern "C" fn cpuhp_offline(cpu: c_uint) -> c_int {
-    handler::handle(Event::RemoveCpu(cpu));
-    0
-}
-
-/// A `struct notifier_block` that can live in a `static`.
-#[cfg(CONFIG_MEMORY_HOTPLUG)]
-struct StaticNotifier(kernel::types::Opaque<bindings::notifier_block>);
-
-// SAFETY: The notifier chain code is the only user of the block after registration, and it
-// serialises access with the chain's own lock; Rust code never reads or writes it.
-#[cfg(CONFIG_MEMORY_HOTPLUG)]
-unsafe impl Sync for StaticNotifier {}
-
-#[cfg(CONFIG_MEMORY_HOTPLUG)]
-static MEMORY_NB: StaticNotifier =
-    StaticNotifier(kernel::types::Opaque::new(bindings::notifier_block {
-        notifier_call: Some(memory_notify),
-        next: core::ptr::null_mut(),
-        priority: 0,
-    }));
-
-/// Registers the memory notifier (online and offline of memory blocks).
-#[cfg(CONFIG_MEMORY_HOTPLUG)]
-pub(crate) fn register_memory_notifier() -> Result {
-    // SAFETY: `MEMORY_NB` is a static notifier block that is registered once and never freed.
-    kernel::error::to_result(unsafe { bindings::register_memory_notifier(MEMORY_NB.0.get()) })
-}
-
-/// Memory notifier callback: `MEM_ONLINE` and `MEM_OFFLINE` become events, others are ignored.
-///
-/// # Safety
-///
-/// For `MEM_ONLINE` and `MEM_OFFLINE`, `arg` points to a valid `struct memory_notify`, as
-/// `memory_notify()` in `drivers/base/memory.c` guarantees.
-#[cfg(CONFIG_MEMORY_HOTPLUG)]
-unsafe extern "C" fn memory_notify(
-    _nb: *mut bindings::notifier_block,
-    action: c_ulong,
-    arg: *mut c_void,
-) -> c_int {
-    let online = action == bindings::memory_block_state_MEM_ONLINE as c_ulong;
-    let offline = action == bindings::memory_block_state_MEM_OFFLINE as c_ulong;
-    if !online && !offline {
-        return NOTIFY_OK;
+#[cfg(CONFIG_HOTPLUG_CPU)]
+impl cpuhp::Callbacks for CpuEvents {
+    fn startup(cpu: CpuId) -> Result {
+        handler::handle(Event::AddCpu(cpu.as_u32()));
+        Ok(())
     }
-    // SAFETY: For these two actions `arg` is a valid `struct memory_notify` (function contract).
-    let mn = unsafe { &*arg.cast::<bindings::memory_notify>() };
-    // SAFETY: `memory_block_size_bytes()` takes no arguments and returns the memory block size,
-    // fixed at boot (x86 probes it once, pseries reads the device tree); callable in process
-    // context, as this notifier runs.
-    let block_bytes = unsafe { bindings::memory_block_size_bytes() } as u64;
-    // The whole memory block: with memmap_on_memory the notifier's range lacks the block's first
-    // pages, its own struct pages (see `MemRange::block_from_pfns`). `PAGE_SHIFT` is at most 16 on
-    // every architecture Linux supports.
-    let range = MemRange::block_from_pfns(
-        mn.start_pfn as u64,
-        mn.nr_pages as u64,
-        block_bytes >> kernel::page::PAGE_SHIFT,
-        kernel::page::PAGE_SHIFT as u32,
-    );
-    match range {
-        Some(r) if online => handler::handle(Event::OnlineMemory(r)),
-        Some(r) => handler::handle(Event::OfflineMemory(r)),
-        None => pr_err!(
-            "memory notifier: bad range pfn {:#x} + {} pages (block {:#x} bytes), not handled\n",
-            mn.start_pfn,
-            mn.nr_pages,
-            block_bytes
-        ),
+
+    fn teardown(cpu: CpuId) -> Result {
+        handler::handle(Event::RemoveCpu(cpu.as_u32()));
+        Ok(())
     }
-    NOTIFY_OK
+}
+
+/// Registers the `crash/cpuhp` state in the prepare section (its callbacks run on a control CPU
+/// before a CPU starts and after it died), without calling it for the CPUs that are already up:
+/// the image was loaded with them.
+#[cfg(CONFIG_HOTPLUG_CPU)]
+pub(crate) fn register_cpuhp_state() -> Result<cpuhp::Registration<CpuEvents>> {
+    cpuhp::Registration::new_nocalls(cpuhp::Section::Prepare, c"crash/cpuhp")
+}
+
+/// The memory notifier: a memory block onlined or offlined becomes an event; the other steps
+/// (going online, cancelled, ...) change nothing in the dump.
+#[cfg(CONFIG_MEMORY_HOTPLUG)]
+pub(crate) struct MemoryEvents;
+
+#[cfg(CONFIG_MEMORY_HOTPLUG)]
+impl memory::Notifier for MemoryEvents {
+    fn notify(action: memory::Action, pages: memory::Pages) -> Result {
+        let online = match action {
+            memory::Action::Online => true,
+            memory::Action::Offline => false,
+            _ => return Ok(()),
+        };
+        let block_bytes = memory::block_size_bytes() as u64;
+        // The whole memory block: with memmap_on_memory the notifier's range lacks the block's
+        // first pages, its own struct pages (see `MemRange::block_from_pfns`). `PAGE_SHIFT` is at
+        // most 16 on every architecture Linux supports.
+        let range = MemRange::block_from_pfns(
+            pages.start_pfn as u64,
+            pages.nr_pages as u64,
+            block_bytes >> kernel::page::PAGE_SHIFT,
+            kernel::page::PAGE_SHIFT as u32,
+        );
+        match range {
+            Some(r) if online => handler::handle(Event::OnlineMemory(r)),
+            Some(r) => handler::handle(Event::OfflineMemory(r)),
+            None => pr_err!(
+                "memory notifier: bad range pfn {:#x} + {} pages (block {:#x} bytes), not handled\n",
+                pages.start_pfn,
+                pages.nr_pages,
+                block_bytes
+            ),
+        }
+        // Never an error: the event is applied or the image marked stale, and the memory
+        // operation must go on either way.
+        Ok(())
+    }
+}
+
+/// Registers the memory notifier, at the default priority.
+#[cfg(CONFIG_MEMORY_HOTPLUG)]
+pub(crate) fn register_memory_notifier() -> impl PinInit<memory::Registration<MemoryEvents>, Error>
+{
+    memory::Registration::new(0)
 }

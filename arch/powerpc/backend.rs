@@ -16,15 +16,15 @@
 //! - CPU remove changes nothing: an offline CPU may stay in the FDT.
 //! - A kexec_load header is adopted once as on x86_64 (notes of all possible CPUs).
 
-use kernel::prelude::*;
+use kernel::{
+    kexec,
+    prelude::*, //
+};
 
 use crate::{
     handler::Failure,
     image::{
         CpuNode,
-        CrashImage,
-        KexecLock,
-        SegmentInfo,
         SegmentMem, //
     },
     model::{
@@ -49,8 +49,8 @@ pub(crate) fn needs_adoption(file_mode: bool, updated: bool) -> bool {
 }
 
 /// The segment holding the crash kernel's FDT (the one starting with `FDT_MAGIC`).
-fn find_fdt(image: &CrashImage<'_>) -> Option<SegmentInfo> {
-    (0..kernel::bindings::KEXEC_SEGMENT_MAX as usize)
+fn find_fdt(image: &kexec::CrashImage<'_>) -> Option<kexec::Segment> {
+    (0..kexec::SEGMENT_MAX)
         .map_while(|i| image.segment(i))
         .find(|&s| {
             let mut magic = [0u8; 4];
@@ -62,8 +62,8 @@ fn find_fdt(image: &CrashImage<'_>) -> Option<SegmentInfo> {
 /// Updates the segments other than the elfcorehdr for `event`: a hot-added CPU's node goes
 /// into the crash FDT's `/cpus`.
 pub(crate) fn update_other_segments(
-    lock: &KexecLock,
-    image: &CrashImage<'_>,
+    lock: &kexec::Lock,
+    image: &kexec::CrashImage<'_>,
     event: Event,
 ) -> Result<(), Failure> {
     let Event::AddCpu(cpu) = event else {
@@ -88,7 +88,7 @@ pub(crate) fn update_other_segments(
                 "cpu{cpu}: crash FDT has {free} of {need} bytes for a crash-consistent update; \
                  updating in place under the kexec lock\n"
             );
-            lock.not_crash_consistent(|| fdt.add_cpu_node_in_place(node.name(), &props))
+            lock.exclusive_during(|| fdt.add_cpu_node_in_place(node.name(), &props))
                 .map_err(Failure::Fdt)?;
         }
         Err(e) => return Err(Failure::Fdt(e)),

@@ -13,14 +13,9 @@
 //!   are kept as they are.
 //! - No other segment changes.
 
-use crate::{
-    handler::Failure,
-    image::{
-        CrashImage,
-        KexecLock, //
-    },
-    model::Event,
-};
+use kernel::kexec;
+
+use crate::{handler::Failure, model::Event};
 
 /// Whether an image's header was built by userspace and has not been adopted yet.
 pub(crate) fn needs_adoption(file_mode: bool, updated: bool) -> bool {
@@ -29,8 +24,8 @@ pub(crate) fn needs_adoption(file_mode: bool, updated: bool) -> bool {
 
 /// Updates the segments other than the elfcorehdr for `event`: nothing on x86_64.
 pub(crate) fn update_other_segments(
-    _lock: &KexecLock,
-    _image: &CrashImage<'_>,
+    _lock: &kexec::Lock,
+    _image: &kexec::CrashImage<'_>,
     _event: Event,
 ) -> Result<(), Failure> {
     Ok(())

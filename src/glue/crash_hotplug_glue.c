@@ -12,64 +12,7 @@
 #include <linux/vmalloc.h>
 #include <linux/vmcore_info.h>
 
-#include "../../../kexec_internal.h"
 #include "crash_hotplug_glue.h"
-
-bool crash_hotplug_kexec_trylock(void)
-{
-	return kexec_trylock();
-}
-
-bool crash_hotplug_kexec_trylock_edit(void)
-{
-	int old = 0;
-
-	return atomic_try_cmpxchg_acquire(&__kexec_lock, &old, KEXEC_LOCK_HOTPLUG_EDIT);
-}
-
-bool crash_hotplug_kexec_unlock_edit(void)
-{
-	int old = KEXEC_LOCK_HOTPLUG_EDIT;
-
-	return atomic_try_cmpxchg_release(&__kexec_lock, &old, 0);
-}
-
-void crash_hotplug_edit_begin(void)
-{
-	atomic_set_release(&__kexec_lock, KEXEC_LOCK_HOTPLUG_EDIT);
-}
-
-bool crash_hotplug_edit_end(void)
-{
-	int old = KEXEC_LOCK_HOTPLUG_EDIT;
-
-	return atomic_try_cmpxchg(&__kexec_lock, &old, 1);
-}
-
-void crash_hotplug_kexec_unlock(void)
-{
-	kexec_unlock();
-}
-
-bool crash_hotplug_kexec_in_progress(void)
-{
-	return kexec_in_progress;
-}
-
-struct kimage *crash_hotplug_crash_image(void)
-{
-	return READ_ONCE(kexec_crash_image);
-}
-
-bool crash_hotplug_image_file_mode(const struct kimage *image)
-{
-	return image->file_mode;
-}
-
-bool crash_hotplug_image_hotplug_support(const struct kimage *image)
-{
-	return image->hotplug_support;
-}
 
 void *crash_hotplug_phys_to_virt(phys_addr_t phys)
 {

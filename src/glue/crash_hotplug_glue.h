@@ -8,27 +8,7 @@
 
 #include <linux/types.h>
 
-struct kimage;
 struct device_node;
-
-/*
- * The NMI-safe kexec lock of kernel/kexec_internal.h, in the states of its lock word: taken
- * with a panic allowed to use the crash image (KEXEC_LOCK_HOTPLUG_EDIT) in one step, released
- * from there in one step (false if a panic took the image over: the lock must stay taken);
- * edit_begin/edit_end switch a held lock between the two held states (edit_end false likewise).
- */
-bool crash_hotplug_kexec_trylock(void);
-bool crash_hotplug_kexec_trylock_edit(void);
-bool crash_hotplug_kexec_unlock_edit(void);
-void crash_hotplug_kexec_unlock(void);
-void crash_hotplug_edit_begin(void);
-bool crash_hotplug_edit_end(void);
-bool crash_hotplug_kexec_in_progress(void);
-
-/* kexec_crash_image, read once; valid while the kexec lock is held. */
-struct kimage *crash_hotplug_crash_image(void);
-bool crash_hotplug_image_file_mode(const struct kimage *image);
-bool crash_hotplug_image_hotplug_support(const struct kimage *image);
 
 /* Direct-map address of physical memory (read access to crash kernel memory). */
 void *crash_hotplug_phys_to_virt(phys_addr_t phys);

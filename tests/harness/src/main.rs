@@ -1186,6 +1186,7 @@ fn main() -> ExitCode {
                         kunit_suites: vec![
                             "crash_hotplug_model".into(),
                             "crash_hotplug_elfcorehdr".into(),
+                            "crash_hotplug_kernel_abstractions".into(),
                             "crash_exclude_mem_range_tests".into(),
                         ],
                         crash: false,
