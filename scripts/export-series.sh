@@ -2,15 +2,14 @@
 # Export crash_hotplug as a git format-patch series against Linux 7.3, for review and `git am`.
 #   usage: scripts/export-series.sh OUTDIR
 # OUTDIR/prerequisite/ holds a one-patch series of its own, the powerpc fix to rust/kernel/bug.rs
-# (Rust with CONFIG_BUG=y), which this series is based on. Order (each step builds): the
-# bindings patch, the rust/kernel abstractions (kernel::cpuhp, kernel::memory, and after the
-# lock states of 0007 kernel::kexec), the Rust
-# implementation (kernel/crash_hotplug/, not yet reachable from Kconfig),
-# the guards that compile the C handler and crash_exclude_mem_range() out of a Rust build, the
-# Kconfig/Makefile hook, the powerpc kexec_file FDT room for a crash-consistent CPU add. The
-# panic-during-edit lock state comes with the C hooks, before the crate (its glue uses it). The C hooks that call into the crate (fadump capture, crash
-# load begin/end, device-backed vmemmaps) come before it: their declarations are what the
-# crate's #[export]s are checked against. A cover letter comes first.
+# (Rust with CONFIG_BUG=y), which this series is based on. Order (each step builds): the bindings
+# patch; the rust/kernel abstractions kernel::cpuhp and kernel::memory; the C hooks that call into
+# the crate (fadump capture, crash load begin/end, device-backed vmemmaps: their declarations are
+# what the crate's #[export]s are checked against); the panic-during-edit kexec lock state and
+# kernel::kexec over it; the Rust implementation (kernel/crash_hotplug/, not yet reachable from
+# Kconfig); the guards that compile the C handler and crash_exclude_mem_range() out of a Rust
+# build; the Kconfig/Makefile hook; the powerpc kexec_file FDT room for a crash-consistent CPU add.
+# A cover letter comes first.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 . "$repo/scripts/lib.sh"
@@ -40,36 +39,49 @@ am() {
 am "$repo"/patches/0005-*.patch
 prereq=$(g rev-parse HEAD)
 am "$repo"/patches/0003-*.patch
+# The project's MAINTAINERS entry, right after KDUMP (the entries are sorted by name), with the
+# files given added to its F: lines (sorted); each patch that adds files adds them here.
+maintain() {
+  local f="$work/MAINTAINERS" files
+  files=$( { awk '/^KDUMP CRASH HOTPLUG \[RUST\]$/ { o = 1; next } o && /^$/ { o = 0 }
+                  o && /^F:\t/ { print substr($0, 4) }' "$f"; printf '%s\n' "$@"; } | LC_ALL=C sort -u)
+  awk -v files="$files" '
+    function entry(  n, i, l) {
+      print "KDUMP CRASH HOTPLUG [RUST]"
+      print "M:\tcrash_hotplug developers <crash-hotplug@localhost>"
+      print "L:\tkexec@lists.infradead.org"
+      print "L:\trust-for-linux@vger.kernel.org"
+      print "S:\tMaintained"
+      n = split(files, l, "\n"); for (i = 1; i <= n; i++) print "F:\t" l[i]
+      print ""
+    }
+    /^KDUMP CRASH HOTPLUG \[RUST\]$/ { skip = 1; next }
+    skip { if (/^$/) skip = 0; next }
+    { print }
+    /^KDUMP$/ { k = 1 }
+    k && /^$/ && !done { entry(); done = 1 }' "$f" > "$f.new"
+  mv "$f.new" "$f"
+}
 # A rust/kernel abstraction the crate uses, one patch each: the patch adds the module to
-# rust/kernel/lib.rs, the file comes from rust/kernel/ (amended into the same commit).
+# rust/kernel/lib.rs (and any helper), the file comes from rust/kernel/ (amended into the same
+# commit, with its MAINTAINERS lines).
 abstraction() {
   am "$repo"/patches/"$1"-*.patch
   cp "$repo/rust/kernel/$2.rs" "$work/rust/kernel/"
-  g add "rust/kernel/$2.rs"; g commit -q --amend --no-edit
+  maintain "rust/kernel/$2.rs" $(git -C "$work" show --name-only --diff-filter=A --format= HEAD)
+  g add -A; g commit -q --amend --no-edit
 }
 abstraction 0011 cpuhp
 abstraction 0012 memory
 # The C hooks the crate exports for (each an empty inline until the crate is selected).
-# The lock state the crate's C glue takes the kexec lock into (a panic may use the image): before
-# the crate, which uses it.
+# The lock state the crate takes the kexec lock into (a panic may use the image): before
+# kernel::kexec and the crate, which use it.
 for p in 0008 0009 0010 0007; do am "$repo"/patches/$p-*.patch; done
 # The kexec lock abstraction, with the lock states of 0007.
 abstraction 0013 kexec
 dst="$work/kernel/crash_hotplug"; mkdir -p "$dst"
 cp -r "$repo/Kconfig" "$repo/Kbuild" "$repo/src" "$repo/arch" "$dst/"
-# Its MAINTAINERS entry, right after KDUMP (the entries are sorted by name).
-awk '{ print } /^KDUMP$/ { k = 1 } k && /^$/ && !done {
-  print "KDUMP CRASH HOTPLUG [RUST]"
-  print "M:\tcrash_hotplug developers <crash-hotplug@localhost>"
-  print "L:\tkexec@lists.infradead.org"
-  print "L:\trust-for-linux@vger.kernel.org"
-  print "S:\tMaintained"
-  print "F:\tkernel/crash_hotplug/"
-  print "F:\trust/kernel/cpuhp.rs"
-  print "F:\trust/kernel/kexec.rs"
-  print "F:\trust/kernel/memory.rs"
-  print ""; done = 1 }' "$work/MAINTAINERS" > "$work/MAINTAINERS.new"
-mv "$work/MAINTAINERS.new" "$work/MAINTAINERS"
+maintain kernel/crash_hotplug/
 g add -A
 g commit -q -s -F - <<'MSG'
 crash: hotplug: add a Rust implementation
@@ -92,12 +104,15 @@ header is valid and lists either the old or the new set of memory
 - src/handler.rs: events serialised by a mutex; the kexec lock is
   retried rather than the event dropped; an event that cannot be
   applied marks the image stale so that crash_hotplug reads 0.
-- src/image.rs: struct kimage, the kexec lock, and segment memory,
+- src/image.rs: how the handler takes the kexec lock (kernel::kexec,
+  open to a panic, retried for a bounded time), and segment memory,
   written through per-page vm_map_ram aliases so that the direct map
   keeps kexec's read-only protection.
 - src/probe.rs: an optional benchmark probe (its own crate) that
   times the memory notifier chain with either implementation.
-- src/sys.rs: pmem/dax namespaces whose struct pages live on the device
+- src/sys.rs: the CPU hotplug state and memory notifier callbacks
+  (kernel::cpuhp, kernel::memory) and the C entry points; pmem/dax
+  namespaces whose struct pages live on the device
   (mm/memremap.c) add and remove their memmap's PT_LOAD (p_flags bit
   0x00100000) like memory blocks.
 - arch/x86/backend.rs: memory online/offline edit the RAM PT_LOADs
@@ -106,7 +121,9 @@ header is valid and lists either the old or the new set of memory
 - src/fault.rs, src/mutation.rs: the test suite's hooks (fault
   injection in debugfs, deliberate defects), compiled only with
   CONFIG_CRASH_HOTPLUG_TEST_HOOKS, never in a kernel that takes dumps.
-- src/glue/: C glue for static inlines and kexec-private state.
+- src/glue/: C glue for static inlines and macros (direct map, page
+  aliases, per-CPU crash notes, OF CPU nodes, fadump buffers), no
+  logic.
 
 Not reachable from Kconfig until the next patch.
 MSG

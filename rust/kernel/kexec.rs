@@ -70,8 +70,13 @@ impl Lock {
                 Access::OpenToPanic => bindings::kexec_trylock_hotplug_edit(),
             }
         };
+        if !taken {
+            // Not `taken.then_some(Self { .. })`: that builds the guard either way, and dropping
+            // it would release the lock that someone else holds.
+            return None;
+        }
         // INVARIANT: the compare-and-exchange took the lock into the state `access` names.
-        taken.then_some(Self {
+        Some(Self {
             owned: true,
             access,
         })
