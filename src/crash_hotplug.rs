@@ -29,8 +29,8 @@ mod handler;
 mod image;
 pub mod model;
 mod mutation;
-mod spec;
 pub mod sys;
+mod vmcore_info;
 
 #[cfg(CONFIG_CRASH_HOTPLUG_KUNIT_TEST)]
 mod kunit;

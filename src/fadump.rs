@@ -48,9 +48,9 @@ const _: () = assert!(
 );
 
 /// Lets `pr_*!` print the pure core's errors (which implement `core::fmt::Display` only).
-struct Shown<T>(T);
+struct AsKernelDisplay<T>(T);
 
-impl<T: core::fmt::Display> kernel::fmt::Display for Shown<T> {
+impl<T: core::fmt::Display> kernel::fmt::Display for AsKernelDisplay<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         core::fmt::Display::fmt(&self.0, f)
     }
@@ -58,7 +58,10 @@ impl<T: core::fmt::Display> kernel::fmt::Display for Shown<T> {
 
 /// Logs why the dump is not processed; the caller's error.
 fn refuse(why: impl core::fmt::Display) -> Error {
-    pr_err!("fadump: {}; the dump is not processed\n", Shown(why));
+    pr_err!(
+        "fadump: {}; the dump is not processed\n",
+        AsKernelDisplay(why)
+    );
     EINVAL
 }
 
@@ -251,7 +254,7 @@ fn build_elfcorehdr(conf: &mut bindings::fw_dump, area_size: u64) -> Result {
         ))
     })?;
     let spec = DumpSpec {
-        page_offset: crate::spec::page_offset(),
+        page_offset: crate::vmcore_info::page_offset(),
         e_flags: E_FLAGS,
         cpu_notes: (0, 0),
         vmcoreinfo: (info.vmcoreinfo_addr, info.vmcoreinfo_size),

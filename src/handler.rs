@@ -70,7 +70,7 @@ use crate::{
         self,
         Mutation, //
     },
-    spec,
+    vmcore_info,
 };
 
 /// How long an event tries the kexec lock, in us: enough for a sysfs read or another short
@@ -477,7 +477,7 @@ fn edit(
     Delay::at(&mut faults.delay, DelayPoint::Index);
     let adopt = backend::needs_adoption(image.file_mode(), image.elfcorehdr_updated());
     let notes = if adopt {
-        let (mut notes, size) = spec::cpu_notes().map_err(Failure::Gather)?;
+        let (mut notes, size) = vmcore_info::cpu_notes().map_err(Failure::Gather)?;
         if mutation::active(Mutation::DropNote) {
             // The last possible CPU's note is not adopted.
             notes.pop();
@@ -492,7 +492,8 @@ fn edit(
     if let Some(d) = faults.delay.take_if(|d| d.at == DelayPoint::Store) {
         mem.pause_after_first_store(d.ms);
     }
-    let mut hdr = Elfcorehdr::open(mem, spec::page_offset(), index).map_err(Failure::Header)?;
+    let mut hdr =
+        Elfcorehdr::open(mem, vmcore_info::page_offset(), index).map_err(Failure::Header)?;
     if faults.max_slots != 0 {
         hdr.limit_capacity(faults.max_slots);
     }

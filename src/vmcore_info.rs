@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
-//! What the running kernel says an elfcorehdr must list: the direct map's base, and the crash
-//! notes of the possible CPUs.
+//! What the running kernel says an elfcorehdr must list, as `kernel/vmcore_info.c` keeps it: the
+//! crash notes of the possible CPUs (`crash_notes`), and the direct map's base for the virtual
+//! addresses of the RAM `PT_LOAD`s.
 
 use kernel::{
     bindings,
