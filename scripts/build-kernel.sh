@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Build the guest kernel with one crash hotplug implementation selected.
-#   usage: scripts/build-kernel.sh rust|c [x86_64|ppc64le]
+#   usage: scripts/build-kernel.sh rust|c|rust-debug|rust-release [x86_64|ppc64le]
+# rust and c are the suite's test kernels (KUnit, test hooks), rust-debug the same under lockdep,
+# KASAN and the rest (x86_64), rust-release the Rust kernel as a user ships it: no KUnit suites, no
+# test hooks (x86_64; only built, so that code gated on the test options cannot break it).
 # Output: $CRASHHP_CACHE/out/x86_64/bzImage-<variant>, or for ppc64le (QEMU pseries)
 # $CRASHHP_CACHE/out/ppc64le/vmlinux-<variant>; the configuration next to it as config-<variant>.
 # The source tree and the build tree live in $CRASHHP_CACHE, so later builds are incremental; switching
@@ -8,10 +11,10 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 . "$repo/scripts/lib.sh"
-variant=${1:?usage: build-kernel.sh rust|c|rust-debug [x86_64|ppc64le]}
+variant=${1:?usage: build-kernel.sh rust|c|rust-debug|rust-release [x86_64|ppc64le]}
 arch=${2:-x86_64}
-case "$variant" in rust|c|rust-debug) ;; *) die "variant must be rust, c or rust-debug" ;; esac
-[ "$variant" != rust-debug ] || [ "$arch" = x86_64 ] || die "the debug kernel is x86_64 only"
+case "$variant" in rust|c|rust-debug|rust-release) ;; *) die "variant must be rust, c, rust-debug or rust-release" ;; esac
+case "$variant" in rust-debug|rust-release) [ "$arch" = x86_64 ] || die "the $variant kernel is x86_64 only" ;; esac
 pristine="$CRASHHP_CACHE/linux-7.3"
 src="$CRASHHP_CACHE/src-7.3"
 # Per architecture: make's ARCH, the base defconfig and upstream fragments, the image to build.
@@ -40,7 +43,7 @@ fi
 "$repo/scripts/overlay.sh" "$src"
 # A build tree belongs to one source tarball (the pristine marker holds its sha256): the files of
 # another 7.3.y tarball may carry older mtimes than the objects, so make would not rebuild them.
-for t in "$CRASHHP_CACHE/build-$arch-rust" "$CRASHHP_CACHE/build-$arch-c"; do
+for t in "$CRASHHP_CACHE"/build-"$arch"-{rust,c,rust-debug,rust-release}; do
   if [ -d "$t" ] && ! cmp -s "$pristine/.crashhp-pristine" "$t/.crashhp-source"; then
     phase "discarding $(basename "$t"): built from another source tarball"
     rm -rf "$t"
@@ -49,7 +52,7 @@ done
 # One build tree per variant, so that alternating builds do not flip the configuration. A missing
 # tree is seeded from the other variant's (a cold run builds the kernel once, then incrementally).
 other="$CRASHHP_CACHE/build-$arch-$([ "$variant" = c ] && echo rust || echo c)"
-[ "$variant" != rust-debug ] || other="$CRASHHP_CACHE/build-$arch-rust"
+case "$variant" in rust-debug|rust-release) other="$CRASHHP_CACHE/build-$arch-rust" ;; esac
 if [ ! -f "$out/.config" ] && [ -f "$other/vmlinux" ]; then
   phase "seeding the $variant build tree from $(basename "$other")"
   rm -rf "$out.tmp"; cp -a "$other" "$out.tmp"; mv "$out.tmp" "$out"
@@ -64,7 +67,9 @@ mk -s rustavailable | grep -q 'Rust is available' || die "make rustavailable fai
 # Configuration: defconfig + upstream guest fragments + our fragment + the variant, then a check that
 # nothing requested was dropped (Kconfig drops options with unmet dependencies without a word).
 frag_variant=$(mktemp); trap 'rm -f "$frag_variant"' EXIT
-if [ "$variant" != c ]; then
+if [ "$variant" = rust-release ]; then
+  printf 'CONFIG_CRASH_HOTPLUG_RUST=y\n# CONFIG_CRASH_HOTPLUG_KUNIT_TEST is not set\n# CONFIG_CRASH_HOTPLUG_TEST_HOOKS is not set\n' >"$frag_variant"
+elif [ "$variant" != c ]; then
   # The test kernel: KUnit suites, and the test hooks (the mutations of the suite's mutation matrix
   # and fault injection: inactive until used; a kernel a user ships has CONFIG_CRASH_HOTPLUG_TEST_HOOKS
   # off).

@@ -10,15 +10,20 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 # Our files in the tree: the crate and the rust/kernel abstractions it adds.
 ours="crash_hotplug/$(for f in "$repo"/rust/kernel/*.rs; do printf '|rust/kernel/%s' "$(basename "$f")"; done)"
 for arch in "$@"; do
-  log="$CRASHHP_CACHE/out/$arch/build-rust.log"
-  [ -f "$log" ] || die "no $arch Rust-variant build log ($log): run scripts/build-kernel.sh rust $arch"
-  # A diagnostic names its file on the line after "warning:"/"error:"; look at both.
-  if grep -n -B1 -E -- "--> .*($ours)" "$log" | grep -iE 'warning|error'; then
-    die "the $arch kernel build reported the diagnostics above for our files"
-  fi
-  if grep -n -E "$ours" "$log" | grep -iE 'warning|error'; then
-    die "the $arch kernel build reported the diagnostics above for our files"
-  fi
+  # The test kernel, and on x86_64 the kernel as shipped (no KUnit, no test hooks: code gated on
+  # them must not leave it with dead code or an unused import).
+  variants=(rust); [ "$arch" != x86_64 ] || variants+=(rust-release)
+  for variant in "${variants[@]}"; do
+    log="$CRASHHP_CACHE/out/$arch/build-$variant.log"
+    [ -f "$log" ] || die "no $arch $variant build log ($log): run scripts/build-kernel.sh $variant $arch"
+    # A diagnostic names its file on the line after "warning:"/"error:"; look at both.
+    if grep -n -B1 -E -- "--> .*($ours)" "$log" | grep -iE 'warning|error'; then
+      die "the $arch kernel build reported the diagnostics above for our files"
+    fi
+    if grep -n -E "$ours" "$log" | grep -iE 'warning|error'; then
+      die "the $arch kernel build reported the diagnostics above for our files"
+    fi
+  done
 done
 rustfmt --check --edition 2021 --config-path "$repo/.rustfmt.toml" "$repo"/src/*.rs "$repo"/arch/*/*.rs \
   "$repo"/rust/kernel/*.rs

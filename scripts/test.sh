@@ -66,6 +66,7 @@ stage "kernel: build x86_64 (Rust implementation)" "$repo/scripts/build-kernel.s
 # fault injection; every x86_64 Rust scenario runs on it too (debug-<name>), and the
 # fault-injection scenario. The non-debug kernels stay what the benchmark and the main suite use.
 stage "kernel: build x86_64 debug (Rust; lockdep, KASAN, KFENCE, kmemleak, fault injection)" "$repo/scripts/build-kernel.sh" rust-debug
+stage "kernel: build x86_64 as shipped (Rust; no KUnit, no test hooks)" "$repo/scripts/build-kernel.sh" rust-release
 stage "kernel: build ppc64le pseries (Rust implementation)" "$repo/scripts/build-kernel.sh" rust ppc64le
 # The upstream C implementation on pseries: the negative control of the pseries pmem scenarios.
 stage "kernel: build ppc64le pseries (C implementation)" "$repo/scripts/build-kernel.sh" c ppc64le

@@ -109,8 +109,10 @@ impl ExactPages {
     /// At least `len` bytes, rounded up to whole pages.
     fn alloc(len: usize) -> Result<Self> {
         let size = len.div_ceil(PAGE_SIZE).max(1) * PAGE_SIZE;
-        // SAFETY: Plain page allocation (`alloc_pages_exact(size, GFP_KERNEL | __GFP_ZERO)`).
-        let p = unsafe { bindings::crash_hotplug_alloc_exact(size) };
+        // SAFETY: A page allocation in process context (the fadump initcall), which may sleep.
+        let p = unsafe {
+            bindings::alloc_pages_exact_noprof(size, bindings::GFP_KERNEL | bindings::__GFP_ZERO)
+        };
         let ptr = NonNull::new(p.cast::<u8>()).ok_or_else(|| {
             pr_err!("fadump: cannot allocate {size} bytes\n");
             ENOMEM
@@ -138,8 +140,8 @@ impl ExactPages {
 
 impl Drop for ExactPages {
     fn drop(&mut self) {
-        // SAFETY: `ptr` and `size` come from `crash_hotplug_alloc_exact` and are freed once.
-        unsafe { bindings::crash_hotplug_free_exact(self.ptr.as_ptr().cast(), self.size) };
+        // SAFETY: `ptr` and `size` come from `alloc_pages_exact_noprof` and are freed once.
+        unsafe { bindings::free_pages_exact(self.ptr.as_ptr().cast(), self.size) };
     }
 }
 
@@ -360,7 +362,7 @@ fn build_cpu_notes(conf: &mut bindings::fw_dump) -> Result {
 ///
 /// `conf` is `&fw_dump`, with an active dump, and nothing else uses it during the call (the
 /// fadump initcall).
-#[no_mangle]
+#[export]
 pub unsafe extern "C" fn crash_hotplug_fadump_elfcorehdr(
     conf: *mut bindings::fw_dump,
     area_size: u64,
@@ -379,7 +381,7 @@ pub unsafe extern "C" fn crash_hotplug_fadump_elfcorehdr(
 /// # Safety
 ///
 /// As for [`crash_hotplug_fadump_elfcorehdr`], which must have succeeded.
-#[no_mangle]
+#[export]
 pub unsafe extern "C" fn crash_hotplug_fadump_cpu_notes(conf: *mut bindings::fw_dump) -> c_int {
     // SAFETY: The caller passes `&fw_dump`, used by nothing else during the call.
     let conf = unsafe { &mut *conf };

@@ -63,16 +63,6 @@ void crash_hotplug_node_put(struct device_node *np)
 }
 
 #ifdef CONFIG_FA_DUMP
-void *crash_hotplug_alloc_exact(size_t size)
-{
-	return alloc_pages_exact(size, GFP_KERNEL | __GFP_ZERO);
-}
-
-void crash_hotplug_free_exact(void *addr, size_t size)
-{
-	free_pages_exact(addr, size);
-}
-
 phys_addr_t crash_hotplug_virt_to_phys(const void *addr)
 {
 	return virt_to_phys((void *)addr);

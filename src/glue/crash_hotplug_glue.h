@@ -30,12 +30,10 @@ struct device_node *crash_hotplug_cpu_node(unsigned int cpu);
 void crash_hotplug_node_put(struct device_node *np);
 
 /*
- * fadump capture kernel (CONFIG_FA_DUMP): zeroed page-exact buffers (freed by fadump.c's release
- * path with free_pages_exact()), their physical address, and the memblock memory ranges (as
- * [start, end) pairs; returns the number of ranges, of which at most max are stored).
+ * fadump capture kernel (CONFIG_FA_DUMP): the physical address of a direct-map buffer, and the
+ * memblock memory ranges (as [start, end) pairs; returns the number of ranges, of which at most
+ * max are stored).
  */
-void *crash_hotplug_alloc_exact(size_t size);
-void crash_hotplug_free_exact(void *addr, size_t size);
 phys_addr_t crash_hotplug_virt_to_phys(const void *addr);
 size_t crash_hotplug_memblock_memory(u64 *ranges, size_t max);
 
