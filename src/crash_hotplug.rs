@@ -30,7 +30,6 @@ mod image;
 pub mod model;
 mod mutation;
 pub mod sys;
-mod vmcore_info;
 
 #[cfg(CONFIG_CRASH_HOTPLUG_KUNIT_TEST)]
 mod kunit;

@@ -161,7 +161,7 @@ fn header<'r>(conf: &bindings::fw_dump, _held: &'r Reserved) -> Result<&'r [u8]>
     // header: the sizes are checked before any field past the fixed part is used).
     Ok(unsafe {
         core::slice::from_raw_parts(
-            bindings::crash_hotplug_phys_to_virt(conf.fadumphdr_addr as u64)
+            bindings::phys_to_virt(conf.fadumphdr_addr as u64)
                 .cast::<u8>()
                 .cast_const(),
             size_of::<bindings::fadump_crash_info_header>(),
@@ -256,7 +256,7 @@ fn build_elfcorehdr(conf: &mut bindings::fw_dump, area_size: u64) -> Result {
         ))
     })?;
     let spec = DumpSpec {
-        page_offset: crate::vmcore_info::page_offset(),
+        page_offset: kernel::kexec::direct_map_base(),
         e_flags: E_FLAGS,
         cpu_notes: (0, 0),
         vmcoreinfo: (info.vmcoreinfo_addr, info.vmcoreinfo_size),

@@ -70,7 +70,6 @@ use crate::{
         self,
         Mutation, //
     },
-    vmcore_info,
 };
 
 /// How long an event tries the kexec lock, in us: enough for a sysfs read or another short
@@ -107,10 +106,6 @@ static EARLY_MISSED: Atomic<bool> = Atomic::new(false);
 pub(crate) fn set_live() {
     LIVE.store(true, Release);
 }
-
-/// Marks an image that missed an update in `kimage::hp_action`, which only the (compiled-out) C
-/// handler uses otherwise; a newly loaded image starts with `KEXEC_CRASH_HP_NONE`.
-const HP_ACTION_STALE: i32 = 0x100;
 
 /// What the handler has done, for debugfs.
 #[derive(Default)]
@@ -323,14 +318,14 @@ impl kernel::fmt::Display for Event {
 
 /// Finds the elfcorehdr segment: the index recorded at load, or the last segment holding a valid
 /// ELF core header (kexec_load images).
-fn find_elfcorehdr(image: &mut kexec::CrashImage<'_>) -> Option<kexec::Segment> {
+fn find_elfcorehdr<'a>(image: &mut kexec::CrashImage<'a>) -> Option<kexec::Segment<'a>> {
     if let Some(s) = image.elfcorehdr_index().and_then(|i| image.segment(i)) {
         return Some(s);
     }
     let mut found = None;
     for i in 0..kexec::SEGMENT_MAX {
         let Some(s) = image.segment(i) else { break };
-        if validate(&SegmentMem::new(image, s)).is_ok() {
+        if validate(&SegmentMem::new(s)).is_ok() {
             found = Some(i);
         }
     }
@@ -342,7 +337,8 @@ fn find_elfcorehdr(image: &mut kexec::CrashImage<'_>) -> Option<kexec::Segment> 
 /// What an applied event did.
 struct Applied {
     usage: Usage,
-    seg: kexec::Segment,
+    /// Where the elfcorehdr is (physical address) and its size.
+    elfcorehdr: (u64, usize),
     index_built: bool,
 }
 
@@ -436,7 +432,7 @@ fn update(
                 // (Not for an empty replay: a kexec_load header not adopted yet stays so.)
                 image.set_elfcorehdr_updated();
             }
-            CURRENT.store(image.hp_action() != HP_ACTION_STALE, Release);
+            CURRENT.store(!image.hotplug_stale(), Release);
             Ok(match applied {
                 Some(applied) => Outcome::Applied {
                     applied,
@@ -447,7 +443,7 @@ fn update(
         }
         Err(e) => {
             CURRENT.store(mutation::active(Mutation::ReportCurrent), Release);
-            image.set_hp_action(HP_ACTION_STALE);
+            image.set_hotplug_stale();
             // A refused edit changed nothing, but a failed store may have changed part of the
             // segment: rebuild the index from the segment next time either way.
             if let Some(index) = &mut st.index {
@@ -468,7 +464,7 @@ fn edit(
     faults: &mut Faults,
 ) -> Result<Applied, Failure> {
     let seg = find_elfcorehdr(image).ok_or(Failure::NoSegment)?;
-    let index = index_for(kept, slots(seg.memsz))?;
+    let index = index_for(kept, slots(seg.memsz()))?;
     if !image.elfcorehdr_updated() {
         // A newly loaded image (kexec_load and kexec_file_load allocate a zeroed kimage), or
         // one no event has updated yet: whatever the index holds is not about it.
@@ -477,7 +473,13 @@ fn edit(
     Delay::at(&mut faults.delay, DelayPoint::Index);
     let adopt = backend::needs_adoption(image.file_mode(), image.elfcorehdr_updated());
     let notes = if adopt {
-        let (mut notes, size) = vmcore_info::cpu_notes().map_err(Failure::Gather)?;
+        let mut notes = KVec::new();
+        for (_, addr) in kexec::crash_notes() {
+            notes
+                .push(addr, GFP_KERNEL)
+                .map_err(|e| Failure::Gather(e.into()))?;
+        }
+        let size = kexec::CRASH_NOTES_SIZE as u64;
         if mutation::active(Mutation::DropNote) {
             // The last possible CPU's note is not adopted.
             notes.pop();
@@ -488,12 +490,12 @@ fn edit(
     };
     Delay::at(&mut faults.delay, DelayPoint::Notes);
     let builds = index.builds();
-    let mut mem = SegmentMem::new(image, seg);
+    let mut mem = SegmentMem::new(seg);
     if let Some(d) = faults.delay.take_if(|d| d.at == DelayPoint::Store) {
         mem.pause_after_first_store(d.ms);
     }
     let mut hdr =
-        Elfcorehdr::open(mem, vmcore_info::page_offset(), index).map_err(Failure::Header)?;
+        Elfcorehdr::open(mem, kexec::direct_map_base(), index).map_err(Failure::Header)?;
     if faults.max_slots != 0 {
         hdr.limit_capacity(faults.max_slots);
     }
@@ -515,7 +517,7 @@ fn edit(
     backend::update_other_segments(lock, image, event)?;
     Ok(Applied {
         usage,
-        seg,
+        elfcorehdr: (seg.mem(), seg.memsz()),
         index_built: kept.as_ref().is_some_and(|ix| ix.builds() != builds),
     })
 }
@@ -555,7 +557,7 @@ fn report(
             replayed,
         }) => {
             let ns = start.elapsed().as_nanos();
-            s.elfcorehdr = (a.seg.mem, a.seg.memsz);
+            s.elfcorehdr = a.elfcorehdr;
             s.applied += 1;
             s.replays += u64::from(replayed);
             s.index_builds += u64::from(a.index_built);

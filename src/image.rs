@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
-//! The crash image as the handler uses it: how it takes the kexec lock (through `kernel::kexec`),
-//! and the memory of the image's segments, written through private page aliases; on powerpc, the
-//! live device tree nodes of CPUs.
+//! The crash image as the handler uses it: how it takes the kexec lock, and the memory of the
+//! image's segments as the models see it (both through `kernel::kexec`); on powerpc, the live
+//! device tree nodes of CPUs.
 //!
 //! C header: [`include/linux/kexec.h`](srctree/include/linux/kexec.h).
 
@@ -10,12 +10,10 @@ use core::ptr::NonNull;
 
 #[cfg(CONFIG_PPC64)]
 use kernel::alloc::KVVec;
+#[cfg(CONFIG_PPC64)]
+use kernel::bindings;
 use kernel::{
-    bindings,
-    kexec::{
-        self,
-        CrashImage, //
-    },
+    kexec,
     prelude::*,
     sync::barrier::{
         smp_mb,
@@ -84,48 +82,29 @@ pub(crate) unsafe fn kexec_held_by_caller() -> kexec::Lock {
 /// Page aliases kept mapped during one edit; further pages evict the oldest alias.
 const MAX_ALIASES: usize = 8;
 
-/// The memory of a loaded segment, as a [`Segment`] for the elfcorehdr model.
-///
-/// Reads go through the direct map (which kexec may have made read-only); writes go through
-/// private writable aliases of exactly the pages written, mapped on first use and unmapped when
-/// this is dropped, so the protection of the crash kernel memory is never lowered.
-///
-/// # Invariants
-///
-/// `base` is the direct-map address of `len` bytes of crash kernel memory that stay allocated
-/// while the kexec lock (borrowed by `'a`) is held; `aliases[..n]` are live `vm_map_ram` aliases
-/// of the pages at the given physical addresses.
+/// The memory of a loaded segment, as a [`Segment`] for the elfcorehdr and FDT models: reads
+/// through [`kexec::Segment::read`], writes through [`kexec::PageAlias`]es of exactly the pages
+/// written, kept for the edit (dropped, so unmapped, when this is).
 pub(crate) struct SegmentMem<'a> {
-    phys: u64,
-    base: *const u8,
-    len: usize,
-    aliases: [(u64, *mut u8); MAX_ALIASES],
-    n: usize,
+    seg: kexec::Segment<'a>,
+    aliases: [Option<kexec::PageAlias<'a>>; MAX_ALIASES],
     next_victim: usize,
     /// A mapping failed or a store fell outside the segment; later stores are dropped and the
     /// caller must report the edit as failed.
     pub(crate) failed: bool,
     /// Fault injection: milliseconds to sleep after the first commit, then 0.
     pause_ms: u32,
-    _image: &'a CrashImage<'a>,
 }
 
 impl<'a> SegmentMem<'a> {
-    /// The memory of `seg` of `image`.
-    pub(crate) fn new(image: &'a CrashImage<'a>, seg: kexec::Segment) -> Self {
-        // SAFETY: Segment memory is crash kernel memory, mapped in the direct map.
-        let base = unsafe { bindings::crash_hotplug_phys_to_virt(seg.mem) }.cast::<u8>();
-        // INVARIANT: The segment belongs to `image`, which lives while the lock is held.
+    /// The memory of `seg`.
+    pub(crate) fn new(seg: kexec::Segment<'a>) -> Self {
         Self {
-            phys: seg.mem,
-            base,
-            len: seg.memsz,
-            aliases: [(0, core::ptr::null_mut()); MAX_ALIASES],
-            n: 0,
+            seg,
+            aliases: [const { None }; MAX_ALIASES],
             next_victim: 0,
             failed: false,
             pause_ms: 0,
-            _image: image,
         }
     }
 
@@ -134,73 +113,60 @@ impl<'a> SegmentMem<'a> {
         self.pause_ms = ms;
     }
 
-    /// A writable alias of the page holding segment offset `off`.
-    fn alias(&mut self, off: usize) -> Option<*mut u8> {
+    /// A writable alias of the page holding segment offset `off`, and the offset of that byte in
+    /// the page.
+    fn alias(&mut self, off: usize) -> Option<(&mut kexec::PageAlias<'a>, usize)> {
         let page = kernel::page::PAGE_SIZE as u64;
-        let pa = self.phys + off as u64;
+        let pa = self.seg.mem() + off as u64;
         let page_pa = pa & !(page - 1);
         let in_page = (pa - page_pa) as usize;
-        if let Some((_, va)) = self.aliases[..self.n].iter().find(|(p, _)| *p == page_pa) {
-            // SAFETY: `va` maps a whole page and `in_page < PAGE_SIZE`.
-            return Some(unsafe { va.add(in_page) });
-        }
-        // SAFETY: `page_pa` is a page of crash kernel memory, allocated (type invariant).
-        let va = unsafe { bindings::crash_hotplug_map_page(page_pa) }.cast::<u8>();
-        if va.is_null() {
-            return None;
-        }
-        let slot = if self.n < MAX_ALIASES {
-            self.n += 1;
-            self.n - 1
-        } else {
-            let v = self.next_victim;
-            self.next_victim = (v + 1) % MAX_ALIASES;
-            // SAFETY: A live alias (type invariant); no pointer into it outlives a store.
-            unsafe { bindings::crash_hotplug_unmap_page(self.aliases[v].1.cast()) };
-            v
+        let slot = match self
+            .aliases
+            .iter()
+            .position(|a| a.as_ref().is_some_and(|a| a.phys() == page_pa))
+        {
+            Some(slot) => slot,
+            None => {
+                let alias = self.seg.map_page(off)?;
+                let slot = match self.aliases.iter().position(Option::is_none) {
+                    Some(free) => free,
+                    None => {
+                        let v = self.next_victim;
+                        self.next_victim = (v + 1) % MAX_ALIASES;
+                        v
+                    }
+                };
+                // Replacing an alias drops (unmaps) it.
+                self.aliases[slot] = Some(alias);
+                slot
+            }
         };
-        // INVARIANT: A live alias of `page_pa`, unmapped on eviction or in `drop`.
-        self.aliases[slot] = (page_pa, va);
-        // SAFETY: As above.
-        Some(unsafe { va.add(in_page) })
+        self.aliases[slot].as_mut().map(|a| (a, in_page))
     }
 
     /// Copies `data` to segment offset `off` through the aliases, page by page.
     fn store(&mut self, off: usize, data: &[u8], commit: bool) {
-        if self.failed || off.checked_add(data.len()).is_none_or(|end| end > self.len) {
+        if self.failed
+            || off
+                .checked_add(data.len())
+                .is_none_or(|end| end > self.seg.memsz())
+        {
             self.failed = true;
             return;
         }
         if commit {
-            // A commit is one naturally aligned store of 2, 4 or 8 bytes; anything else is a bug
-            // in the caller and must not reach crash kernel memory.
-            if !matches!(data.len(), 2 | 4 | 8) || off % data.len() != 0 {
-                self.failed = true;
-                return;
-            }
             // Everything written before is visible before the commit is. `smp_wmb()` is also a
-            // compiler barrier (an asm with a memory clobber, or `barrier()` on !SMP), and the
-            // aliases come from C (`vm_map_ram`), so the compiler cannot move the plain copies
-            // below it either.
+            // compiler barrier (an asm with a memory clobber, or `barrier()` on !SMP), so the
+            // compiler cannot move the plain copies below it either.
             smp_mb(Write);
-            let Some(p) = self.alias(off) else {
+            // A commit is one naturally aligned store of 2, 4 or 8 bytes (`write_once` refuses
+            // anything else, a bug in the caller that must not reach crash kernel memory).
+            if !self
+                .alias(off)
+                .is_some_and(|(alias, in_page)| alias.write_once(in_page, data))
+            {
                 self.failed = true;
                 return;
-            };
-            // SAFETY: `p` is a writable alias of segment bytes `off..off + data.len()`, which do
-            // not cross a page (the store is naturally aligned and at most 8 bytes, and segments
-            // are page aligned); the volatile store of the whole value is a single store.
-            unsafe {
-                match *data {
-                    [a, b] => p.cast::<u16>().write_volatile(u16::from_ne_bytes([a, b])),
-                    [a, b, c, d] => p
-                        .cast::<u32>()
-                        .write_volatile(u32::from_ne_bytes([a, b, c, d])),
-                    [a, b, c, d, e, f, g, h] => p
-                        .cast::<u64>()
-                        .write_volatile(u64::from_ne_bytes([a, b, c, d, e, f, g, h])),
-                    _ => {}
-                }
             }
             // The commit is visible before anything written after it (`adopt_notes` tombstones
             // a slot and then rewrites its other bytes: they must not overtake the tombstone).
@@ -216,15 +182,15 @@ impl<'a> SegmentMem<'a> {
         let mut done = 0;
         while done < data.len() {
             let o = off + done;
-            let room = page - ((self.phys as usize + o) & (page - 1));
+            let room = page - ((self.seg.mem() as usize + o) & (page - 1));
             let n = room.min(data.len() - done);
-            let Some(p) = self.alias(o) else {
+            if !self
+                .alias(o)
+                .is_some_and(|(alias, in_page)| alias.write(in_page, &data[done..done + n]))
+            {
                 self.failed = true;
                 return;
-            };
-            // SAFETY: `p` is a writable alias of `n` bytes that stay within one page; the source
-            // is a distinct Rust slice.
-            unsafe { core::ptr::copy_nonoverlapping(data[done..].as_ptr(), p, n) };
+            }
             done += n;
         }
     }
@@ -232,20 +198,13 @@ impl<'a> SegmentMem<'a> {
 
 impl Segment for SegmentMem<'_> {
     fn len(&self) -> usize {
-        self.len
+        self.seg.memsz()
     }
 
     fn read(&self, off: usize, buf: &mut [u8]) {
-        buf.fill(0);
-        let Some(end) = off.checked_add(buf.len()) else {
-            return;
-        };
-        if end > self.len {
-            return;
+        if !self.seg.read(off, buf) {
+            buf.fill(0);
         }
-        // SAFETY: `base + off .. base + end` is inside the segment's direct-map range (type
-        // invariant); no reference to that memory is held, and only this context writes it.
-        unsafe { core::ptr::copy_nonoverlapping(self.base.add(off), buf.as_mut_ptr(), buf.len()) };
     }
 
     fn write(&mut self, off: usize, data: &[u8]) {
@@ -254,15 +213,6 @@ impl Segment for SegmentMem<'_> {
 
     fn commit(&mut self, off: usize, data: &[u8]) {
         self.store(off, data, true);
-    }
-}
-
-impl Drop for SegmentMem<'_> {
-    fn drop(&mut self) {
-        for &(_, va) in &self.aliases[..self.n] {
-            // SAFETY: `va` is a live alias created by `crash_hotplug_map_page` (type invariant).
-            unsafe { bindings::crash_hotplug_unmap_page(va.cast()) };
-        }
     }
 }
 

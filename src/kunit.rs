@@ -232,28 +232,63 @@ mod abstraction_tests {
 
     #[cfg(CONFIG_MEMORY_HOTPLUG)]
     #[test]
-    fn memory_notifier_registers_and_unregisters() -> Result {
-        use kernel::memory::{
-            self,
-            Action,
-            Pages, //
+    fn memory_notifier_is_called_until_dropped() -> Result {
+        use kernel::{
+            memory::{
+                self,
+                Action,
+                Pages, //
+            },
+            sync::atomic::{
+                Atomic,
+                Relaxed, //
+            },
         };
 
-        struct Nothing;
+        // Pages no memory has: only this test's notifiers act on them.
+        const NOWHERE: Pages = Pages {
+            start_pfn: usize::MAX,
+            nr_pages: 0,
+        };
+        static SEEN: Atomic<u32> = Atomic::new(0);
 
-        impl memory::Notifier for Nothing {
-            fn notify(_action: Action, _pages: Pages) -> Result {
+        struct Counter;
+
+        impl memory::Notifier for Counter {
+            fn notify(_action: Action, pages: Pages) -> Result {
+                if pages == NOWHERE {
+                    SEEN.fetch_add(1, Relaxed);
+                }
                 Ok(())
             }
         }
 
-        // Two registrations of one notifier type are two blocks on the chain; dropping them
-        // takes them off (a block left on the chain would be used after its memory is freed, which
-        // KASAN reports in the debug kernel at the next memory event).
-        let first = KBox::pin_init(memory::Registration::<Nothing>::new(0), GFP_KERNEL)?;
-        let second = KBox::pin_init(memory::Registration::<Nothing>::new(i32::MIN), GFP_KERNEL)?;
-        drop(first);
-        drop(second);
+        // Called after `Counter` (a lower priority) and before every other notifier: it ends
+        // the chain for `NOWHERE`, so that no other notifier sees those pages.
+        struct Stopper;
+
+        impl memory::Notifier for Stopper {
+            fn notify(_action: Action, pages: Pages) -> Result {
+                if pages == NOWHERE {
+                    return Err(EALREADY);
+                }
+                Ok(())
+            }
+        }
+
+        let stopper = KBox::pin_init(
+            memory::Registration::<Stopper>::new(i32::MAX - 1),
+            GFP_KERNEL,
+        )?;
+        let counter = KBox::pin_init(memory::Registration::<Counter>::new(i32::MAX), GFP_KERNEL)?;
+        // The error that stopped the chain comes back (`notifier_from_errno()`).
+        assert_eq!(memory::notify(Action::CancelOnline, NOWHERE), Err(EALREADY));
+        assert_eq!(SEEN.load(Relaxed), 1);
+        // Dropped, the counter is off the chain (left on it, its freed block would be called).
+        drop(counter);
+        assert_eq!(memory::notify(Action::CancelOnline, NOWHERE), Err(EALREADY));
+        assert_eq!(SEEN.load(Relaxed), 1);
+        drop(stopper);
         assert!(memory::block_size_bytes().is_power_of_two());
         Ok(())
     }

@@ -34,8 +34,7 @@ use crate::{
             FdtError,
             FDT_MAGIC, //
         },
-        Event,
-        Segment, //
+        Event, //
     },
     mutation::{
         self,
@@ -49,12 +48,12 @@ pub(crate) fn needs_adoption(file_mode: bool, updated: bool) -> bool {
 }
 
 /// The segment holding the crash kernel's FDT (the one starting with `FDT_MAGIC`).
-fn find_fdt(image: &kexec::CrashImage<'_>) -> Option<kexec::Segment> {
+fn find_fdt<'a>(image: &kexec::CrashImage<'a>) -> Option<kexec::Segment<'a>> {
     (0..kexec::SEGMENT_MAX)
         .map_while(|i| image.segment(i))
         .find(|&s| {
             let mut magic = [0u8; 4];
-            SegmentMem::new(image, s).read(0, &mut magic);
+            s.read(0, &mut magic);
             Be32(magic).get() == FDT_MAGIC
         })
 }
@@ -76,7 +75,7 @@ pub(crate) fn update_other_segments(
     // Read the live node once; the editor walks the copy as often as it needs.
     let props = node.props().map_err(Failure::Gather)?;
     let seg = find_fdt(image).ok_or(Failure::NoFdt)?;
-    let mut fdt = Fdt::open(SegmentMem::new(image, seg)).map_err(Failure::Fdt)?;
+    let mut fdt = Fdt::open(SegmentMem::new(seg)).map_err(Failure::Fdt)?;
     // The block switch keeps the FDT valid at every instant: a panic meanwhile may use the image.
     match fdt.add_cpu_node(node.name(), &props) {
         Ok(_) => {}

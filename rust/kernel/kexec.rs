@@ -16,7 +16,10 @@
 
 use crate::{
     bindings,
-    io::PhysAddr, //
+    cpu::CpuId,
+    cpumask::Cpumask,
+    io::PhysAddr,
+    page, //
 };
 use core::{
     marker::PhantomData,
@@ -30,6 +33,39 @@ pub const SEGMENT_MAX: usize = bindings::KEXEC_SEGMENT_MAX as usize;
 pub fn in_progress() -> bool {
     // SAFETY: A global `bool` that the kernel sets once; read once, without a reference.
     unsafe { core::ptr::read_volatile(&raw const bindings::kexec_in_progress) }
+}
+
+/// The size of one CPU's crash notes (`note_buf_t`): the `PT_NOTE` an elfcorehdr gives each CPU.
+pub const CRASH_NOTES_SIZE: usize = core::mem::size_of::<bindings::note_buf_t>();
+
+/// The physical address of each possible CPU's crash notes (`crash_notes`), in CPU order: where a
+/// panic saves the CPU's registers, and what the elfcorehdr's `PT_NOTE` headers point to.
+///
+/// Empty before `crash_notes` is allocated (`crash_notes_memory_init()`, a subsys initcall).
+pub fn crash_notes() -> impl Iterator<Item = (CpuId, PhysAddr)> {
+    // SAFETY: A global pointer set once at boot by an initcall; read once, without a reference.
+    let notes = unsafe { core::ptr::read_volatile(&raw const bindings::crash_notes) };
+    // SAFETY: `__cpu_possible_mask` is a valid cpumask for the kernel's lifetime; it is only
+    // read here (`cpu_possible_mask`).
+    let possible = unsafe { Cpumask::from_raw(&raw const bindings::__cpu_possible_mask) };
+    (0..crate::cpu::nr_cpu_ids())
+        .filter(move |_| !notes.is_null())
+        .filter_map(CpuId::from_u32)
+        .filter(move |&cpu| possible.test(cpu))
+        .map(move |cpu| {
+            // SAFETY: `notes` is a per-CPU allocation (non-null, checked above) and `cpu` a
+            // possible CPU, which has an instance of it.
+            let p = unsafe { bindings::per_cpu_ptr(notes.cast(), cpu.as_u32()) };
+            // SAFETY: `p` is a per-CPU address (above).
+            (cpu, unsafe { bindings::per_cpu_ptr_to_phys(p) })
+        })
+}
+
+/// The virtual address of physical address 0 in the direct map (`__va(0)`, `PAGE_OFFSET` on
+/// most architectures): the elfcorehdr's `PT_LOAD` headers give RAM at its direct-map address.
+pub fn direct_map_base() -> u64 {
+    // SAFETY: `phys_to_virt()` is arithmetic: it neither dereferences nor requires RAM at 0.
+    unsafe { bindings::phys_to_virt(0) as u64 }
 }
 
 /// Whether the holder of the lock lets a panic use the crash image.
@@ -54,6 +90,28 @@ pub enum Access {
 ///
 /// The lock is held, in the state `access` names, by this context (`owned`) or by its caller,
 /// for as long as `self` exists.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::kexec::{self, Access, Lock};
+///
+/// if let Some(lock) = Lock::try_lock(Access::Exclusive) {
+///     // Held: a second attempt fails, and leaves the lock held.
+///     assert!(Lock::try_lock(Access::Exclusive).is_none());
+///     if let Some(image) = lock.crash_image() {
+///         // Loaded and unloaded only under the lock: its segments stay put meanwhile.
+///         let n = (0..kexec::SEGMENT_MAX).map_while(|i| image.segment(i)).count();
+///         pr_info!("crash image: {n} segments\n");
+///     }
+///     drop(lock);
+///     // Released on drop.
+///     assert!(Lock::try_lock(Access::Exclusive).is_some());
+/// }
+/// // Every possible CPU has crash notes, at a physical address.
+/// assert!(kexec::crash_notes().count() > 0);
+/// assert!(kexec::crash_notes().all(|(_, phys)| phys != 0));
+/// ```
 pub struct Lock {
     owned: bool,
     access: Access,
@@ -171,14 +229,148 @@ fn wait_for_panic() -> ! {
     }
 }
 
-/// A segment of a loaded image (`struct kexec_segment`): where it was loaded, and its size in
-/// memory.
+/// A segment of the loaded crash image (`struct kexec_segment`): where it was loaded, its size in
+/// memory, and access to that memory for as long as the kexec lock is held.
+///
+/// Reads go through the direct map; writes go through a private writable alias of each page
+/// written ([`PageAlias`]), so that the protection the architecture gives the crash kernel memory
+/// in the direct map (`arch_kexec_protect_crashkres()`) is never lowered.
+///
+/// # Invariants
+///
+/// `mem..mem + memsz` is the memory of a segment of the crash image, which stays loaded (and the
+/// memory allocated to it) while the lock borrowed for `'a` is held.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Segment {
+pub struct Segment<'a> {
+    mem: PhysAddr,
+    memsz: usize,
+    _lock: PhantomData<&'a Lock>,
+}
+
+impl<'a> Segment<'a> {
     /// Physical address.
-    pub mem: PhysAddr,
+    pub fn mem(&self) -> PhysAddr {
+        self.mem
+    }
+
     /// Size in memory.
-    pub memsz: usize,
+    pub fn memsz(&self) -> usize {
+        self.memsz
+    }
+
+    /// Copies the segment's bytes at `off` into `buf`, or returns `false` (and leaves `buf`
+    /// alone) if they are not all within the segment.
+    pub fn read(&self, off: usize, buf: &mut [u8]) -> bool {
+        if off
+            .checked_add(buf.len())
+            .is_none_or(|end| end > self.memsz)
+        {
+            return false;
+        }
+        // SAFETY: Segment memory is RAM, in the direct map (`phys_to_virt()` is arithmetic).
+        let base = unsafe { bindings::phys_to_virt(self.mem) }.cast::<u8>();
+        // SAFETY: `base + off .. base + off + buf.len()` is within the segment (checked above),
+        // allocated while `'a` lasts (type invariant); the kernel writes it only under the lock,
+        // which this context holds, and `buf` is a distinct Rust slice.
+        unsafe { core::ptr::copy_nonoverlapping(base.add(off), buf.as_mut_ptr(), buf.len()) };
+        true
+    }
+
+    /// A private writable mapping of the page that holds the segment's byte `off`, or `None` if
+    /// `off` is outside the segment or the mapping failed.
+    pub fn map_page(&self, off: usize) -> Option<PageAlias<'a>> {
+        if off >= self.memsz {
+            return None;
+        }
+        let phys = (self.mem + off as PhysAddr) & !(page::PAGE_SIZE as PhysAddr - 1);
+        // SAFETY: `phys` is in segment memory, which is RAM with a `struct page`.
+        let mut page = unsafe { bindings::pfn_to_page((phys >> page::PAGE_SHIFT) as usize) };
+        // SAFETY: `page` is a valid page (above); one page, any node.
+        let va = unsafe { bindings::vm_map_ram(&mut page, 1, bindings::NUMA_NO_NODE) };
+        // INVARIANT: A mapping of one page of the segment, unmapped on drop.
+        NonNull::new(va.cast::<u8>()).map(|va| PageAlias {
+            va,
+            phys,
+            _lock: PhantomData,
+        })
+    }
+}
+
+/// A page of a crash image segment, mapped writable at a private address (`vm_map_ram()`) until
+/// dropped.
+///
+/// # Invariants
+///
+/// `va` is a live `vm_map_ram()` mapping of the one page at `phys`, which belongs to a segment of
+/// the crash image that stays loaded while the lock borrowed for `'a` is held.
+pub struct PageAlias<'a> {
+    va: NonNull<u8>,
+    phys: PhysAddr,
+    _lock: PhantomData<&'a Lock>,
+}
+
+impl PageAlias<'_> {
+    /// The physical address of the page.
+    pub fn phys(&self) -> PhysAddr {
+        self.phys
+    }
+
+    /// Copies `data` to the page at offset `off`, or returns `false` (writing nothing) if it does
+    /// not fit in the page.
+    pub fn write(&mut self, off: usize, data: &[u8]) -> bool {
+        if off
+            .checked_add(data.len())
+            .is_none_or(|end| end > page::PAGE_SIZE)
+        {
+            return false;
+        }
+        // SAFETY: `va + off .. va + off + data.len()` is within the mapped page (checked above,
+        // type invariant), which no reference covers; `data` is a distinct Rust slice.
+        unsafe {
+            core::ptr::copy_nonoverlapping(data.as_ptr(), self.va.as_ptr().add(off), data.len())
+        };
+        true
+    }
+
+    /// Stores `data`, 2, 4 or 8 bytes at a multiple of its size, at offset `off` of the page as a
+    /// single store (what `WRITE_ONCE()` does): a reader of the page, such as a panicking CPU,
+    /// sees the old value or the new one, never a mix. Returns `false` (writing nothing) for any
+    /// other size, alignment or an offset outside the page.
+    pub fn write_once(&mut self, off: usize, data: &[u8]) -> bool {
+        if !matches!(data.len(), 2 | 4 | 8)
+            || off % data.len() != 0
+            || off
+                .checked_add(data.len())
+                .is_none_or(|end| end > page::PAGE_SIZE)
+        {
+            return false;
+        }
+        // SAFETY: `off` is a naturally aligned offset in the mapped page (checked above; the page
+        // is page aligned), so `p` is valid and aligned for a store of `data.len()` bytes.
+        let p = unsafe { self.va.as_ptr().add(off) };
+        // SAFETY: As above; a volatile store of the whole value is a single store.
+        unsafe {
+            match *data {
+                [a, b] => p.cast::<u16>().write_volatile(u16::from_ne_bytes([a, b])),
+                [a, b, c, d] => p
+                    .cast::<u32>()
+                    .write_volatile(u32::from_ne_bytes([a, b, c, d])),
+                [a, b, c, d, e, f, g, h] => p
+                    .cast::<u64>()
+                    .write_volatile(u64::from_ne_bytes([a, b, c, d, e, f, g, h])),
+                _ => {}
+            }
+        }
+        true
+    }
+}
+
+impl Drop for PageAlias<'_> {
+    fn drop(&mut self) {
+        // SAFETY: A live mapping of one page made by `vm_map_ram()` (type invariant), unmapped
+        // once.
+        unsafe { bindings::vm_unmap_ram(self.va.as_ptr().cast(), 1) };
+    }
 }
 
 /// The loaded crash image (`kexec_crash_image`), for as long as the kexec lock is held.
@@ -196,7 +388,7 @@ pub struct CrashImage<'a> {
     _lock: PhantomData<&'a Lock>,
 }
 
-impl CrashImage<'_> {
+impl<'a> CrashImage<'a> {
     /// Loaded with `kexec_file_load(2)`.
     pub fn file_mode(&self) -> bool {
         // SAFETY: A live image (type invariant); the bitfield is set at load time.
@@ -211,7 +403,7 @@ impl CrashImage<'_> {
     }
 
     /// Segment `i`, if the image has it.
-    pub fn segment(&self, i: usize) -> Option<Segment> {
+    pub fn segment(&self, i: usize) -> Option<Segment<'a>> {
         let k = self.image.as_ptr();
         // SAFETY: A live image (type invariant); `nr_segments` is written only by the load path,
         // which the lock excludes.
@@ -221,9 +413,11 @@ impl CrashImage<'_> {
         }
         // SAFETY: As above; `i` is within the `segment` array (checked against its length).
         let (mem, memsz) = unsafe { ((*k).segment[i].mem, (*k).segment[i].memsz) };
+        // INVARIANT: A segment of the image, which the lock borrowed for `'a` keeps loaded.
         Some(Segment {
             mem: mem as PhysAddr,
             memsz,
+            _lock: PhantomData,
         })
     }
 
@@ -253,15 +447,16 @@ impl CrashImage<'_> {
         unsafe { (*self.image.as_ptr()).elfcorehdr_updated = true };
     }
 
-    /// The image's `hp_action` field (the last hotplug action, `KEXEC_CRASH_HP_*`).
-    pub fn hp_action(&self) -> i32 {
+    /// Whether a hotplug update of the image failed, so that it lacks a change until it is
+    /// reloaded (`hotplug_stale`; a newly loaded image starts without the mark).
+    pub fn hotplug_stale(&self) -> bool {
         // SAFETY: As for `elfcorehdr_index`.
-        unsafe { (*self.image.as_ptr()).hp_action }
+        unsafe { (*self.image.as_ptr()).hotplug_stale }
     }
 
-    /// Sets the image's `hp_action` field.
-    pub fn set_hp_action(&mut self, action: i32) {
+    /// Marks the image as lacking a hotplug change.
+    pub fn set_hotplug_stale(&mut self) {
         // SAFETY: As for `set_elfcorehdr_index`.
-        unsafe { (*self.image.as_ptr()).hp_action = action };
+        unsafe { (*self.image.as_ptr()).hotplug_stale = true };
     }
 }

@@ -62,6 +62,43 @@ impl Action {
             _ => return None,
         })
     }
+
+    #[cfg(CONFIG_KUNIT)]
+    fn to_raw(self) -> bindings::memory_block_state {
+        match self {
+            Self::GoingOnline => bindings::memory_block_state_MEM_GOING_ONLINE,
+            Self::CancelOnline => bindings::memory_block_state_MEM_CANCEL_ONLINE,
+            Self::Online => bindings::memory_block_state_MEM_ONLINE,
+            Self::GoingOffline => bindings::memory_block_state_MEM_GOING_OFFLINE,
+            Self::CancelOffline => bindings::memory_block_state_MEM_CANCEL_OFFLINE,
+            Self::Offline => bindings::memory_block_state_MEM_OFFLINE,
+        }
+    }
+}
+
+/// Calls the memory notifiers with `action` for `pages` (`memory_notify()`), as the memory
+/// hotplug core does; the error of the notifier that stopped the chain, if one did.
+///
+/// For tests only (every registered notifier sees the call, as if the pages changed state): a
+/// test registers, at a priority above any other notifier's, one that stops the chain for the
+/// pages it passes, so that nothing else sees them.
+#[cfg(CONFIG_KUNIT)]
+pub fn notify(action: Action, pages: Pages) -> Result {
+    let mut mn = bindings::memory_notify {
+        start_pfn: pages.start_pfn as c_ulong,
+        nr_pages: pages.nr_pages as c_ulong,
+    };
+    // SAFETY: `mn` is a valid `struct memory_notify` for the duration of the call, which is what
+    // the notifiers of these actions expect.
+    let ret = unsafe { bindings::memory_notify(action.to_raw(), (&raw mut mn).cast()) };
+    // `notifier_to_errno()`.
+    let ret = ret & !(bindings::NOTIFY_STOP_MASK as c_int);
+    let ok = bindings::NOTIFY_OK as c_int;
+    if ret > ok {
+        Err(Error::from_errno(ok - ret))
+    } else {
+        Ok(())
+    }
 }
 
 /// The pages a notification is about (`struct memory_notify`).

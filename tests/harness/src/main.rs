@@ -1188,6 +1188,12 @@ fn main() -> ExitCode {
                             "crash_hotplug_elfcorehdr".into(),
                             "crash_hotplug_kernel_abstractions".into(),
                             "crash_exclude_mem_range_tests".into(),
+                            // The kernel crate's doctests, and by name the examples of the
+                            // abstractions this project adds.
+                            "rust_doctests_kernel".into(),
+                            "rust_doctest_kernel_cpuhp_rs_0".into(),
+                            "rust_doctest_kernel_memory_rs_0".into(),
+                            "rust_doctest_kernel_kexec_rs_0".into(),
                         ],
                         crash: false,
                         debugfs_fuzz: Some(0x5eed),

@@ -84,7 +84,7 @@ pub struct Scenario {
     pub workdir: PathBuf,
     /// How kdump is loaded.
     pub load: Load,
-    /// KUnit suites that must report `ok` at boot.
+    /// KUnit suites (or test cases of a suite, by name) that must report `ok` at boot.
     pub kunit_suites: Vec<String>,
     /// Check the Rust handler's debugfs event counters.
     pub check_events: bool,
@@ -2813,6 +2813,8 @@ pub fn parse_ktap(log: &str) -> Vec<(String, bool)> {
             Some(i) if line.starts_with('[') => &line[i + 2..],
             _ => line,
         };
+        // Test cases are indented under their suite (KTAP subtests): they count too.
+        let l = l.trim_start();
         let (ok, rest) = if let Some(r) = l.strip_prefix("not ok ") {
             (false, r)
         } else if let Some(r) = l.strip_prefix("ok ") {
@@ -2952,12 +2954,13 @@ mod tests {
     }
 
     #[test]
-    fn ktap_top_level_only() {
+    fn ktap_suites_and_cases() {
         let log = "[    1.0] KTAP version 1\n[    1.0] 1..2\n[    1.1]     ok 1 inner_case\n\
                    [    1.2] ok 1 suite_a\n[    1.3] not ok 2 suite_b # SKIP x\n";
         assert_eq!(
             parse_ktap(log),
             vec![
+                ("inner_case".to_string(), true),
                 ("suite_a".to_string(), true),
                 ("suite_b".to_string(), false)
             ]
