@@ -74,9 +74,9 @@ elif [ "$variant" != c ]; then
   # and fault injection: inactive until used; a kernel a user ships has CONFIG_CRASH_HOTPLUG_TEST_HOOKS
   # off).
   printf 'CONFIG_CRASH_HOTPLUG_RUST=y\nCONFIG_CRASH_HOTPLUG_KUNIT_TEST=y\nCONFIG_CRASH_HOTPLUG_TEST_HOOKS=y\n' >"$frag_variant"
-  # x86_64: the kernel crate's doctests as KUnit tests, those of kernel::{cpuhp,memory,kexec}
-  # among them (the rust-events scenario requires them; ~360 doctests, under a second at boot).
-  [ "$arch" != x86_64 ] || printf 'CONFIG_RUST_KERNEL_DOCTESTS=y\n' >>"$frag_variant"
+  # The kernel crate's doctests as KUnit tests, those of kernel::{cpuhp,memory,kexec} among them
+  # (rust-events and a pseries scenario require them; ~360 doctests, under a second at boot).
+  printf 'CONFIG_RUST_KERNEL_DOCTESTS=y\n' >>"$frag_variant"
   # The debug kernel: the same, under lockdep, KASAN, KFENCE, kmemleak, fault injection.
   [ "$variant" != rust-debug ] || cat "$repo/configs/$arch-debug.config" >>"$frag_variant"
 else

@@ -512,6 +512,8 @@ fn ppc_suite(
                 hot_cpus: 2,
                 dimms: 3,
                 unplug: true,
+                // The KUnit suites and doctests on POWER, a weakly ordered CPU.
+                kunit_suites: rust_kunit(),
                 ..kdump("pseries-rust-kexec-file-3dimms-unplug-2cores")?
             }),
             Expect::Pass,
@@ -730,6 +732,24 @@ fn pmem_rust_suite(
             Expect::Pass,
         ),
     ]
+}
+
+/// The KUnit suites a Rust test kernel must pass at boot: the crate's own, upstream's
+/// `crash_exclude_mem_range_tests` (which then test the Rust `crash_exclude_mem_range`), the
+/// kernel crate's doctests, and by name the examples of the abstractions this project adds.
+fn rust_kunit() -> Vec<String> {
+    [
+        "crash_hotplug_model",
+        "crash_hotplug_elfcorehdr",
+        "crash_hotplug_kernel_abstractions",
+        "crash_exclude_mem_range_tests",
+        "rust_doctests_kernel",
+        "rust_doctest_kernel_cpuhp_rs_0",
+        "rust_doctest_kernel_memory_rs_0",
+        "rust_doctest_kernel_kexec_rs_0",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 fn main() -> ExitCode {
@@ -1183,18 +1203,7 @@ fn main() -> ExitCode {
                 ),
                 (
                     Scenario {
-                        kunit_suites: vec![
-                            "crash_hotplug_model".into(),
-                            "crash_hotplug_elfcorehdr".into(),
-                            "crash_hotplug_kernel_abstractions".into(),
-                            "crash_exclude_mem_range_tests".into(),
-                            // The kernel crate's doctests, and by name the examples of the
-                            // abstractions this project adds.
-                            "rust_doctests_kernel".into(),
-                            "rust_doctest_kernel_cpuhp_rs_0".into(),
-                            "rust_doctest_kernel_memory_rs_0".into(),
-                            "rust_doctest_kernel_kexec_rs_0".into(),
-                        ],
+                        kunit_suites: rust_kunit(),
                         crash: false,
                         debugfs_fuzz: Some(0x5eed),
                         ..rust("rust-events")
