@@ -48,13 +48,17 @@ pub fn crash_notes() -> impl Iterator<Item = (CpuId, PhysAddr)> {
     // SAFETY: `__cpu_possible_mask` is a valid cpumask for the kernel's lifetime; it is only
     // read here (`cpu_possible_mask`).
     let possible = unsafe { Cpumask::from_raw(&raw const bindings::__cpu_possible_mask) };
-    (0..crate::cpu::nr_cpu_ids())
-        .filter(move |_| !notes.is_null())
+    let cpus = if notes.is_null() {
+        0
+    } else {
+        crate::cpu::nr_cpu_ids()
+    };
+    (0..cpus)
         .filter_map(CpuId::from_u32)
         .filter(move |&cpu| possible.test(cpu))
         .map(move |cpu| {
-            // SAFETY: `notes` is a per-CPU allocation (non-null, checked above) and `cpu` a
-            // possible CPU, which has an instance of it.
+            // SAFETY: `notes` is a per-CPU allocation (non-null: else there is no `cpu`) and
+            // `cpu` a possible CPU, which has an instance of it.
             let p = unsafe { bindings::per_cpu_ptr(notes.cast(), cpu.as_u32()) };
             // SAFETY: `p` is a per-CPU address (above).
             (cpu, unsafe { bindings::per_cpu_ptr_to_phys(p) })
@@ -277,7 +281,8 @@ impl<'a> Segment<'a> {
     }
 
     /// A private writable mapping of the page that holds the segment's byte `off`, or `None` if
-    /// `off` is outside the segment or the mapping failed.
+    /// `off` is outside the segment or the mapping failed. `vm_map_ram()` maps from per-CPU vmap
+    /// blocks: unlike `vmap()`, no `vmap_area` is allocated per call.
     pub fn map_page(&self, off: usize) -> Option<PageAlias<'a>> {
         if off >= self.memsz {
             return None;
